@@ -1,0 +1,169 @@
+"""Cordeau dial-a-ride benchmark: the scheduler against the best known costs.
+
+``python -m dispatch.routing.darp.bench --instances DIR [--time-limit S] [--names a2-16,...]
+[--json]``. Each instance is solved through the same :func:`~.solver.solve` as bookings (in
+integers, × 1000), then re-timed and verified by the independent checker in the instance's
+own double-precision units; the cost reported is the Euclidean length of the routes.
+Instances run one after another on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dispatch.routing.darp.check import verify
+from dispatch.routing.darp.cordeau import CordeauInstance, read_cordeau, route_cost, to_problem
+from dispatch.routing.darp.engine import SearchOptions
+from dispatch.routing.darp.model import Plan, StopRef, VehicleRoute, route_stops
+from dispatch.routing.darp.solver import solve
+from dispatch.routing.darp.timetable import route_timetable
+
+SCALE = 1000
+TOLERANCE = 1e-6
+
+
+def read_bks(instances_dir: Path) -> dict[str, float]:
+    path = instances_dir / "bks.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        return {row["instance"]: float(row["best_known_cost"]) for row in csv.DictReader(f)}
+
+
+def _node(inst: CordeauInstance, stop: StopRef) -> int:
+    i = int(stop.request_id)
+    return i if stop.kind == "pickup" else inst.requests + i
+
+
+def run_instance(
+    path: Path,
+    time_limit_s: float,
+    bks: float | None = None,
+    options: SearchOptions = SearchOptions(),
+) -> dict[str, Any]:
+    """Solve one instance and verify it in its own units."""
+    inst = read_cordeau(path)
+    started = time.perf_counter()
+    plan = solve(to_problem(inst, SCALE), time_limit_s, options=options)
+    seconds = time.perf_counter() - started
+    exact = to_problem(inst, None)
+    requests = {r.id: r for r in exact.requests}
+    retimed: list[VehicleRoute] = []
+    violation: str | None = None
+    for route in plan.routes:
+        vehicle = next(v for v in exact.vehicles if v.id == route.vehicle_id)
+        stops = route_stops(route)
+        again = route_timetable(exact, vehicle, stops, requests)
+        if again is None:
+            violation = violation or f"vehicle {vehicle.id}: no feasible timetable in exact units"
+            again = route
+        retimed.append(again)
+    node_routes = [
+        [0, *(_node(inst, s) for s in route_stops(r)), 2 * inst.requests + 1] for r in retimed
+    ]
+    cost = route_cost(inst, node_routes)
+    checked = Plan(routes=tuple(retimed), unserved=plan.unserved, cost=cost)
+    violations = verify(exact, checked, TOLERANCE)
+    if violations and violation is None:
+        violation = violations[0].message
+    served = inst.requests - len(plan.unserved)
+    routes = [
+        [
+            {"node": node, "start": round(v.start, 6)}
+            for node, v in zip(nodes, r.visits, strict=True)
+        ]
+        for nodes, r in zip(node_routes, retimed, strict=True)
+        if len(nodes) > 2
+    ]
+    return {
+        "name": inst.name,
+        "vehicles": inst.vehicles,
+        "requests": inst.requests,
+        "served": served,
+        "feasible": violation is None,
+        "violation": violation,
+        "cost": round(cost, 2),
+        "bks": bks,
+        "gap_pct": None if not bks else round(100.0 * (cost / bks - 1.0), 2) + 0.0,
+        "seconds": round(seconds, 2),
+        "routes": routes,
+    }
+
+
+def _order(name: str) -> tuple[int, int]:
+    m, n = name[1:].split("-")
+    return int(m), int(n)
+
+
+def bench_darp(
+    instances_dir: Path, time_limit_s: float = 30.0, names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Run the instances (all ``a*.txt`` when ``names`` is None) and summarise the gaps."""
+    bks = read_bks(instances_dir)
+    if names is None:
+        names = sorted((p.stem for p in instances_dir.glob("a*-*.txt")), key=_order)
+    if not names:
+        raise FileNotFoundError(f"no Cordeau instances (aM-N.txt) in {instances_dir}")
+    load_before = os.getloadavg()
+    results = [
+        run_instance(instances_dir / f"{name}.txt", time_limit_s, bks.get(name)) for name in names
+    ]
+    gaps = [r["gap_pct"] for r in results if r["gap_pct"] is not None]
+    summary = {
+        "instances": len(results),
+        "time_limit_s": time_limit_s,
+        "mean_gap_pct": round(sum(gaps) / len(gaps), 2) if gaps else None,
+        "max_gap_pct": max(gaps) if gaps else None,
+        "all_feasible": all(r["feasible"] for r in results),
+        "all_served": all(r["served"] == r["requests"] for r in results),
+        "seconds": round(sum(r["seconds"] for r in results), 1),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    return {"instances": results, "summary": summary}
+
+
+def _table(report: dict[str, Any]) -> str:
+    head = ("instance", "served", "feasible", "cost", "bks", "gap%", "s")
+    lines = ["{:<8} {:>7} {:>8} {:>9} {:>9} {:>6} {:>6}".format(*head)]
+    for r in report["instances"]:
+        served = f"{r['served']}/{r['requests']}"
+        lines.append(
+            f"{r['name']:<8} {served:>7} {r['feasible']!s:>8} {r['cost']:>9.2f} "
+            f"{r['bks'] or 0:>9.2f} {r['gap_pct'] or 0:>6.2f} {r['seconds']:>6.1f}"
+        )
+    s = report["summary"]
+    lines.append(
+        f"mean gap {s['mean_gap_pct']}%  max gap {s['max_gap_pct']}%  all feasible "
+        f"{s['all_feasible']}  all served {s['all_served']}  ({s['seconds']} s)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dispatch.routing.darp.bench")
+    parser.add_argument("--instances", type=Path, required=True, help="folder with aM-N.txt")
+    parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per instance")
+    parser.add_argument("--names", default=None, help="comma-separated instance names")
+    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    args = parser.parse_args(argv)
+    names = args.names.split(",") if args.names else None
+    try:
+        report = bench_darp(args.instances, args.time_limit, names)
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    print(json.dumps(report, indent=1) if args.json else _table(report))
+    ok = report["summary"]["all_feasible"] and report["summary"]["all_served"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

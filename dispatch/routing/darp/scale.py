@@ -1,0 +1,189 @@
+"""Scale check: a synthetic day of bookings on a real road graph, then one same-day insertion.
+
+``python -m dispatch.routing.darp.scale --osm PATH [--bookings 400] [--vehicles 30]
+[--time-limit 60] [--insert-limit 2] [--cache-dir DIR]``. Bookings are seeded random trips
+between points snapped to the network and a few "hospital" points (outbound trips arrive by an
+appointment, returns leave within a pickup window), mixed mobility (seated, wheelchair,
+stretcher, some with an escort), two shifts with lunch breaks. Times are seconds since local
+midnight; travel times come from one provider matrix at 09:00 (rush hour).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from dispatch.routing.base import LatLon
+from dispatch.routing.bench import random_points
+from dispatch.routing.darp.check import verify
+from dispatch.routing.darp.matrices import travel_matrix
+from dispatch.routing.darp.model import Break, Problem, Request, TimeWindow, Vehicle
+from dispatch.routing.darp.solver import insert, solve
+from dispatch.routing.factory import build_provider
+from dispatch.routing.roadgraph import RoadGraphProvider
+
+MIN = 60
+HOUR = 3600
+SERVICE = {"seated": 2 * MIN, "wheelchair": 5 * MIN, "stretcher": 8 * MIN}
+
+
+def _booking(
+    rng: np.random.Generator, rid: str, home: int, hospital: int, travel: np.ndarray
+) -> Request:
+    mobility = rng.choice(["seated", "wheelchair", "stretcher"], p=[0.7, 0.22, 0.08])
+    load = {str(mobility): 1}
+    if mobility != "stretcher" and rng.random() < 0.3:
+        load["seated"] = load.get("seated", 0) + 1  # an escort
+    service = SERVICE[str(mobility)]
+    outbound = rng.random() < 0.5
+    pickup, dropoff = (home, hospital) if outbound else (hospital, home)
+    direct = int(travel[pickup, dropoff])
+    at = int(rng.integers(8 * HOUR, 17 * HOUR) // (5 * MIN) * (5 * MIN))
+    if outbound:  # arrive by the appointment, at most 30 minutes early
+        pickup_window = TimeWindow(0, 24 * HOUR)
+        dropoff_window = TimeWindow(at - 30 * MIN, at)
+    else:  # ready at ``at``, collected within 30 minutes
+        pickup_window = TimeWindow(at, at + 30 * MIN)
+        dropoff_window = TimeWindow(0, 24 * HOUR)
+    return Request(
+        id=rid,
+        pickup=pickup,
+        dropoff=dropoff,
+        load=load,
+        pickup_window=pickup_window,
+        dropoff_window=dropoff_window,
+        max_ride=direct + max(20 * MIN, direct),
+        pickup_service=service,
+        dropoff_service=service,
+    )
+
+
+def synthetic_day(
+    provider: RoadGraphProvider, bookings: int, vehicles: int, seed: int = 0
+) -> tuple[Problem, list[LatLon]]:
+    """A seeded day: ``bookings`` trips, ``vehicles`` vehicles, and the points they use."""
+    rng = np.random.default_rng(seed)
+    homes = random_points(provider, rng, bookings + 1)  # one spare for the insertion
+    hospitals = random_points(provider, rng, 8)
+    depots = random_points(provider, rng, 3)
+    points = [*homes, *hospitals, *depots]
+    depart_at = datetime(2026, 3, 20, 9, 0, tzinfo=ZoneInfo("Asia/Bangkok"))
+    travel = travel_matrix(provider, points, depart_at)
+    h0, d0 = len(homes), len(homes) + len(hospitals)
+    requests = tuple(
+        _booking(rng, f"b{i}", i, h0 + int(rng.integers(len(hospitals))), travel)
+        for i in range(bookings)
+    )
+    fleet = []
+    for k in range(vehicles):
+        kind = k % 10
+        if kind < 6:
+            capacity = {"seated": 6, "wheelchair": 2}
+        elif kind < 8:
+            capacity = {"seated": 3, "wheelchair": 3}
+        else:
+            capacity = {"seated": 2, "stretcher": 1}
+        early = k % 3 != 2
+        shift = TimeWindow(7 * HOUR, 16 * HOUR) if early else TimeWindow(10 * HOUR, 19 * HOUR)
+        lunch = TimeWindow(11 * HOUR, 13 * HOUR) if early else TimeWindow(14 * HOUR, 15 * HOUR)
+        depot = d0 + k % len(depots)
+        fleet.append(
+            Vehicle(
+                id=f"v{k}",
+                capacity=capacity,
+                start=depot,
+                end=depot,
+                shift=shift,
+                breaks=(Break(lunch, 30 * MIN),),
+            )
+        )
+    return Problem(requests=requests, vehicles=tuple(fleet), travel=travel), points
+
+
+def bench_scale(
+    osm_path: Path,
+    cache_dir: Path,
+    bookings: int = 400,
+    vehicles: int = 30,
+    time_limit_s: float = 60.0,
+    insert_limit_s: float = 2.0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Plan the day, verify it, then insert one more booking into it."""
+    provider = build_provider(osm_path, None, cache_dir)
+    assert isinstance(provider, RoadGraphProvider)
+    started = time.perf_counter()
+    full, _ = synthetic_day(provider, bookings + 1, vehicles, seed)
+    matrix_s = time.perf_counter() - started
+    day = replace(full, requests=full.requests[:bookings])
+    plan = solve(day, time_limit_s)
+    violations = verify(day, plan)
+    codes = Counter(u.code for u in plan.unserved)
+    later = replace(full, requests=full.requests)
+    started = time.perf_counter()
+    inserted = insert(later, plan, insert_limit_s)
+    insert_s = time.perf_counter() - started
+    new_id = full.requests[-1].id
+    return {
+        "bookings": bookings,
+        "vehicles": vehicles,
+        "locations": int(full.travel.shape[0]),
+        "matrix_s": round(matrix_s, 2),
+        "solve": {
+            "time_limit_s": time_limit_s,
+            "seconds": round(plan.seconds, 2),
+            "served": len(plan.served),
+            "unserved_by_code": dict(codes),
+            "violations": [v.message for v in violations[:5]],
+            "cost_s": plan.cost,
+        },
+        "insert": {
+            "time_limit_s": insert_limit_s,
+            "seconds": round(insert_s, 2),
+            "new_booking_served": new_id in inserted.served,
+            "new_booking_reason": next(
+                (u.reason for u in inserted.unserved if u.request_id == new_id), None
+            ),
+            "served": len(inserted.served),
+            "violations": [v.message for v in verify(later, inserted)[:5]],
+        },
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dispatch.routing.darp.scale")
+    parser.add_argument("--osm", type=Path, required=True)
+    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/darpcache"))
+    parser.add_argument("--bookings", type=int, default=400)
+    parser.add_argument("--vehicles", type=int, default=30)
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--insert-limit", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    report = bench_scale(
+        args.osm,
+        args.cache_dir,
+        args.bookings,
+        args.vehicles,
+        args.time_limit,
+        args.insert_limit,
+        args.seed,
+    )
+    print(json.dumps(report, indent=1))
+    return 0 if not report["solve"]["violations"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

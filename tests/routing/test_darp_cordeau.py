@@ -1,0 +1,63 @@
+"""The Cordeau reader and a short benchmark run on the real instance files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dispatch.routing.darp.bench import bench_darp, main, read_bks
+from dispatch.routing.darp.cordeau import read_cordeau, to_problem
+
+DATA = Path(__file__).parents[2].parent / "shared" / "data" / "darp" / "cordeau-a"
+
+needs_data = pytest.mark.skipif(
+    not (DATA / "a2-16.txt").is_file(),
+    reason=f"Cordeau instances not found at {DATA} (the shared data folder is absent)",
+)
+
+
+@needs_data
+def test_reader_on_a_real_file() -> None:
+    inst = read_cordeau(DATA / "a2-16.txt")
+    assert (inst.vehicles, inst.requests, inst.capacity) == (2, 16, 3)
+    assert (inst.max_duration, inst.max_ride) == (480.0, 30.0)
+    assert inst.xy.shape == (34, 2)
+    assert inst.load[1] == 1 and inst.load[17] == -1 and inst.load[0] == inst.load[33] == 0
+    assert inst.latest[0] == 480.0
+    d = inst.distance
+    assert d[0, 1] == pytest.approx(np.hypot(-1.198, -5.164))
+    problem = to_problem(inst)
+    assert problem.travel.dtype == np.int64 and problem.travel[0, 1] >= d[0, 1] * 1000
+    assert len(problem.requests) == 16 and problem.requests[0].dropoff == 17
+    exact = to_problem(inst, None)
+    assert exact.travel[0, 1] == d[0, 1]
+    assert read_bks(DATA)["a2-16"] == pytest.approx(294.25)
+
+
+@needs_data
+def test_reader_accepts_tab_separated_lines() -> None:
+    inst = read_cordeau(DATA / "a8-96.txt")  # its last lines are tab-separated
+    assert inst.requests == 96 and inst.xy.shape == (194, 2)
+
+
+@needs_data
+def test_a_short_bench_run_is_feasible_and_serves_everyone() -> None:
+    report = bench_darp(DATA, time_limit_s=5.0, names=["a2-16"])
+    (result,) = report["instances"]
+    assert result["feasible"], result["violation"]
+    assert result["served"] == 16
+    assert report["summary"]["all_feasible"] and report["summary"]["all_served"]
+    nodes = sorted(stop["node"] for route in result["routes"] for stop in route[1:-1])
+    assert nodes == list(range(1, 33))
+    for route in result["routes"]:
+        assert route[0]["node"] == 0 and route[-1]["node"] == 33
+        starts = [stop["start"] for stop in route]
+        assert starts == sorted(starts)
+
+
+def test_cli_rejects_a_folder_without_instances(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--instances", str(tmp_path), "--time-limit", "1", "--json"])
+    assert exc.value.code == 2
