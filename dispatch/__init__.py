@@ -1,0 +1,3 @@
+"""Emergency dispatch and patient-transport coordination."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""Every failure becomes a clear JSON error: domain errors with their status, stale
+edits and uniqueness clashes as 409, an unreachable database as 503 with Retry-After.
+Client input never produces a 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from dispatch.errors import DomainError, InvalidInput, Unauthorized
+from dispatch.realtime.history import HistoryBusy
+
+log = logging.getLogger(__name__)
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    if isinstance(exc, InvalidInput):
+        body: dict[str, object] = {
+            "detail": [{"loc": [exc.location, exc.field], "msg": exc.message, "type": exc.code}]
+        }
+    else:
+        body = {"detail": exc.message, "code": exc.code, **exc.context}
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+async def _stale(_request: Request, _exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": "Someone else changed this record meanwhile; reload and try again.",
+            "code": "conflict",
+        },
+        status_code=409,
+    )
+
+
+async def _integrity(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("integrity error: %s", exc)
+    return JSONResponse(
+        {
+            "detail": "This clashes with existing data (a duplicate or a missing reference).",
+            "code": "conflict",
+        },
+        status_code=409,
+    )
+
+
+async def _database(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError):
+        return JSONResponse(
+            {"detail": "The database is unreachable; try again shortly.", "code": "unavailable"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+    log.exception("database error", exc_info=exc)
+    return JSONResponse({"detail": "Internal error.", "code": "internal"}, status_code=500)
+
+
+async def _busy(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"Storage is busy ({exc}); retry shortly.", "code": "busy"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HistoryBusy, _busy)
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(StaleDataError, _stale)
+    app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(ConnectionError, _unavailable)
+    app.add_exception_handler(TimeoutError, _unavailable)
+
+
+async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("backing service unreachable: %s", exc)
+    return JSONResponse(
+        {"detail": "A backing service is unreachable; try again shortly.", "code": "unavailable"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from dispatch.api.deps import CurrentPrincipal, Manager, Operational, PathId, State, UoW
+from dispatch.fleet import service
+from dispatch.fleet.schemas import (
+    DeviceTokenOut,
+    StationCreate,
+    StationOut,
+    VehicleCreate,
+    VehicleOut,
+    VehicleUpdate,
+)
+from dispatch.models.enums import VehicleState
+
+router = APIRouter(tags=["fleet"])
+
+
+@router.get("/stations", response_model=list[StationOut])
+async def list_stations(uow: UoW, _actor: Operational) -> list[StationOut]:
+    return [StationOut.model_validate(s) for s in await service.list_stations(uow)]
+
+
+@router.post("/stations", response_model=StationOut, status_code=201)
+async def create_station(uow: UoW, actor: Manager, data: StationCreate) -> StationOut:
+    return StationOut.model_validate(await service.create_station(uow, actor, data))
+
+
+@router.get("/vehicles", response_model=list[VehicleOut])
+async def list_vehicles(
+    uow: UoW, _actor: Operational, state: VehicleState | None = None
+) -> list[VehicleOut]:
+    return [VehicleOut.model_validate(v) for v in await service.list_vehicles(uow, state=state)]
+
+
+@router.post("/vehicles", response_model=VehicleOut, status_code=201)
+async def create_vehicle(uow: UoW, actor: Manager, data: VehicleCreate) -> VehicleOut:
+    return VehicleOut.model_validate(await service.create_vehicle(uow, actor, data))
+
+
+@router.get("/vehicles/{vehicle_id}", response_model=VehicleOut)
+async def get_vehicle(uow: UoW, actor: CurrentPrincipal, vehicle_id: PathId) -> VehicleOut:
+    return VehicleOut.model_validate(await service.get_vehicle(uow, actor, vehicle_id))
+
+
+@router.patch("/vehicles/{vehicle_id}", response_model=VehicleOut)
+async def update_vehicle(
+    uow: UoW, state: State, actor: CurrentPrincipal, vehicle_id: PathId, data: VehicleUpdate
+) -> VehicleOut:
+    vehicle = await service.update_vehicle(uow, actor, vehicle_id, data)
+    if "device_id" in data.model_fields_set:
+        state.devices.forget()  # re-paired phones are recognised at once on this worker
+    return VehicleOut.model_validate(vehicle)
+
+
+@router.post(
+    "/vehicles/{vehicle_id}/device-token",
+    response_model=DeviceTokenOut,
+    status_code=201,
+    summary="Issue a new device token for the vehicle's phone (revokes the old one)",
+)
+async def issue_device_token(
+    uow: UoW, state: State, actor: Manager, vehicle_id: PathId
+) -> DeviceTokenOut:
+    vehicle, token = await service.issue_device_token(uow, actor, vehicle_id)
+    state.principals.clear()  # the old token stops at once here (other workers: ≤ 10 s)
+    assert vehicle.device_token_issued_at is not None
+    return DeviceTokenOut(
+        vehicle_id=vehicle.id, device_token=token, issued_at=vehicle.device_token_issued_at
+    )

@@ -1,0 +1,183 @@
+"""The application factory: the lifespan builds the database handle and the event broker
+once; routers stay thin and call domain services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from dispatch import __version__
+from dispatch.api import (
+    assignments,
+    audit,
+    auth,
+    errors,
+    fleet,
+    gps,
+    health,
+    hospitals,
+    incidents,
+    organisations,
+    planning,
+    transports,
+    ws,
+)
+from dispatch.api.deps import AppState
+from dispatch.api.middleware import RequestIdMiddleware
+from dispatch.config import Settings
+from dispatch.db.session import Database
+from dispatch.incidents.alerts import raise_ack_alerts
+from dispatch.incidents.config import DispatchConfig
+from dispatch.models import Vehicle
+from dispatch.models.enums import CLAIMABLE_STATES
+from dispatch.realtime.broker import create_bus
+from dispatch.realtime.devices import DeviceDirectory
+from dispatch.realtime.history import HistoryWriter
+from dispatch.realtime.hub import Hub
+from dispatch.realtime.ingest import Ingestor, LivePublisher
+from dispatch.transports.config import TransportConfig
+from dispatch.travel import provider_from_settings
+
+log = logging.getLogger(__name__)
+
+
+async def watch_alerts(state: AppState) -> None:
+    """Every few seconds: announce assignments the crew has not acknowledged in time."""
+    while True:
+        await asyncio.sleep(state.settings.alert_interval_s)
+        try:
+            async with state.db.unit_of_work(publish=state.broker.publish) as uow:
+                await raise_ack_alerts(uow, state.emergency, datetime.now(UTC))
+        except Exception:
+            log.exception("checking for unacknowledged assignments failed")
+
+
+async def _sync_available(state: AppState) -> None:
+    """Tell the bus which units are free (for "nearest available" lookups)."""
+    try:
+        async with state.db.unit_of_work(read_only=True) as uow:
+            ids = (
+                await uow.session.scalars(
+                    select(Vehicle.id).where(Vehicle.state.in_(CLAIMABLE_STATES))
+                )
+            ).all()
+        await state.broker.set_available(ids)
+    except Exception:
+        log.warning("could not sync available units to the bus", exc_info=True)
+
+
+def create_osmand_app(main: FastAPI) -> Starlette:
+    """The OsmAnd endpoint on its own port (Traccar Client's default is 5055), sharing the
+    main app's state; it answers at ``/`` as the phones expect."""
+
+    @asynccontextmanager
+    async def lifespan(osm: Starlette) -> AsyncIterator[None]:
+        while not hasattr(main.state, "dispatch"):  # noqa: ASYNC110 (waits for the API start-up)
+            await asyncio.sleep(0.05)
+        osm.state.dispatch = main.state.dispatch
+        yield
+
+    return Starlette(routes=[Route("/", gps.osmand, methods=["GET", "POST"])], lifespan=lifespan)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if settings.secret_key is None:
+        log.warning(
+            "DISPATCH_SECRET_KEY is not set: using a random key; logins end when the "
+            "process restarts and are not shared between workers"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
+        broker = await create_bus(settings.redis_url, settings.redis_prefix)
+        # Building an uncached road graph takes CPU seconds: keep the loop free meanwhile.
+        travel = await asyncio.to_thread(provider_from_settings, settings)
+        emergency = DispatchConfig.from_settings(settings, travel)
+        history = HistoryWriter(db, linger_s=settings.history_linger_ms / 1000)
+        live = LivePublisher(broker)
+        hub = Hub(
+            broker,
+            stale_after_s=settings.stale_gps_s,
+            positions_interval_s=settings.positions_interval_ms / 1000,
+            heartbeat_s=settings.heartbeat_s,
+            max_client_events=settings.client_queue_events,
+        )
+        state = AppState(
+            settings=settings,
+            db=db,
+            broker=broker,
+            travel=travel,
+            emergency=emergency,
+            ingestor=Ingestor(history, live),
+            devices=DeviceDirectory(db),
+            hub=hub,
+            transport=TransportConfig.from_settings(settings),
+        )
+        app.state.dispatch = state
+        await history.start()
+        await live.start()
+        await hub.start()
+        await _sync_available(state)
+        watcher = asyncio.create_task(watch_alerts(state), name="alerts")
+        # Everything built so far lives as long as the process. Moving it out of the
+        # collector's reach stops full collections (≈100 ms over ~150k start-up objects)
+        # from landing on a dispatcher's request.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await hub.stop()
+            await history.stop()  # every accepted fix is written before we go
+            await live.stop()
+            close = getattr(travel, "close", None)
+            if callable(close):
+                close()
+            await broker.close()
+            await db.dispose()
+
+    app = FastAPI(
+        title="Dispatch",
+        version=__version__,
+        summary="Emergency dispatch and patient-transport coordination",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.router.add_route(settings.osmand_path, gps.osmand, methods=["GET", "POST"])
+    for module in (
+        gps,
+        ws,
+        health,
+        auth,
+        organisations,
+        fleet,
+        hospitals,
+        incidents,
+        assignments,
+        transports,
+        planning,
+        audit,
+    ):
+        app.include_router(module.router)
+    return app

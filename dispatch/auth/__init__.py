@@ -1,0 +1,1 @@
+"""Authentication (passwords, signed access tokens, device tokens) and who may do what."""

@@ -1,0 +1,122 @@
+"""Logging in, resolving a bearer token to a principal, and managing users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from dispatch.audit import service as audit
+from dispatch.auth import passwords, tokens
+from dispatch.auth.principal import Principal
+from dispatch.auth.schemas import UserCreate
+from dispatch.db.session import UnitOfWork
+from dispatch.errors import Conflict, Forbidden, InvalidInput, Unauthorized
+from dispatch.models import Organisation, User, Vehicle
+from dispatch.models.enums import OrganisationKind, Role
+
+#: Which kind of organisation each role belongs to.
+_ROLE_ORGANISATION = {
+    Role.DISPATCHER: OrganisationKind.DISPATCH_CENTRE,
+    Role.SUPERVISOR: OrganisationKind.DISPATCH_CENTRE,
+    Role.DRIVER: OrganisationKind.DISPATCH_CENTRE,
+    Role.ADMIN: OrganisationKind.DISPATCH_CENTRE,
+    Role.CARE_CENTRE: OrganisationKind.CARE_CENTRE,
+}
+
+
+async def login(
+    uow: UnitOfWork, username: str, password: str, *, key: str, minutes: int
+) -> tuple[str, datetime, User]:
+    user = await uow.session.scalar(select(User).where(User.username == username))
+    known_hash = user.password_hash if user is not None else None
+    if not await passwords.verify_password_async(password, known_hash):
+        raise Unauthorized("Wrong username or password.")
+    assert user is not None
+    if not user.is_active:
+        raise Unauthorized("Wrong username or password.")
+    token, expires = tokens.create_access_token(
+        user_id=user.id,
+        role=user.role.value,
+        organisation_id=user.organisation_id,
+        key=key,
+        minutes=minutes,
+    )
+    return token, expires, user
+
+
+async def principal_for_token(uow: UnitOfWork, token: str, *, key: str) -> Principal:
+    """Resolve a bearer token. The role comes from the database, not the token, so a
+    demoted or deactivated user loses access at once."""
+    if token.startswith(tokens.DEVICE_TOKEN_PREFIX):
+        vehicle = await uow.session.scalar(
+            select(Vehicle).where(Vehicle.device_token_hash == tokens.hash_device_token(token))
+        )
+        if vehicle is None:
+            raise Unauthorized("Unknown or revoked device token.")
+        return Principal(
+            role=Role.DRIVER,
+            organisation_id=vehicle.organisation_id,
+            vehicle_id=vehicle.id,
+            name=vehicle.call_sign,
+        )
+    try:
+        claims = tokens.decode_access_token(token, key)
+        user_id = int(claims["sub"])
+    except (tokens.InvalidToken, ValueError) as exc:
+        raise Unauthorized("Invalid or expired token; log in again.") from exc
+    user = await uow.session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Invalid or expired token; log in again.")
+    return Principal(
+        role=user.role,
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        vehicle_id=user.vehicle_id,
+        name=user.username,
+    )
+
+
+async def create_user(uow: UnitOfWork, actor: Principal | None, data: UserCreate) -> User:
+    """Create a login. ``actor`` None means the command line (trusted operator)."""
+    if actor is not None:
+        if actor.role not in (Role.ADMIN, Role.SUPERVISOR):
+            raise Forbidden("Only supervisors and administrators create users.")
+        if actor.role == Role.SUPERVISOR and data.role == Role.ADMIN:
+            raise Forbidden("Only administrators create administrator accounts.")
+    organisation = await uow.session.get(Organisation, data.organisation_id)
+    if organisation is None:
+        raise InvalidInput(
+            "organisation_id", f"Organisation {data.organisation_id} does not exist."
+        )
+    expected_kind = _ROLE_ORGANISATION[data.role]
+    if organisation.kind != expected_kind:
+        raise InvalidInput(
+            "role",
+            f"A {data.role.value} belongs to a {expected_kind.value}, "
+            f"not a {organisation.kind.value}.",
+        )
+    if data.vehicle_id is not None:
+        if data.role != Role.DRIVER:
+            raise InvalidInput("vehicle_id", "Only drivers are tied to a vehicle.")
+        vehicle = await uow.session.get(Vehicle, data.vehicle_id)
+        if vehicle is None or vehicle.organisation_id != organisation.id:
+            raise InvalidInput("vehicle_id", f"Vehicle {data.vehicle_id} does not exist here.")
+    if await uow.session.scalar(select(User.id).where(User.username == data.username)):
+        raise Conflict(f"The username {data.username!r} is already taken.")
+    user = User(
+        username=data.username,
+        full_name=data.full_name,
+        role=data.role,
+        organisation_id=organisation.id,
+        vehicle_id=data.vehicle_id,
+        password_hash=await passwords.hash_password_async(data.password),
+    )
+    uow.session.add(user)
+    await uow.session.flush()
+    audit.record(uow, actor, "user.created", user)
+    return user
+
+
+async def list_users(uow: UnitOfWork) -> list[User]:
+    return list((await uow.session.scalars(select(User).order_by(User.id))).all())

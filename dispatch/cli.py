@@ -1,0 +1,406 @@
+"""``dispatch`` command line: serve, demo, database migrations, users, benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from dispatch.config import Settings
+
+if TYPE_CHECKING:
+    from dispatch.db.session import Database
+    from dispatch.demo import DemoInfo
+
+log = logging.getLogger("dispatch")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _database(settings: Settings) -> Database:
+    from dispatch.db.session import Database
+
+    return Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
+# --- db -------------------------------------------------------------------------------
+
+
+async def _db_upgrade(settings: Settings, revision: str) -> str | None:
+    from dispatch.db import migrate
+
+    db = _database(settings)
+    try:
+        await migrate.upgrade(db.engine, revision)
+        return await migrate.current(db.engine)
+    finally:
+        await db.dispose()
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from dispatch.db import migrate
+
+    settings = _settings()
+    if args.db_command == "upgrade":
+        current = asyncio.run(_db_upgrade(settings, args.revision))
+        print(f"database at revision {current}")
+    elif args.db_command == "current":
+
+        async def show() -> str | None:
+            db = _database(settings)
+            try:
+                return await migrate.current(db.engine)
+            finally:
+                await db.dispose()
+
+        print(asyncio.run(show()) or "empty (no migrations applied)")
+    elif args.db_command == "revision":
+
+        async def make() -> None:
+            db = _database(settings)
+            try:
+                await migrate.revision(db.engine, args.message)
+            finally:
+                await db.dispose()
+
+        asyncio.run(make())
+    return 0
+
+
+# --- users and organisations -------------------------------------------------------------
+
+
+def cmd_org_create(args: argparse.Namespace) -> int:
+    from dispatch.models.enums import OrganisationKind
+    from dispatch.organisations import service
+    from dispatch.organisations.schemas import OrganisationCreate
+
+    data = OrganisationCreate(
+        name=args.name, kind=OrganisationKind(args.kind), timezone=args.timezone
+    )
+
+    async def run() -> int:
+        db = _database(_settings())
+        try:
+            async with db.unit_of_work() as uow:
+                organisation = await service.create(uow, None, data)
+            return organisation.id
+        finally:
+            await db.dispose()
+
+    print(f"organisation {asyncio.run(run())} created")
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from dispatch.auth import service
+    from dispatch.auth.schemas import UserCreate
+    from dispatch.errors import DomainError
+    from dispatch.models.enums import Role
+
+    password = os.environ.get("DISPATCH_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
+    try:
+        data = UserCreate(
+            username=args.username,
+            full_name=args.full_name or args.username,
+            password=password,
+            role=Role(args.role),
+            organisation_id=args.organisation_id,
+            vehicle_id=args.vehicle_id,
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        db = _database(_settings())
+        try:
+            async with db.unit_of_work() as uow:
+                user = await service.create_user(uow, None, data)
+            return user.id
+        finally:
+            await db.dispose()
+
+    try:
+        print(f"user {asyncio.run(run())} ({args.username}, {args.role}) created")
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# --- serve and demo ---------------------------------------------------------------------
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    if workers > 1 and settings.secret_key is None:
+        raise SystemExit("error: several workers need a shared DISPATCH_SECRET_KEY")
+    level = settings.log_level.lower()
+    if workers > 1:
+        log.info("several workers: OsmAnd is served on the API port at %s", settings.osmand_path)
+        uvicorn.run(
+            "dispatch.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=level,
+            ws_per_message_deflate=False,
+        )
+        return
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_serve_one(settings, host, port, level))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (as uvicorn itself would pick), else the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+async def _serve_one(settings: Settings, host: str, port: int, level: str) -> None:
+    """The API and, on its own port, the OsmAnd endpoint for Traccar Client phones, in one
+    process; when either stops, both stop."""
+    import uvicorn
+
+    from dispatch.app import create_app, create_osmand_app
+
+    app = create_app(settings)
+    # No permessage-deflate: compressing every position frame for every screen costs more
+    # CPU and memory per connection than the bandwidth it saves on a control-room LAN.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=level, ws_per_message_deflate=False
+    )
+    servers = [uvicorn.Server(config)]
+    if settings.osmand_port:
+        osm = create_osmand_app(app)
+        osm_config = uvicorn.Config(osm, host=host, port=settings.osmand_port, log_level=level)
+        servers.append(uvicorn.Server(osm_config))
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _serve(_settings(), args.host, args.port, args.workers)
+    return 0
+
+
+async def _prepare_demo(settings: Settings) -> DemoInfo:
+    from dispatch import demo
+    from dispatch.db import migrate
+
+    db = _database(settings)
+    try:
+        await migrate.upgrade(db.engine)
+        async with db.unit_of_work() as uow:
+            return await demo.seed(uow)
+    finally:
+        await db.dispose()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    overrides = {"osm_path": args.osm} if args.osm else {}
+    settings = Settings(**overrides)
+    info = asyncio.run(_prepare_demo(settings))
+    base = f"http://{args.host}:{args.port}"
+    print("\n=== Dispatch demo: central Bangkok ===")
+    print(f"database   {settings.database_url}")
+    print(f"API docs   {base}/docs")
+    print("logins     (username / password / role)")
+    for username, password, role in info.logins:
+        print(f"           {username:<11} {password:<24} {role}")
+    print(f"device     unit {info.device_vehicle} phone token: {info.device_token}")
+    print("Map data © OpenStreetMap contributors.\n", flush=True)
+    if args.no_serve:
+        return 0
+    _serve(settings, args.host, args.port, 1)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan a day's booked rides (the day-ahead run, e.g. from cron) and print the result."""
+    from dispatch.transports import planning
+    from dispatch.transports.config import TransportConfig
+    from dispatch.travel import provider_from_settings
+
+    settings = _settings()
+    day = args.date
+
+    async def run() -> planning.PlanResult:
+        db = _database(settings)
+        travel = await asyncio.to_thread(provider_from_settings, settings)
+        cfg = TransportConfig.from_settings(settings)
+        try:
+            async with db.unit_of_work() as uow:
+                return await planning.plan(
+                    uow,
+                    None,
+                    day,
+                    settings.tz,
+                    travel,
+                    cfg,
+                    time_limit_s=args.time_limit or None,
+                )
+        finally:
+            await db.dispose()
+
+    result = asyncio.run(run())
+    print(
+        json.dumps(
+            {
+                "service_date": day.isoformat(),
+                "served": len(result.served),
+                "unserved": {str(k): v for k, v in result.unserved.items()},
+                "vehicles": result.vehicles,
+                "seconds": round(result.seconds, 2),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "dispatch":
+        from dispatch.benchmarks.dispatch_bench import bench_dispatch
+
+        figures = bench_dispatch(
+            args.osm,
+            args.database_url,
+            args.redis_url,
+            _settings().cache_dir,
+            units=args.units,
+            calls=args.calls,
+        )
+        print(json.dumps(figures, indent=2 if args.json else None))
+        return 0
+    if args.bench_command == "travel":
+        from dispatch.routing.bench import bench_travel
+
+        settings = _settings()
+        figures = bench_travel(
+            args.osm, settings.cache_dir, vehicles=args.vehicles, matrix_size=args.matrix
+        )
+        if args.json:
+            print(json.dumps(figures, indent=2))
+        else:
+            for key, value in figures.items():
+                print(f"{key:<40} {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dispatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="create the central-Bangkok demo and serve it")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--osm",
+        type=lambda p: __import__("pathlib").Path(p),
+        default=None,
+        help="OpenStreetMap extract for road ETAs",
+    )
+    demo.add_argument("--no-serve", action="store_true", help="seed and print logins, then exit")
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="migrate to the latest schema")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    db_sub.add_parser("current", help="show the applied revision")
+    revision = db_sub.add_parser("revision", help="autogenerate a migration from the models")
+    revision.add_argument("-m", "--message", required=True)
+    db.set_defaults(func=cmd_db)
+
+    org = sub.add_parser("org", help="organisations")
+    org_sub = org.add_subparsers(dest="org_command", required=True)
+    org_create = org_sub.add_parser("create")
+    org_create.add_argument("--name", required=True)
+    org_create.add_argument(
+        "--kind", required=True, choices=["dispatch_centre", "care_centre", "hospital_operator"]
+    )
+    org_create.add_argument("--timezone", default="Asia/Bangkok")
+    org_create.set_defaults(func=cmd_org_create)
+
+    user = sub.add_parser("user", help="user accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_create = user_sub.add_parser(
+        "create", help="create a login (password from DISPATCH_NEW_USER_PASSWORD or prompt)"
+    )
+    user_create.add_argument("--username", required=True)
+    user_create.add_argument(
+        "--role",
+        required=True,
+        choices=["dispatcher", "supervisor", "driver", "care_centre", "admin"],
+    )
+    user_create.add_argument("--organisation-id", type=int, required=True)
+    user_create.add_argument("--full-name")
+    user_create.add_argument("--vehicle-id", type=int)
+    user_create.set_defaults(func=cmd_user_create)
+
+    plan = sub.add_parser("plan", help="plan a day's booked patient transports")
+    plan.add_argument(
+        "--date", required=True, type=lambda d: __import__("datetime").date.fromisoformat(d)
+    )
+    plan.add_argument("--time-limit", type=float, default=0.0, help="seconds (default: setting)")
+    plan.set_defaults(func=cmd_plan)
+
+    bench = sub.add_parser("bench", help="benchmarks printing JSON figures")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    travel = bench_sub.add_parser("travel", help="road-graph travel-time benchmark")
+    travel.add_argument("--osm", type=lambda p: __import__("pathlib").Path(p), required=True)
+    travel.add_argument("--vehicles", type=int, default=1000)
+    travel.add_argument("--matrix", type=int, default=200)
+    travel.add_argument("--json", action="store_true")
+    disp = bench_sub.add_parser(
+        "dispatch", help="recommendation and call-to-crew latency with a simulated fleet"
+    )
+    disp.add_argument("--osm", type=lambda p: __import__("pathlib").Path(p), default=None)
+    disp.add_argument("--database-url", default=None, help="PostgreSQL: a scratch DB beside it")
+    disp.add_argument("--redis-url", default=None)
+    disp.add_argument("--units", type=int, default=1000)
+    disp.add_argument("--calls", type=int, default=200)
+    disp.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("DISPATCH_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Settings from the environment (prefix ``DISPATCH_``).
+
+Defaults give the embedded setup: a SQLite file and the in-process event bus, so the demo
+needs no services. Production points ``DISPATCH_DATABASE_URL`` at PostgreSQL and sets
+``DISPATCH_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_", env_file=None, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./dispatch.sqlite3",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///file or postgresql+asyncpg://…",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL for the event bus; unset = in-process bus"
+    )
+    redis_prefix: str = Field(
+        default="dispatch:",
+        pattern=r"^[\w.:-]{1,64}$",
+        description="Prefix of every Redis key (several deployments can share one Redis)",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs access tokens; unset = random per process (dev only)",
+    )
+    access_token_minutes: int = Field(default=720, ge=1, le=7 * 24 * 60)
+    timezone: str = Field(default="Asia/Bangkok", description="Local time zone for display")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    osm_path: Path | None = Field(default=None, description="OpenStreetMap extract for road ETAs")
+    osrm_url: str | None = Field(default=None, description="OSRM server for road ETAs")
+    rush_hours: str = Field(
+        default="07:00-09:00*1.5,16:00-19:00*1.5",
+        description="Local-time windows that slow traffic: HH:MM-HH:MM*FACTOR, comma-separated",
+    )
+    road_speeds_kmh: dict[str, float] | None = Field(
+        default=None, description="JSON object overriding speeds per OSM highway class"
+    )
+    max_snap_m: float = Field(
+        default=1000.0, gt=0, description="Farthest a point may be from a road"
+    )
+    cache_dir: Path = Field(default=Path(".cache/dispatch"))
+    log_level: str = Field(default="INFO")
+
+    # --- live tracking ---
+    osmand_port: int = Field(
+        default=5055,
+        ge=0,
+        le=65535,
+        description="Port for Traccar Client / OsmAnd phones (0 = only the path on the API port)",
+    )
+    osmand_path: str = Field(default="/osmand", description="OsmAnd path on the API port")
+    history_linger_ms: int = Field(
+        default=100, ge=0, le=1000, description="How long fixes gather before one commit"
+    )
+    positions_interval_ms: int = Field(
+        default=25, ge=0, le=5000, description="Least time between position frames per screen"
+    )
+    heartbeat_s: float = Field(default=15.0, gt=0, description="Websocket heartbeat interval")
+    client_queue_events: int = Field(
+        default=5000, ge=10, description="Events a screen may lag behind before it must resync"
+    )
+
+    # --- patient transport ---
+    booking_horizon_days: int = Field(default=14, ge=1, le=120, description="Recurring rides ahead")
+    late_cancel_minutes: int = Field(default=120, ge=0, description="Later = late cancellation")
+    max_ride_minutes: int = Field(default=90, ge=5, description="Longest time on board")
+    max_ride_factor: float = Field(default=2.0, ge=1.0, description="x the direct trip, at most")
+    reschedule_notify_minutes: int = Field(default=10, ge=0, description="Tell the centre beyond")
+    plan_time_limit_s: float = Field(default=30.0, gt=0, le=600, description="Day-plan solve time")
+
+    # --- emergency dispatch ---
+    triage_table: Path | None = Field(
+        default=None, description="JSON file adding to or replacing the complaint table"
+    )
+    service_area: str | None = Field(
+        default=None,
+        description="min_lat,min_lon,max_lat,max_lon; calls outside are refused (unset: anywhere"
+        " the travel-time provider can reach)",
+    )
+    duplicate_radius_m: float = Field(default=250.0, ge=0)
+    duplicate_window_minutes: int = Field(default=30, ge=0)
+    stale_gps_s: int = Field(default=120, ge=1, description="No fix for this long: unit is stale")
+    ack_timeout_s: int = Field(default=60, ge=1, description="Crew must acknowledge within this")
+    red_waiting_alert_s: int = Field(default=60, ge=5, description="Alert on red calls unassigned")
+    alert_interval_s: float = Field(default=5.0, gt=0, description="How often alerts are checked")
+    auto_dispatch_red: bool = Field(default=False, description="Assign the best unit to red calls")
+    response_targets_s: dict[str, int] = Field(
+        default={"red": 480, "yellow": 900},
+        description="Response-time target per triage level, seconds (call to first on scene)",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("rush_hours")
+    @classmethod
+    def _rush_hours(cls, value: str) -> str:
+        from dispatch.routing.timeofday import parse_rush_windows
+
+        parse_rush_windows(value)
+        return value
+
+    @field_validator("service_area")
+    @classmethod
+    def _service_area(cls, value: str | None) -> str | None:
+        if value:
+            parse_bbox(value)
+        return value or None
+
+    @property
+    def service_bbox(self) -> tuple[float, float, float, float] | None:
+        return parse_bbox(self.service_area) if self.service_area else None
+
+    @field_validator("redis_url", "osrm_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @cached_property
+    def token_key(self) -> str:
+        """The signing key; an unset key falls back to a random one that lives as long
+        as the process, so a forgotten setting never means a guessable key."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return secrets.token_urlsafe(48)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``min_lat,min_lon,max_lat,max_lon`` as four floats, checked for order and range."""
+    parts = [float(p) for p in text.split(",")]
+    if len(parts) != 4:
+        raise ValueError("expected min_lat,min_lon,max_lat,max_lon")
+    min_lat, min_lon, max_lat, max_lon = parts
+    if not (-90 <= min_lat < max_lat <= 90 and -180 <= min_lon < max_lon <= 180):
+        raise ValueError("bounding box corners out of order or range")
+    return min_lat, min_lon, max_lat, max_lon

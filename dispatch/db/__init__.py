@@ -1,0 +1,1 @@
+"""Persistence: declarative base, portable types, per-dialect strategy, unit of work."""

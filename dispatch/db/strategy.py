@@ -1,0 +1,140 @@
+"""Everything that differs between SQLite and PostgreSQL lives here, in one object per
+dialect, so services never branch on the database."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, TypeVarTuple
+
+from sqlalchemy import Insert, Select, Table, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from dispatch.db.base import Base
+
+Ts = TypeVarTuple("Ts")
+
+#: Execution option that marks a transaction as read-only (GET requests).
+READ_ONLY = "dispatch_read_only"
+
+
+class DialectStrategy(ABC):
+    """How to open, configure, lock and reset one kind of database."""
+
+    name: str
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+
+    @abstractmethod
+    def create_engine(
+        self, *, pool_size: int, max_overflow: int, busy_timeout_ms: int
+    ) -> AsyncEngine:
+        """An engine configured for this dialect's concurrency model."""
+
+    @abstractmethod
+    def lock_for_update(self, stmt: Select[*Ts]) -> Select[*Ts]:
+        """Make ``stmt`` lock the rows it reads until the transaction ends."""
+
+    @abstractmethod
+    async def truncate_all(self, conn: AsyncConnection) -> None:
+        """Empty every application table (tests and demo resets)."""
+
+    @abstractmethod
+    def insert_ignoring_duplicates(self, table: Table) -> Insert:
+        """``INSERT … ON CONFLICT DO NOTHING``: a resent row is silently skipped."""
+
+
+class SQLiteStrategy(DialectStrategy):
+    """WAL for concurrent readers, a busy timeout instead of instant "database is locked",
+    foreign keys on, and ``BEGIN IMMEDIATE`` for write transactions so two writers are
+    serialised at BEGIN rather than failing at COMMIT after both read stale state."""
+
+    name = "sqlite"
+
+    def create_engine(
+        self, *, pool_size: int, max_overflow: int, busy_timeout_ms: int
+    ) -> AsyncEngine:
+        database = self.url.database or ""
+        in_memory = database in ("", ":memory:") or "mode=memory" in database
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_ms / 1000}}
+        if in_memory:
+            kwargs["poolclass"] = StaticPool
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+        engine = create_async_engine(self.url, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let us issue BEGIN ourselves (the driver's implicit BEGIN is DEFERRED).
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def lock_for_update(self, stmt: Select[*Ts]) -> Select[*Ts]:
+        # The write transaction already holds SQLite's single write lock since BEGIN.
+        return stmt
+
+    def insert_ignoring_duplicates(self, table: Table) -> Insert:
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    async def truncate_all(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("PRAGMA foreign_keys=OFF"))
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
+        await conn.execute(text("PRAGMA foreign_keys=ON"))
+
+
+class PostgresStrategy(DialectStrategy):
+    """A pooled asyncpg engine; ``SELECT … FOR UPDATE`` serialises claims on one row while
+    leaving every other row free."""
+
+    name = "postgresql"
+
+    def create_engine(
+        self, *, pool_size: int, max_overflow: int, busy_timeout_ms: int
+    ) -> AsyncEngine:
+        return create_async_engine(
+            self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        )
+
+    def lock_for_update(self, stmt: Select[*Ts]) -> Select[*Ts]:
+        return stmt.with_for_update()
+
+    def insert_ignoring_duplicates(self, table: Table) -> Insert:
+        return pg_insert(table).on_conflict_do_nothing()
+
+    async def truncate_all(self, conn: AsyncConnection) -> None:
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def strategy_for(url: str | URL) -> DialectStrategy:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.get_driver_name() != "aiosqlite":
+            parsed = parsed.set(drivername="sqlite+aiosqlite")
+        return SQLiteStrategy(parsed)
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "asyncpg":
+            parsed = parsed.set(drivername="postgresql+asyncpg")
+        return PostgresStrategy(parsed)
+    raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")

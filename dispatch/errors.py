@@ -1,0 +1,51 @@
+"""Domain errors carry their HTTP status and a sentence a dispatcher understands; one
+handler in the API renders them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (a unit already taken, a stale edit)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class InvalidInput(DomainError):
+    """Input that is well-formed but wrong given other data (an unknown station id).
+    Rendered like FastAPI's own 422 so clients handle one shape."""
+
+    status_code = 422
+    code = "invalid"
+
+    def __init__(self, field: str, message: str, *, location: str = "body") -> None:
+        super().__init__(message, field=field)
+        self.field = field
+        self.location = location

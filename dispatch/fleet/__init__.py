@@ -1,0 +1,1 @@
+"""Stations and vehicles, their states and device tokens, and the claim primitive."""

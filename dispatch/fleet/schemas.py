@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from dispatch.models.enums import VehicleKind, VehicleState
+from dispatch.schemas import Address, Id, Input, Latitude, Longitude, Name, Output
+
+CallSign = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[\w .\-/]+$"),
+]
+Seats = Annotated[int, Field(ge=0, le=60)]
+
+
+class StationCreate(Input):
+    name: Name
+    lat: Latitude
+    lon: Longitude
+    address: Address | None = None
+    organisation_id: Id | None = Field(default=None, description="Defaults to your own")
+
+
+class StationOut(Output):
+    id: int
+    organisation_id: int
+    name: str
+    lat: float
+    lon: float
+    address: str | None
+
+
+DeviceId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=4, max_length=128, pattern=r"^[\w.:-]+$"),
+]
+
+
+class VehicleCreate(Input):
+    call_sign: CallSign
+    kind: VehicleKind
+    registration: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = (
+        None
+    )
+    seats_seated: Seats = 0
+    seats_wheelchair: Seats = 0
+    seats_stretcher: Seats = 0
+    station_id: Id | None = None
+    serves_transports: bool = False
+    device_id: DeviceId | None = Field(
+        default=None, description="Identifier its Traccar Client / OsmAnd phone reports"
+    )
+    organisation_id: Id | None = Field(default=None, description="Defaults to your own")
+
+
+class VehicleUpdate(Input):
+    """Partial update. ``version`` (from the last read) turns a concurrent edit into a 409
+    instead of silently overwriting it."""
+
+    state: VehicleState | None = None
+    station_id: Id | None = None
+    serves_transports: bool | None = None
+    seats_seated: Seats | None = None
+    seats_wheelchair: Seats | None = None
+    seats_stretcher: Seats | None = None
+    device_id: DeviceId | None = None
+    version: Annotated[int, Field(ge=1)] | None = None
+
+
+class VehicleOut(Output):
+    id: int
+    organisation_id: int
+    call_sign: str
+    kind: VehicleKind
+    registration: str | None
+    seats_seated: int
+    seats_wheelchair: int
+    seats_stretcher: int
+    station_id: int | None
+    state: VehicleState
+    serves_transports: bool
+    last_lat: float | None
+    last_lon: float | None
+    last_fix_at: datetime | None
+    has_device_token: bool
+    device_id: str | None
+    version: int
+
+
+class DeviceTokenOut(Output):
+    vehicle_id: int
+    device_token: str = Field(description="Shown once; configure it in the crew's phone")
+    issued_at: datetime

@@ -1,0 +1,1 @@
+"""Receiving hospitals and their diversion state."""

@@ -1,0 +1,27 @@
+"""ORM classes, one module per aggregate. Importing this package registers every table."""
+
+from dispatch.models.assignment import Assignment
+from dispatch.models.audit import AuditEntry
+from dispatch.models.fleet import Station, Vehicle
+from dispatch.models.hospital import Hospital
+from dispatch.models.incident import Incident
+from dispatch.models.organisation import Organisation
+from dispatch.models.position import PositionFix
+from dispatch.models.transport import Patient, PlanStop, TransportBooking, TransportShift
+from dispatch.models.user import User
+
+__all__ = [
+    "Assignment",
+    "AuditEntry",
+    "Hospital",
+    "Incident",
+    "Organisation",
+    "Patient",
+    "PlanStop",
+    "PositionFix",
+    "Station",
+    "TransportBooking",
+    "TransportShift",
+    "User",
+    "Vehicle",
+]

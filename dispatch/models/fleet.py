@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dispatch.db.base import Base
+from dispatch.db.types import UTCDateTime, str_enum, utcnow
+from dispatch.models.enums import VehicleKind, VehicleState
+
+
+class Station(Base):
+    """Where units are based and return to."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float] = mapped_column()
+    lon: Mapped[float] = mapped_column()
+    address: Mapped[str | None] = mapped_column(String(500))
+
+
+class Vehicle(Base):
+    """A unit of the fleet. ``version`` guards against lost updates between dispatchers."""
+
+    __tablename__ = "vehicles"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "call_sign"),
+        CheckConstraint(
+            "seats_seated >= 0 AND seats_wheelchair >= 0 AND seats_stretcher >= 0",
+            name="seats_non_negative",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    call_sign: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[VehicleKind] = mapped_column(str_enum(VehicleKind, "vehicle_kind"))
+    registration: Mapped[str | None] = mapped_column(String(32))
+    seats_seated: Mapped[int] = mapped_column(Integer, default=0)
+    seats_wheelchair: Mapped[int] = mapped_column(Integer, default=0)
+    seats_stretcher: Mapped[int] = mapped_column(Integer, default=0)
+    station_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stations.id", ondelete="SET NULL"), index=True
+    )
+    state: Mapped[VehicleState] = mapped_column(
+        str_enum(VehicleState, "vehicle_state"), default=VehicleState.OFF_DUTY
+    )
+    serves_transports: Mapped[bool] = mapped_column(Boolean, default=False)
+    device_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: The identifier a Traccar Client / OsmAnd phone reports as ``id``.
+    device_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    device_token_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_lat: Mapped[float | None] = mapped_column()
+    last_lon: Mapped[float | None] = mapped_column()
+    last_fix_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def has_device_token(self) -> bool:
+        return self.device_token_hash is not None

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dispatch.db.base import Base
+from dispatch.db.types import UTCDateTime, str_enum, utcnow
+from dispatch.models.enums import OrganisationKind
+
+
+class Organisation(Base):
+    """A tenant: a dispatch centre, a care centre or a hospital operator."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[OrganisationKind] = mapped_column(str_enum(OrganisationKind, "organisation_kind"))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Bangkok")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,1 @@
+"""Tenants: dispatch centres, care centres and hospital operators."""

@@ -1,0 +1,165 @@
+"""The command line as an operator uses it: real processes, real ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dispatch.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
+    env.update(values)
+    return env
+
+
+def test_demo_serves_docs_and_accepts_a_printed_login(tmp_path: Path) -> None:
+    port = _free_port()
+    env = _env(
+        DISPATCH_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}",
+        DISPATCH_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dispatch.cli", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "Map data" in line:
+                break
+        output = "".join(lines)
+        match = re.search(r"^\s+dispatcher\s+(\S+)\s+dispatcher$", output, re.MULTILINE)
+        assert match, output
+        password = match.group(1)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        docs = httpx.get(f"{base}/docs", timeout=5)
+        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        assert httpx.get(f"{base}/openapi.json", timeout=5).json()["info"]["title"] == "Dispatch"
+        token = httpx.post(
+            f"{base}/auth/token", data={"username": "dispatcher", "password": password}, timeout=5
+        ).json()["access_token"]
+        vehicles = httpx.get(
+            f"{base}/vehicles", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        assert vehicles.status_code == 200
+        assert len(vehicles.json()) == 12
+        hospitals = httpx.get(
+            f"{base}/hospitals", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        assert "King Chulalongkorn Memorial Hospital" in {h["name"] for h in hospitals.json()}
+        device = re.search(r"phone token: (\S+)", output)
+        assert device
+        me = httpx.get(
+            f"{base}/auth/me", headers={"Authorization": f"Bearer {device.group(1)}"}, timeout=5
+        )
+        assert me.json()["kind"] == "device"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_demo_seeding_twice_changes_nothing(tmp_path: Path) -> None:
+    env = _env(DISPATCH_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}")
+    first = _run(["demo", "--no-serve"], env)
+    second = _run(["demo", "--no-serve"], env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    tokens = [re.search(r"phone token: (\S+)", r.stdout) for r in (first, second)]
+    assert all(tokens)
+
+
+async def test_db_upgrade_org_and_user_create(stack: Stack, client: httpx.AsyncClient) -> None:
+    env = _env(DISPATCH_DATABASE_URL=stack.database_url)
+    upgraded = _run(["db", "upgrade"], env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "database at revision" in upgraded.stdout
+    org = _run(
+        [
+            "org",
+            "create",
+            "--name",
+            "HCMC 115",
+            "--kind",
+            "dispatch_centre",
+            "--timezone",
+            "Asia/Ho_Chi_Minh",
+        ],
+        env,
+    )
+    assert org.returncode == 0, org.stderr
+    org_id = re.search(r"organisation (\d+) created", org.stdout)
+    assert org_id
+    user = _run(
+        [
+            "user",
+            "create",
+            "--username",
+            "lan",
+            "--role",
+            "dispatcher",
+            "--organisation-id",
+            org_id.group(1),
+        ],
+        {**env, "DISPATCH_NEW_USER_PASSWORD": "a good long password"},
+    )
+    assert user.returncode == 0, user.stderr
+    short = _run(
+        [
+            "user",
+            "create",
+            "--username",
+            "minh",
+            "--role",
+            "dispatcher",
+            "--organisation-id",
+            org_id.group(1),
+        ],
+        {**env, "DISPATCH_NEW_USER_PASSWORD": "short"},
+    )
+    assert short.returncode == 2 and "password" in short.stderr
+    login = await client.post(
+        "/auth/token", data={"username": "lan", "password": "a good long password"}
+    )
+    assert login.status_code == 200

@@ -1,0 +1,164 @@
+"""Bad input is a 422 that names the field; never a 500, never stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures import World
+
+INCIDENT = {"lat": 13.74, "lon": 100.53, "chief_complaint": "chest_pain", "triage": "red"}
+START = datetime.now(UTC) + timedelta(days=1)
+
+
+def _loc(response: httpx.Response) -> list[list[Any]]:
+    assert response.status_code == 422, response.text
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"lat": 91}, "lat"),
+        ({"lon": -180.5}, "lon"),
+        ({"lat": "NaN"}, "lat"),
+        ({"triage": "purple"}, "triage"),
+        ({"patient_count": -1}, "patient_count"),
+        ({"caller_phone": "call me"}, "caller_phone"),
+        ({"notes": "bad\x00byte"}, "notes"),
+        ({"chief_complaint": ""}, "chief_complaint"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+async def test_bad_incident_fields_are_named(
+    client: httpx.AsyncClient, world: World, change: dict[str, Any], field: str
+) -> None:
+    response = await client.post(
+        "/incidents", json={**INCIDENT, **change}, headers=world.headers("dispatcher")
+    )
+    assert ["body", field] in _loc(response)
+    listing = await client.get("/incidents", headers=world.headers("dispatcher"))
+    assert listing.json() == []
+
+
+async def test_unknown_triage_lists_allowed_values(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.post(
+        "/incidents", json={**INCIDENT, "triage": "purple"}, headers=world.headers("dispatcher")
+    )
+    assert "'red'" in response.json()["detail"][0]["msg"]
+
+
+async def test_booking_window_ending_before_it_starts(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    body = {
+        "patient_id": world.patient_a_id,
+        "pickup_lat": 13.73,
+        "pickup_lon": 100.55,
+        "destination_lat": 13.73,
+        "destination_lon": 100.53,
+        "pickup_window_start": START.isoformat(),
+        "pickup_window_end": (START - timedelta(minutes=30)).isoformat(),
+    }
+    response = await client.post("/bookings", json=body, headers=world.headers("care_a"))
+    assert ["body", "pickup_window_end"] in _loc(response)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"appointment_at": "2026-12-01T09:00:00"}, "appointment_at"),  # no time zone
+        ({"recurrence_rule": "FREQ=DAILY"}, "recurrence_rule"),
+        ({"recurrence_rule": "FREQ=WEEKLY;BYDAY=XX"}, "recurrence_rule"),
+        ({"companions": 9}, "companions"),
+        (
+            {"destination_hospital_id": 424242, "destination_lat": None, "destination_lon": None},
+            "destination_hospital_id",
+        ),
+    ],
+)
+async def test_bad_booking_fields_are_named(
+    client: httpx.AsyncClient, world: World, change: dict[str, Any], field: str
+) -> None:
+    body = {
+        "patient_id": world.patient_a_id,
+        "pickup_lat": 13.73,
+        "pickup_lon": 100.55,
+        "destination_lat": 13.73,
+        "destination_lon": 100.53,
+        "appointment_at": START.isoformat(),
+        **change,
+    }
+    response = await client.post("/bookings", json=body, headers=world.headers("care_a"))
+    assert ["body", field] in _loc(response)
+
+
+async def test_recurrence_rule_is_normalised(client: httpx.AsyncClient, world: World) -> None:
+    body = {
+        "patient_id": world.patient_a_id,
+        "pickup_lat": 13.73,
+        "pickup_lon": 100.55,
+        "destination_lat": 13.73,
+        "destination_lon": 100.53,
+        "appointment_at": START.isoformat(),
+        "recurrence_rule": "freq=weekly;byday=fr,mo,we;until=20270131",
+    }
+    response = await client.post("/bookings", json=body, headers=world.headers("care_a"))
+    assert response.status_code == 201, response.text
+    assert response.json()["recurrence_rule"] == "FREQ=WEEKLY;BYDAY=MO,WE,FR;UNTIL=20270131"
+
+
+@pytest.mark.parametrize("path", ["/vehicles/0", "/vehicles/99999999999999999999", "/vehicles/abc"])
+async def test_out_of_range_path_ids(client: httpx.AsyncClient, world: World, path: str) -> None:
+    response = await client.get(path, headers=world.headers("dispatcher"))
+    assert ["path", "vehicle_id"] in _loc(response)
+
+
+async def test_unknown_reference_names_the_field(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.post(
+        "/vehicles",
+        json={"call_sign": "X9", "kind": "bls", "station_id": 31337},
+        headers=world.headers("supervisor"),
+    )
+    assert ["body", "station_id"] in _loc(response)
+
+
+async def test_duplicate_call_sign_is_a_conflict(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.post(
+        "/vehicles", json={"call_sign": "A1", "kind": "bls"}, headers=world.headers("supervisor")
+    )
+    assert response.status_code == 409
+    assert "A1" in response.json()["detail"]
+
+
+async def test_malformed_json_is_422_not_500(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.post(
+        "/incidents",
+        content=b"{not json",
+        headers={**world.headers("dispatcher"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+
+
+async def test_stale_vehicle_edit_is_409_with_a_sentence(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    vehicle_id = world.vehicle_ids["B1"]
+    headers = world.headers("dispatcher")
+    current = (await client.get(f"/vehicles/{vehicle_id}", headers=headers)).json()
+    ok = await client.patch(
+        f"/vehicles/{vehicle_id}",
+        json={"state": "off_duty", "version": current["version"]},
+        headers=headers,
+    )
+    assert ok.status_code == 200
+    stale = await client.patch(
+        f"/vehicles/{vehicle_id}",
+        json={"state": "available", "version": current["version"]},
+        headers=headers,
+    )
+    assert stale.status_code == 409
+    assert "changed by someone else" in stale.json()["detail"]
