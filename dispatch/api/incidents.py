@@ -1,0 +1,258 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, BackgroundTasks, Query
+
+from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, State, UoW
+from dispatch.api.planning import replan_after_preemption
+from dispatch.errors import InvalidInput
+from dispatch.incidents import alerts, assignments, recommend, reports, service
+from dispatch.incidents.schemas import (
+    AlertOut,
+    AssignmentCreate,
+    AssignmentOut,
+    CancelIn,
+    CandidateOut,
+    ComplaintOut,
+    DuplicateOut,
+    ExcludedOut,
+    HospitalSuggestionOut,
+    IncidentCreate,
+    IncidentOut,
+    IncidentUpdate,
+    IntakeOut,
+    KpiOut,
+    PreemptionOut,
+    RecommendationOut,
+)
+from dispatch.routing.base import LatLon
+from dispatch.routing.ranking import RankedUnit
+
+router = APIRouter(tags=["incidents"])
+
+
+def candidate_out(r: RankedUnit) -> CandidateOut:
+    unit = r.candidate
+    return CandidateOut(
+        rank=r.rank,
+        vehicle_id=unit.vehicle_id,
+        call_sign=unit.call_sign,
+        kind=unit.kind,
+        state=unit.state,
+        eta_s=r.eta_s,
+        score_s=r.score_s,
+        distance_m=r.distance_m,
+        stale=r.stale,
+        gps_age_s=None if unit.gps_age_s is None else round(unit.gps_age_s, 1),
+        position_source=unit.position_source,
+        preemption=None
+        if unit.preemption is None
+        else PreemptionOut(
+            booking_ids=list(unit.preemption.booking_ids),
+            disrupted_rides=unit.preemption.disrupted_rides,
+        ),
+        reasons=list(r.reasons),
+    )
+
+
+@router.get("/complaints", response_model=list[ComplaintOut], summary="The complaint table")
+async def complaints(_actor: CurrentPrincipal, cfg: Emergency) -> list[ComplaintOut]:
+    return [ComplaintOut.model_validate(rule) for rule in cfg.triage.all()]
+
+
+@router.post("/incidents", response_model=IntakeOut, status_code=201, summary="Take a call")
+async def create_incident(
+    uow: UoW,
+    state: State,
+    actor: Operational,
+    cfg: Emergency,
+    data: IncidentCreate,
+    background: BackgroundTasks,
+) -> IntakeOut:
+    intake = await service.create(uow, actor, data, cfg)
+    auto = intake.auto_assignment
+    if auto is not None and auto.preempted_booking_ids:
+        background.add_task(
+            replan_after_preemption,
+            state,
+            actor,
+            auto.vehicle_id,
+            list(auto.preempted_booking_ids),
+        )
+    return IntakeOut(
+        **IncidentOut.model_validate(intake.incident).model_dump(),
+        complaint_label=intake.complaint_label,
+        possible_duplicates=[
+            DuplicateOut(
+                incident_id=d.incident.id,
+                distance_m=d.distance_m,
+                minutes_ago=d.minutes_ago,
+                chief_complaint=d.incident.chief_complaint,
+                triage=d.incident.triage,
+                status=d.incident.status,
+            )
+            for d in intake.duplicates
+        ],
+        auto_assignment=None
+        if intake.auto_assignment is None
+        else AssignmentOut.model_validate(intake.auto_assignment),
+    )
+
+
+@router.get("/incidents", response_model=list[IncidentOut])
+async def list_incidents(
+    uow: UoW, _actor: Operational, open_only: bool = False
+) -> list[IncidentOut]:
+    incidents = await service.list_incidents(uow, open_only=open_only)
+    return [IncidentOut.model_validate(i) for i in incidents]
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentOut)
+async def get_incident(uow: UoW, actor: CurrentPrincipal, incident_id: PathId) -> IncidentOut:
+    return IncidentOut.model_validate(await service.get(uow, actor, incident_id))
+
+
+@router.patch("/incidents/{incident_id}", response_model=IncidentOut, summary="Re-triage, edit")
+async def update_incident(
+    uow: UoW, actor: Operational, incident_id: PathId, data: IncidentUpdate
+) -> IncidentOut:
+    return IncidentOut.model_validate(await service.update(uow, actor, incident_id, data))
+
+
+@router.post(
+    "/incidents/{incident_id}/recommendations",
+    response_model=RecommendationOut,
+    summary="Rank the units that could go, with ETAs and reasons (recorded in the audit log)",
+)
+async def recommend_units(
+    uow: UoW, actor: Operational, cfg: Emergency, incident_id: PathId
+) -> RecommendationOut:
+    incident = await service.get(uow, actor, incident_id)
+    rec = await recommend.recommend(uow, incident, cfg)
+    assignments.record_recommendation(uow, actor, incident, rec)
+    return RecommendationOut(
+        incident_id=incident.id,
+        computed_at=rec.computed_at,
+        candidates=[candidate_out(r) for r in rec.ranked],
+        excluded=[ExcludedOut.model_validate(e) for e in rec.excluded],
+        off_duty=rec.off_duty,
+    )
+
+
+@router.get("/incidents/{incident_id}/assignments", response_model=list[AssignmentOut])
+async def list_assignments(
+    uow: UoW, actor: CurrentPrincipal, incident_id: PathId
+) -> list[AssignmentOut]:
+    await service.get(uow, actor, incident_id)
+    units = await assignments.list_for_incident(uow, incident_id)
+    return [AssignmentOut.model_validate(a) for a in units]
+
+
+@router.post(
+    "/incidents/{incident_id}/assignments",
+    response_model=AssignmentOut,
+    status_code=201,
+    responses={409: {"description": "The unit is already taken (names the incident)"}},
+)
+async def assign_unit(
+    uow: UoW,
+    state: State,
+    actor: Operational,
+    incident_id: PathId,
+    data: AssignmentCreate,
+    background: BackgroundTasks,
+) -> AssignmentOut:
+    incident = await service.get(uow, actor, incident_id)
+    assignment = await assignments.assign(
+        uow, actor, incident, data.vehicle_id, recommended_rank=data.recommended_rank
+    )
+    if assignment.preempted_booking_ids:
+        background.add_task(
+            replan_after_preemption,
+            state,
+            actor,
+            assignment.vehicle_id,
+            list(assignment.preempted_booking_ids),
+        )
+    return AssignmentOut.model_validate(assignment)
+
+
+@router.post("/incidents/{incident_id}/close", response_model=IncidentOut)
+async def close_incident(uow: UoW, actor: Operational, incident_id: PathId) -> IncidentOut:
+    return IncidentOut.model_validate(await service.close(uow, actor, incident_id))
+
+
+@router.post("/incidents/{incident_id}/cancel", response_model=IncidentOut)
+async def cancel_incident(
+    uow: UoW, actor: Operational, incident_id: PathId, data: CancelIn
+) -> IncidentOut:
+    return IncidentOut.model_validate(await service.cancel(uow, actor, incident_id, data.reason))
+
+
+@router.get(
+    "/incidents/{incident_id}/hospitals",
+    response_model=list[HospitalSuggestionOut],
+    summary="Receiving hospitals by ETA from the scene, diverting ones last",
+)
+async def suggest_hospitals(
+    uow: UoW, actor: CurrentPrincipal, cfg: Emergency, incident_id: PathId
+) -> list[HospitalSuggestionOut]:
+    incident = await service.get(uow, actor, incident_id)
+    rule = cfg.triage.get(incident.chief_complaint)
+    suggestions = await recommend.suggest_hospitals(
+        uow, cfg, LatLon(incident.lat, incident.lon), rule.hospital_capability if rule else None
+    )
+    return [
+        HospitalSuggestionOut(
+            hospital_id=s.hospital.id,
+            name=s.hospital.name,
+            eta_s=s.eta_s,
+            distance_m=round(s.distance_m, 1),
+            on_diversion=s.hospital.on_diversion,
+            available_er_beds=s.hospital.available_er_beds,
+            has_capability=s.has_capability,
+            recommended=s.recommended,
+            reasons=list(s.reasons),
+        )
+        for s in suggestions
+    ]
+
+
+@router.get("/alerts", response_model=list[AlertOut], tags=["alerts"])
+async def current_alerts(uow: UoW, _actor: Operational, cfg: Emergency) -> list[AlertOut]:
+    found = await alerts.current_alerts(uow, cfg, datetime.now(UTC))
+    return [
+        AlertOut(
+            kind=a.kind,
+            severity=a.severity,
+            message=a.message,
+            since=a.since,
+            incident_id=a.incident_id,
+            vehicle_id=a.vehicle_id,
+            assignment_id=a.assignment_id,
+            next_unit=None if a.next_unit is None else candidate_out(a.next_unit),
+        )
+        for a in found
+    ]
+
+
+@router.get("/kpis", response_model=KpiOut, tags=["kpis"], summary="Response-time figures")
+async def kpis(
+    uow: UoW,
+    _actor: Operational,
+    cfg: Emergency,
+    since: datetime | None = Query(default=None, description="Default: 24 hours ago"),
+    until: datetime | None = Query(default=None, description="Default: now"),
+) -> KpiOut:
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=1)
+    for name, value in (("since", since), ("until", until)):
+        if value.tzinfo is None:
+            raise InvalidInput(
+                name, "Give a time zone, e.g. 2026-11-23T00:00:00+07:00.", location="query"
+            )
+    if since >= until:
+        raise InvalidInput("until", "until must be after since.", location="query")
+    levels = await reports.kpis(uow, since, until, cfg.response_targets_s)
+    return KpiOut.model_validate({"since": since, "until": until, "levels": levels})

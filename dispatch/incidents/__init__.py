@@ -1,0 +1,1 @@
+"""Emergency calls and the assignment of units to them."""

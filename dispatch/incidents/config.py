@@ -1,0 +1,45 @@
+"""What emergency dispatch needs from the deployment: the complaint table, the travel-time
+provider and the operating thresholds, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from dispatch.config import Settings
+from dispatch.incidents.triage import TriageTable
+from dispatch.routing.base import TravelTimeProvider
+from dispatch.routing.ranking import RankingPolicy
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    triage: TriageTable
+    travel: TravelTimeProvider
+    service_bbox: tuple[float, float, float, float] | None = None
+    duplicate_radius_m: float = 250.0
+    duplicate_window: timedelta = timedelta(minutes=30)
+    stale_gps_s: int = 120
+    ack_timeout: timedelta = timedelta(seconds=60)
+    red_waiting_alert: timedelta = timedelta(seconds=60)
+    auto_dispatch_red: bool = False
+    response_targets_s: dict[str, int] = field(default_factory=lambda: {"red": 480, "yellow": 900})
+    policy: RankingPolicy = field(default_factory=RankingPolicy)
+    #: How many ranked units a recommendation shows (all are ranked).
+    shown: int = 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings, travel: TravelTimeProvider) -> DispatchConfig:
+        return cls(
+            triage=TriageTable.load(settings.triage_table),
+            travel=travel,
+            service_bbox=settings.service_bbox,
+            duplicate_radius_m=settings.duplicate_radius_m,
+            duplicate_window=timedelta(minutes=settings.duplicate_window_minutes),
+            stale_gps_s=settings.stale_gps_s,
+            ack_timeout=timedelta(seconds=settings.ack_timeout_s),
+            red_waiting_alert=timedelta(seconds=settings.red_waiting_alert_s),
+            auto_dispatch_red=settings.auto_dispatch_red,
+            response_targets_s=dict(settings.response_targets_s),
+            policy=RankingPolicy(stale_after_s=settings.stale_gps_s),
+        )

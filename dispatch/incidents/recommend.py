@@ -1,0 +1,245 @@
+"""Gather the fleet's state, ask the travel-time provider for every unit's ETA in one
+query, and let the pure ranking order them. Also: which hospital to take the patient to."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import String, and_, func, select, type_coerce
+from sqlalchemy.orm import aliased
+
+from dispatch.db.session import UnitOfWork
+from dispatch.errors import InvalidInput
+from dispatch.incidents.config import DispatchConfig
+from dispatch.models import Assignment, Hospital, Incident, Station, Vehicle
+from dispatch.models.enums import CLAIMABLE_STATES, Triage, VehicleKind, VehicleState
+from dispatch.routing.base import LatLon, PointOutsideNetworkError, TravelTimeProvider
+from dispatch.routing.geo import haversine_m
+from dispatch.routing.ranking import CallNeeds, Preemption, RankedUnit, UnitCandidate, rank_units
+from dispatch.transports import service as transports
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    vehicle_id: int
+    call_sign: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    incident_id: int
+    computed_at: datetime
+    ranked: list[RankedUnit]
+    excluded: list[Excluded]
+    off_duty: int
+
+
+def needs_of(incident: Incident) -> CallNeeds:
+    return CallNeeds(
+        location=LatLon(incident.lat, incident.lon),
+        triage=incident.triage.value,
+        capability=incident.required_capability.value,
+        needs_stretcher=incident.needs_stretcher,
+    )
+
+
+async def eta_to(
+    travel: TravelTimeProvider, origins: list[LatLon], destination: LatLon, at: datetime
+) -> tuple[np.ndarray, list[int]]:
+    """ETAs from ``origins`` to ``destination`` in one query (in a worker thread); origins
+    off the road network are dropped and their indexes returned."""
+    keep = list(range(len(origins)))
+    dropped: list[int] = []
+    while keep:
+        try:
+            points = [origins[i] for i in keep]
+            etas = await asyncio.to_thread(travel.many_to_one, points, destination, at)
+            return etas, dropped
+        except PointOutsideNetworkError as exc:
+            if exc.point == destination or exc.index is None:
+                raise
+            dropped.append(keep.pop(exc.index))
+    return np.zeros(0, dtype=np.int64), dropped
+
+
+async def recommend(
+    uow: UnitOfWork,
+    incident: Incident,
+    cfg: DispatchConfig,
+    *,
+    now: datetime | None = None,
+    exclude_vehicle_ids: Collection[int] = (),
+) -> Recommendation:
+    """Rank every unit that could go to ``incident`` right now."""
+    now = now or datetime.now(UTC)
+    session = uow.session
+    active = aliased(Assignment)
+    # One query for the whole fleet; kind and state as plain strings (no enum round trip):
+    # this runs on every call for every unit.
+    rows = (
+        await session.execute(
+            select(
+                Vehicle.id,
+                Vehicle.call_sign,
+                type_coerce(Vehicle.kind, String),
+                type_coerce(Vehicle.state, String),
+                Vehicle.last_lat,
+                Vehicle.last_lon,
+                Vehicle.last_fix_at,
+                Vehicle.seats_stretcher,
+                Station.lat,
+                Station.lon,
+                active.incident_id,
+            )
+            .outerjoin(Station, Station.id == Vehicle.station_id)
+            .outerjoin(active, and_(active.vehicle_id == Vehicle.id, active.is_active.is_(True)))
+            .where(Vehicle.state != VehicleState.OFF_DUTY)
+            .order_by(Vehicle.id)
+        )
+    ).all()
+    off_duty = int(
+        await session.scalar(select(func.count()).where(Vehicle.state == VehicleState.OFF_DUTY))
+        or 0
+    )
+    loads = await transports.transport_loads(uow)
+    is_red = incident.triage == Triage.RED
+    candidates: list[UnitCandidate] = []
+    excluded: list[Excluded] = []
+    claimable = {s.value for s in CLAIMABLE_STATES}
+    van = VehicleKind.TRANSPORT_VAN.value
+    for row in rows:
+        vid, call_sign, kind, state, lat, lon, fix_at, stretchers, st_lat, st_lon, busy_with = row
+        load = loads.get(vid)
+        reason: str | None = None
+        preemption: Preemption | None = None
+        if vid in exclude_vehicle_ids:
+            reason = "already tried for this call"
+        elif busy_with is not None:
+            reason = f"busy with incident {busy_with}"
+        elif kind == van:
+            reason = "patient-transport van, not an ambulance"
+        elif load is not None and load.on_board:
+            reason = f"patient aboard (booking {load.on_board[0]})"
+        elif load is not None and load.busy:
+            if is_red:
+                preemption = Preemption(load.remaining)
+            else:
+                reason = "on a booked transport (only red calls may take it)"
+        elif state not in claimable:
+            reason = state.replace("_", " ")
+        position: LatLon | None = None
+        source = "gps"
+        if reason is None:
+            if lat is not None and lon is not None and fix_at is not None:
+                position = LatLon(lat, lon)
+            elif st_lat is not None and st_lon is not None:
+                position, source = LatLon(st_lat, st_lon), "station"
+            else:
+                reason = "no known position"
+        if reason is not None or position is None:
+            excluded.append(Excluded(vid, call_sign, reason or "no known position"))
+            continue
+        candidates.append(
+            UnitCandidate(
+                vehicle_id=vid,
+                call_sign=call_sign,
+                kind=kind,
+                state=state,
+                position=position,
+                position_source=source,
+                gps_age_s=(now - fix_at).total_seconds() if fix_at and source == "gps" else None,
+                seats_stretcher=stretchers,
+                preemption=preemption,
+            )
+        )
+    needs = needs_of(incident)
+    etas, dropped = await eta_to(cfg.travel, [c.position for c in candidates], needs.location, now)
+    for i in sorted(dropped):
+        unit = candidates[i]
+        excluded.append(Excluded(unit.vehicle_id, unit.call_sign, "position off the road network"))
+    gone = set(dropped)
+    reachable = [c for i, c in enumerate(candidates) if i not in gone]
+    ranked = rank_units(needs, reachable, etas, cfg.policy, limit=cfg.shown)
+    excluded.sort(key=lambda e: e.call_sign)
+    return Recommendation(incident.id, now, ranked, excluded, off_duty)
+
+
+def check_location(cfg: DispatchConfig, lat: float, lon: float) -> None:
+    """Refuse a call outside the service area (the configured box, or too far from any
+    road of the configured map)."""
+    if cfg.service_bbox is not None:
+        min_lat, min_lon, max_lat, max_lon = cfg.service_bbox
+        if not (min_lat <= lat <= max_lat and min_lon <= lon <= max_lon):
+            raise InvalidInput("lat", "The location is outside the service area.")
+    distance_to_network = getattr(cfg.travel, "distance_to_network", None)
+    max_snap_m = getattr(cfg.travel, "max_snap_m", None)
+    if callable(distance_to_network) and max_snap_m is not None:
+        distance = float(distance_to_network([LatLon(lat, lon)])[0])
+        if distance > max_snap_m:
+            raise InvalidInput(
+                "lat",
+                f"The location is outside the service area ({distance:.0f} m from the "
+                "nearest mapped road).",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalSuggestion:
+    hospital: Hospital
+    eta_s: int
+    distance_m: float
+    has_capability: bool
+    recommended: bool
+    reasons: tuple[str, ...]
+
+
+async def suggest_hospitals(
+    uow: UnitOfWork,
+    cfg: DispatchConfig,
+    origin: LatLon,
+    capability: str | None,
+    *,
+    now: datetime | None = None,
+) -> list[HospitalSuggestion]:
+    """Emergency departments by ETA from ``origin``; diverting ones are listed but never
+    recommended; one with the needed capability (stroke, trauma, …) beats a nearer one
+    without it."""
+    now = now or datetime.now(UTC)
+    hospitals: Sequence[Hospital] = (
+        await uow.session.scalars(
+            select(Hospital)
+            .where(Hospital.has_emergency_department.is_(True))
+            .order_by(Hospital.id)
+        )
+    ).all()
+    if not hospitals:
+        return []
+    points = [LatLon(h.lat, h.lon) for h in hospitals]
+    etas = await asyncio.to_thread(cfg.travel.one_to_many, origin, points, now)
+    lat = np.array([p.lat for p in points])
+    lon = np.array([p.lon for p in points])
+    distances = haversine_m(
+        lat, lon, np.full(len(points), origin.lat), np.full(len(points), origin.lon)
+    )
+    rows = []
+    for hospital, eta, distance in zip(hospitals, etas, distances, strict=True):
+        capable = capability is None or capability in (hospital.capabilities or [])
+        reasons = [f"road ETA {int(eta) / 60:.1f} min"]
+        if capability is not None:
+            reasons.append(f"{capability} centre" if capable else f"no {capability} service")
+        if hospital.on_diversion:
+            why = f": {hospital.diversion_reason}" if hospital.diversion_reason else ""
+            reasons.append(f"on diversion{why}")
+        if hospital.available_er_beds is not None:
+            reasons.append(f"{hospital.available_er_beds} ER beds free")
+        rows.append((hospital, int(eta), float(distance), capable, tuple(reasons)))
+    rows.sort(key=lambda r: (r[0].on_diversion, not r[3], r[1], r[0].id))
+    return [
+        HospitalSuggestion(h, eta, dist, capable, i == 0 and not h.on_diversion, reasons)
+        for i, (h, eta, dist, capable, reasons) in enumerate(rows)
+    ]
