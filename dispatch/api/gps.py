@@ -1,0 +1,157 @@
+"""GPS in: a JSON batch for our own client and the OsmAnd protocol for Traccar Client.
+Both answer only after the fixes are committed (durable), and resending is harmless."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import OAuth2PasswordBearer
+from pydantic import AwareDatetime, Field
+from starlette.responses import PlainTextResponse, Response
+
+from dispatch.api.deps import AppState, Operational, PathId, State, get_state
+from dispatch.auth import service as auth_service
+from dispatch.auth.principal import Principal
+from dispatch.errors import Forbidden, InvalidInput, Unauthorized
+from dispatch.realtime.fixes import (
+    Fix,
+    FixError,
+    decode_osmand_json,
+    decode_osmand_params,
+    make_fix,
+)
+from dispatch.realtime.history import HistoryBusy
+from dispatch.schemas import Input, Latitude, Longitude, Output
+
+router = APIRouter(tags=["gps"])
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+async def gps_principal(state: State, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    """Authenticate in a short read-only transaction of its own: an ingest request must
+    not hold a database transaction while it waits for the history writer."""
+    if not token:
+        raise Unauthorized("Send the vehicle's device token: 'Authorization: Bearer dvt_…'.")
+    cached = state.principals.get(token)
+    if cached is not None:
+        return cached
+    async with state.db.unit_of_work(read_only=True) as uow:
+        principal = await auth_service.principal_for_token(uow, token, key=state.settings.token_key)
+    state.principals.put(token, principal)
+    return principal
+
+
+class FixIn(Input):
+    lat: Latitude
+    lon: Longitude
+    recorded_at: AwareDatetime = Field(description="The phone's time of the fix")
+    speed_mps: Annotated[float, Field(ge=0, le=200)] | None = None
+    heading: Annotated[float, Field(ge=0, le=360)] | None = None
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    battery_pct: Annotated[float, Field(ge=0, le=100)] | None = None
+
+    def to_fix(self, vehicle_id: int, now: datetime) -> Fix:
+        """The validated fix; ``FixError`` for what only the clock can tell (future, old)."""
+        return make_fix(
+            vehicle_id,
+            self.recorded_at,
+            self.lat,
+            self.lon,
+            now=now,
+            speed_mps=self.speed_mps,
+            heading=self.heading,
+            accuracy_m=self.accuracy_m,
+            battery_pct=self.battery_pct,
+        )
+
+
+class FixBatch(Input):
+    fixes: list[FixIn] = Field(min_length=1, max_length=500)
+
+
+class IngestOut(Output):
+    accepted: int = Field(description="New fixes stored")
+    duplicates: int = Field(description="Fixes already stored earlier (ignored)")
+
+
+@router.post(
+    "/vehicles/{vehicle_id}/fixes",
+    response_model=IngestOut,
+    summary="Store up to 500 GPS fixes (durable before the reply; resending is harmless)",
+    responses={503: {"description": "Storage is busy or unreachable; retry"}},
+)
+async def post_fixes(
+    state: State,
+    vehicle_id: PathId,
+    batch: FixBatch,
+    principal: Annotated[Principal, Depends(gps_principal)],
+) -> IngestOut:
+    if principal.vehicle_id != vehicle_id:
+        raise Forbidden("A phone sends fixes only for its own vehicle.")
+    now = datetime.now(UTC)
+    fixes = []
+    for i, f in enumerate(batch.fixes):
+        try:
+            fixes.append(f.to_fix(vehicle_id, now))
+        except FixError as exc:
+            name = "recorded_at" if exc.field == "timestamp" else exc.field
+            raise InvalidInput(f"fixes.{i}.{name}", exc.message) from None
+    result = await state.ingestor.ingest(fixes)
+    return IngestOut(accepted=result.accepted, duplicates=result.duplicates)
+
+
+class NearestOut(Output):
+    vehicle_id: int
+    distance_m: float
+
+
+@router.get(
+    "/vehicles/nearest",
+    response_model=list[NearestOut],
+    summary="Available units nearest to a point, as the crow flies (live positions)",
+)
+async def nearest(
+    state: State,
+    _actor: Operational,
+    lat: float = Query(ge=-90, le=90),
+    lon: float = Query(ge=-180, le=180),
+    radius_m: float = Query(default=5000, gt=0, le=100_000),
+    count: int = Query(default=10, ge=1, le=100),
+) -> list[NearestOut]:
+    found = await state.broker.nearest_available(lat, lon, radius_m, count)
+    return [NearestOut(vehicle_id=v, distance_m=round(d, 1)) for v, d in found]
+
+
+async def osmand(request: Request) -> Response:
+    """Traccar Client / OsmAnd: parameters in the query string or a form body, or the
+    JSON body of newer clients. 200 with an empty body on success, as the app expects."""
+    state: AppState = get_state(request)
+    now = datetime.now(UTC)
+    try:
+        params = dict(request.query_params)
+        content_type = request.headers.get("content-type", "")
+        if request.method == "POST" and "json" in content_type:
+            body = await request.body()
+            if len(body) > 1_000_000:
+                return PlainTextResponse("body too large", status_code=413)
+            reports = decode_osmand_json(body, now)
+        else:
+            if request.method == "POST" and "form" in content_type:
+                form = await request.form()
+                params.update({k: str(v) for k, v in form.items()})
+            reports = [decode_osmand_params(params, now)]
+        fixes = []
+        for report in reports:
+            vehicle_id = await state.devices.vehicle_for(report.device_id)
+            if vehicle_id is None:
+                return PlainTextResponse(f"unknown device {report.device_id!r}", status_code=404)
+            fixes.append(report.to_fix(vehicle_id, now))
+    except FixError as exc:
+        return PlainTextResponse(f"{exc.field}: {exc.message}", status_code=400)
+    try:
+        await state.ingestor.ingest(fixes)
+    except HistoryBusy as exc:
+        return PlainTextResponse(str(exc), status_code=503, headers={"Retry-After": "2"})
+    return Response(status_code=200)

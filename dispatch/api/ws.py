@@ -1,0 +1,267 @@
+"""Websockets: the control room's live feed and the crew phone's channel.
+
+Neither handler holds a database session while it waits: each piece of database work
+opens and closes its own unit of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from dispatch.api.deps import AppState
+from dispatch.api.gps import FixIn
+from dispatch.auth import service as auth_service
+from dispatch.auth.principal import Principal
+from dispatch.errors import DomainError
+from dispatch.incidents import assignments
+from dispatch.incidents.schemas import AssignmentOut, IncidentOut, MilestoneIn
+from dispatch.models import Incident
+from dispatch.realtime import protocol, snapshot
+from dispatch.realtime.fixes import FixError
+from dispatch.realtime.history import HistoryBusy
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+#: Messages from one phone handled at the same time.
+DRIVER_IN_FLIGHT = 8
+
+
+async def _hello(ws: WebSocket, state: AppState) -> tuple[dict[str, Any], Principal] | None:
+    """Read the first message and authenticate it; close the socket when it is wrong."""
+    try:
+        hello = await asyncio.wait_for(ws.receive_json(), protocol.HELLO_TIMEOUT_S)
+    except WebSocketDisconnect:
+        return None
+    except (TimeoutError, ValueError, KeyError):
+        await ws.close(code=protocol.CLOSE_BAD_HELLO, reason="send a hello message first")
+        return None
+    if (
+        not isinstance(hello, dict)
+        or hello.get("type") != "hello"
+        or not isinstance(hello.get("token"), str)
+    ):
+        await ws.close(code=protocol.CLOSE_BAD_HELLO, reason="expected {type: hello, token}")
+        return None
+    try:
+        async with state.db.unit_of_work(read_only=True) as uow:
+            principal = await auth_service.principal_for_token(
+                uow, hello["token"], key=state.settings.token_key
+            )
+    except DomainError:
+        await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="invalid or expired token")
+        return None
+    return hello, principal
+
+
+@router.websocket("/ws/control")
+async def control_feed(ws: WebSocket) -> None:
+    state: AppState = ws.app.state.dispatch
+    await ws.accept()
+    greeted = await _hello(ws, state)
+    if greeted is None:
+        return
+    hello, principal = greeted
+    if not principal.is_operational:
+        await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="dispatch staff only")
+        return
+    hub = state.hub
+    client = hub.attach_control(ws)  # from now on events queue up for this client
+    writer: asyncio.Task[None] | None = None
+    try:
+        resumed = await _resume(state, hello.get("resume"))
+        if resumed is not None:
+            seq, missed = resumed
+            await ws.send_json({"type": "resumed", "epoch": state.broker.epoch, "seq": seq})
+            for message in missed:
+                await ws.send_json(
+                    {
+                        "type": "event",
+                        "seq": message["seq"],
+                        "event": {"type": message["type"], "data": message["data"]},
+                    }
+                )
+            client.skip_through = missed[-1]["seq"] if missed else seq
+            await ws.send_json({"type": "positions", "positions": hub.position_list()})
+        else:
+            seq = await state.broker.last_seq()
+            picture = await snapshot.build(state.db)
+            await ws.send_json(
+                {
+                    "type": "snapshot",
+                    "epoch": state.broker.epoch,
+                    "seq": seq,
+                    "stale_after_s": state.settings.stale_gps_s,
+                    "positions": hub.position_list(),
+                    **picture,
+                }
+            )
+            client.skip_through = seq
+        writer = asyncio.create_task(client.run(hub.heartbeat_s, lambda: hub.last_seq))
+        reader = asyncio.create_task(_drain(ws))
+        await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        reader.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        hub.detach_control(client)
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(BaseException):
+                await writer
+
+
+async def _resume(state: AppState, resume: Any) -> tuple[int, list[dict[str, Any]]] | None:
+    """The missed events when the client's position in the log is still known."""
+    if not isinstance(resume, dict) or resume.get("epoch") != state.broker.epoch:
+        return None
+    seq = resume.get("seq")
+    if not isinstance(seq, int) or seq < 0:
+        return None
+    missed = await state.broker.events_after(seq)
+    if missed is None or len(missed) >= 5000:
+        return None
+    return seq, missed
+
+
+async def _drain(ws: WebSocket) -> None:
+    """Read (and ignore) what a screen sends, so its close is noticed."""
+    while True:
+        await ws.receive_text()
+
+
+@router.websocket("/ws/driver")
+async def driver_channel(ws: WebSocket) -> None:
+    state: AppState = ws.app.state.dispatch
+    await ws.accept()
+    greeted = await _hello(ws, state)
+    if greeted is None:
+        return
+    _hello_msg, principal = greeted
+    if principal.vehicle_id is None:
+        await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="a crew's vehicle token is needed")
+        return
+    session = state.hub.attach_driver(ws, principal.vehicle_id)
+    writer = asyncio.create_task(session.run())
+    try:
+        session.send({"type": "welcome", "vehicle_id": principal.vehicle_id})
+        current = await _current_job(state, principal.vehicle_id)
+        if current is not None:
+            session.send(current)
+        # Messages are handled concurrently (a few at a time): a phone's next batch of fixes
+        # need not wait for the previous one's commit. Replies carry the message id.
+        slots = asyncio.Semaphore(DRIVER_IN_FLIGHT)
+        handling: set[asyncio.Task[None]] = set()
+
+        async def respond(message: Any) -> None:
+            try:
+                session.send(await _handle_driver_message(state, principal, message))
+            finally:
+                slots.release()
+
+        while True:
+            message = await ws.receive_json()
+            await slots.acquire()
+            task = asyncio.create_task(respond(message))
+            handling.add(task)
+            task.add_done_callback(handling.discard)
+    except (WebSocketDisconnect, RuntimeError, ValueError):
+        pass
+    finally:
+        state.hub.detach_driver(session)
+        writer.cancel()
+        with contextlib.suppress(BaseException):
+            await writer
+
+
+async def _current_job(state: AppState, vehicle_id: int) -> dict[str, Any] | None:
+    async with state.db.unit_of_work(read_only=True) as uow:
+        assignment = await assignments.current_for_vehicle(uow, vehicle_id)
+        if assignment is None:
+            return None
+        incident = await uow.session.get(Incident, assignment.incident_id)
+        return {
+            "type": "assignment",
+            "assignment": AssignmentOut.model_validate(assignment).model_dump(mode="json"),
+            "incident": IncidentOut.model_validate(incident).model_dump(mode="json"),
+        }
+
+
+def _error(msg_id: Any, code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"type": "error", "id": msg_id, "code": code, "field": field, "message": message}
+
+
+async def _handle_driver_message(
+    state: AppState, principal: Principal, message: Any
+) -> dict[str, Any]:
+    if not isinstance(message, dict):
+        return _error(None, "invalid", "messages are JSON objects")
+    msg_id = message.get("id")
+    kind = message.get("type")
+    assert principal.vehicle_id is not None
+    if kind == "fixes":
+        raw = message.get("fixes")
+        if not isinstance(raw, list) or not 1 <= len(raw) <= 500:
+            return _error(msg_id, "invalid", "fixes must be a list of 1 to 500 fixes", "fixes")
+        now = datetime.now(UTC)
+        fixes = []
+        for i, item in enumerate(raw):
+            try:
+                f = FixIn.model_validate(item)
+                fixes.append(f.to_fix(principal.vehicle_id, now))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                return _error(msg_id, "invalid", first["msg"], f"fixes.{i}.{field}")
+            except FixError as exc:
+                return _error(msg_id, "invalid", exc.message, f"fixes.{i}.{exc.field}")
+        try:
+            result = await state.ingestor.ingest(fixes)
+        except HistoryBusy as exc:
+            return _error(msg_id, "busy", str(exc))
+        return {
+            "type": "ack",
+            "id": msg_id,
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+        }
+    if kind == "status":
+        assignment_id = message.get("assignment_id")
+        if not isinstance(assignment_id, int):
+            return _error(msg_id, "invalid", "assignment_id is required", "assignment_id")
+        try:
+            data = MilestoneIn.model_validate(
+                {
+                    k: v
+                    for k, v in message.items()
+                    if k in ("status", "at", "destination_hospital_id")
+                }
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return _error(msg_id, "invalid", first["msg"], ".".join(str(p) for p in first["loc"]))
+        try:
+            async with state.db.unit_of_work(publish=state.broker.publish) as uow:
+                assignment = await assignments.get(uow, principal, assignment_id)
+                updated = await assignments.apply_milestone(
+                    uow,
+                    principal,
+                    assignment,
+                    data.status,
+                    data.at,
+                    destination_hospital_id=data.destination_hospital_id,
+                )
+                status = updated.status.value
+        except DomainError as exc:
+            return _error(msg_id, exc.code, exc.message, exc.context.get("field"))
+        return {"type": "ack", "id": msg_id, "assignment_id": assignment_id, "status": status}
+    if kind in ("ack", "ping"):
+        return {"type": "pong", "id": msg_id}
+    return _error(msg_id, "invalid", f"unknown message type {kind!r}", "type")

@@ -1,0 +1,313 @@
+"""Each worker's hub: it follows the shared bus (events and positions) and fans them out
+to this worker's websocket clients.
+
+Every client has its own writer task and its own bounded queue, so a slow or stalled
+screen never delays the others: events wait in the client's queue (never dropped; if the
+queue overflows the client is disconnected with a resync code and resumes from its last
+sequence number), positions are coalesced per vehicle (latest wins) and flushed at most
+every ``positions_interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from dispatch.realtime.broker import Bus, Position
+from dispatch.realtime.protocol import CLOSE_RESYNC
+
+log = logging.getLogger(__name__)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _encode(position: Position, *, stale: bool) -> str:
+    return json.dumps({**position.to_json(), "stale": stale}, separators=(",", ":"))
+
+
+class ControlClient:
+    def __init__(self, ws: WebSocket, *, max_events: int, positions_interval_s: float) -> None:
+        self.ws = ws
+        self.max_events = max_events
+        self.positions_interval_s = positions_interval_s
+        self.events: deque[dict[str, Any]] = deque()
+        #: vehicle id -> that vehicle's position, already encoded as JSON (encoded once in the
+        #: hub for every screen, not once per screen).
+        self.positions: dict[int, str] = {}
+        self.skip_through = 0  # events up to this seq are already in the client's snapshot
+        self.wake = asyncio.Event()
+        self.overflowed = False
+        self.sent_events = 0
+        self.sent_position_frames = 0
+        self.coalesced = 0
+
+    def push_event(self, message: dict[str, Any]) -> bool:
+        if len(self.events) >= self.max_events:
+            self.overflowed = True
+            return False
+        self.events.append(message)
+        self.wake.set()
+        return True
+
+    def push_positions(self, positions: list[tuple[int, str]]) -> None:
+        for vehicle_id, encoded in positions:
+            if vehicle_id in self.positions:
+                self.coalesced += 1
+            self.positions[vehicle_id] = encoded
+        self.wake.set()
+
+    async def run(self, heartbeat_s: float, last_seq: Callable[[], int]) -> None:
+        """The writer: the only task that sends on this websocket."""
+        loop = asyncio.get_running_loop()
+        next_positions = 0.0
+        while True:
+            timeout = heartbeat_s
+            if self.positions and not self.events:
+                timeout = max(0.0, min(timeout, next_positions - loop.time()))
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except TimeoutError:
+                if not self.positions:
+                    await self.ws.send_json(
+                        {"type": "heartbeat", "seq": last_seq(), "at": _now_ms()}
+                    )
+                    continue
+            self.wake.clear()
+            while self.events:
+                message = self.events.popleft()
+                if message["seq"] <= self.skip_through:
+                    continue
+                await self.ws.send_json(
+                    {
+                        "type": "event",
+                        "seq": message["seq"],
+                        "event": {"type": message["type"], "data": message["data"]},
+                    }
+                )
+                self.skip_through = message["seq"]
+                self.sent_events += 1
+            if self.positions and loop.time() >= next_positions:
+                batch, self.positions = list(self.positions.values()), {}
+                await self.ws.send_text(
+                    '{"type":"positions","positions":[' + ",".join(batch) + "]}"
+                )
+                self.sent_position_frames += 1
+                next_positions = loop.time() + self.positions_interval_s
+
+
+class DriverSession:
+    """A crew phone's websocket: one writer task drains an outbox."""
+
+    def __init__(self, ws: WebSocket, vehicle_id: int) -> None:
+        self.ws = ws
+        self.vehicle_id = vehicle_id
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+
+    def send(self, message: dict[str, Any]) -> bool:
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await self.ws.send_json(await self.outbox.get())
+
+
+def driver_message(event: dict[str, Any]) -> dict[str, Any] | None:
+    """What a crew's phone is told about an event concerning its vehicle."""
+    kind, data = event["type"], event["data"]
+    if kind == "assignment.created":
+        return {"type": "assignment", "seq": event["seq"], "assignment": data}
+    if kind == "assignment.cancelled":
+        return {
+            "type": "cancellation",
+            "seq": event["seq"],
+            "assignment_id": data["assignment_id"],
+            "incident_id": data["incident_id"],
+        }
+    if kind.startswith("manifest."):
+        return {"type": "manifest", "seq": event["seq"], "data": data}
+    if kind.startswith("assignment."):
+        return {
+            "type": "status",
+            "seq": event["seq"],
+            "assignment_id": data["assignment_id"],
+            "status": data["status"],
+        }
+    return None
+
+
+class Hub:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        stale_after_s: float,
+        positions_interval_s: float = 0.025,
+        heartbeat_s: float = 15.0,
+        max_client_events: int = 5000,
+    ) -> None:
+        self.bus = bus
+        self.stale_after_ms = int(stale_after_s * 1000)
+        self.positions_interval_s = positions_interval_s
+        self.heartbeat_s = heartbeat_s
+        self.max_client_events = max_client_events
+        self.positions: dict[int, Position] = {}
+        self.stale: set[int] = set()
+        self.control: set[ControlClient] = set()
+        self.drivers: dict[int, set[DriverSession]] = {}
+        self.last_seq = 0
+        self.resync_disconnects = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        with contextlib.suppress(Exception):
+            self.positions = await self.bus.positions()
+            self.last_seq = await self.bus.last_seq()
+        self._tasks = [
+            asyncio.create_task(self._follow(self._events), name="hub-events"),
+            asyncio.create_task(self._follow(self._positions), name="hub-positions"),
+            asyncio.create_task(self._follow(self._watch_stale), name="hub-stale"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """Keep a feed running: if Redis drops, retry with back-off."""
+        delay = 0.2
+        while True:
+            try:
+                await loop()
+                delay = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("hub feed %s failed: %s; retrying in %.1f s", loop.__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # --- events --------------------------------------------------------------------------
+
+    async def _events(self) -> None:
+        async with self.bus.subscribe() as messages:
+            async for message in messages:
+                self.last_seq = max(self.last_seq, message["seq"])
+                self.deliver(message)
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        for client in list(self.control):
+            if not client.push_event(message):
+                task = asyncio.create_task(self.disconnect(client, CLOSE_RESYNC, "fell behind"))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        vehicle_id = message["data"].get("vehicle_id")
+        if isinstance(vehicle_id, int) and vehicle_id in self.drivers:
+            outgoing = driver_message(message)
+            if outgoing is not None:
+                for session in list(self.drivers[vehicle_id]):
+                    session.send(outgoing)
+
+    async def disconnect(self, client: ControlClient, code: int, reason: str) -> None:
+        if client not in self.control:
+            return
+        self.control.discard(client)
+        self.resync_disconnects += code == CLOSE_RESYNC
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.ws.close(code=code, reason=reason), 2.0)
+
+    # --- positions -----------------------------------------------------------------------
+
+    async def _positions(self) -> None:
+        async with self.bus.subscribe_positions() as batches:
+            async for batch in batches:
+                self.apply_positions(batch)
+
+    def apply_positions(self, batch: list[Position]) -> None:
+        fresh: list[tuple[int, str]] = []
+        for p in batch:
+            current = self.positions.get(p.vehicle_id)
+            if current is not None and current.t >= p.t:
+                continue
+            self.positions[p.vehicle_id] = p
+            self.stale.discard(p.vehicle_id)
+            fresh.append((p.vehicle_id, _encode(p, stale=False)))
+        if fresh:
+            for client in self.control:
+                client.push_positions(fresh)
+
+    async def _watch_stale(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.flag_stale(_now_ms())
+
+    def flag_stale(self, now_ms: int) -> list[int]:
+        """Mark vehicles whose last fix is older than the threshold (once each)."""
+        newly = [
+            vid
+            for vid, p in self.positions.items()
+            if vid not in self.stale and now_ms - p.t > self.stale_after_ms
+        ]
+        if newly:
+            self.stale.update(newly)
+            flagged = [(v, _encode(self.positions[v], stale=True)) for v in newly]
+            for client in self.control:
+                client.push_positions(flagged)
+        return newly
+
+    def position_list(self) -> list[dict[str, Any]]:
+        return [{**p.to_json(), "stale": vid in self.stale} for vid, p in self.positions.items()]
+
+    # --- clients -------------------------------------------------------------------------
+
+    def attach_control(self, ws: WebSocket) -> ControlClient:
+        client = ControlClient(
+            ws, max_events=self.max_client_events, positions_interval_s=self.positions_interval_s
+        )
+        self.control.add(client)
+        return client
+
+    def detach_control(self, client: ControlClient) -> None:
+        self.control.discard(client)
+
+    def attach_driver(self, ws: WebSocket, vehicle_id: int) -> DriverSession:
+        session = DriverSession(ws, vehicle_id)
+        self.drivers.setdefault(vehicle_id, set()).add(session)
+        return session
+
+    def detach_driver(self, session: DriverSession) -> None:
+        sessions = self.drivers.get(session.vehicle_id)
+        if sessions is not None:
+            sessions.discard(session)
+            if not sessions:
+                del self.drivers[session.vehicle_id]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "control_clients": len(self.control),
+            "driver_sessions": sum(len(s) for s in self.drivers.values()),
+            "queued_events": sum(len(c.events) for c in self.control),
+            "queued_positions": sum(len(c.positions) for c in self.control),
+            "coalesced_positions": sum(c.coalesced for c in self.control),
+            "resync_disconnects": self.resync_disconnects,
+            "last_seq": self.last_seq,
+            "tracked_vehicles": len(self.positions),
+            "stale_vehicles": len(self.stale),
+        }

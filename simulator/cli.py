@@ -1,0 +1,209 @@
+"""``python -m simulator``: the simulator's command line.
+
+Only argparse is imported at module level so ``--help`` answers at once; a subcommand
+imports its machinery (httpx, websockets) when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _urls(values: list[str] | None) -> list[str]:
+    """``--url`` may be repeated or comma-separated; trailing slashes are dropped."""
+    out = [u.strip().rstrip("/") for v in values or [] for u in v.split(",") if u.strip()]
+    return out
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    load = sub.add_parser(
+        "load",
+        help="drive GPS load and control screens against running servers and measure",
+        description="Set up SIM- vehicles through the API, send their GPS fixes by one "
+        "protocol for --duration seconds while control screens watch /ws/control, and "
+        "report throughput, errors, GPS→screen latency and server memory.",
+    )
+    load.add_argument(
+        "--url",
+        action="append",
+        help=f"API base URL (default {DEFAULT_URL}); repeat or comma-separate for several "
+        "workers: vehicles and screens are spread over them round-robin",
+    )
+    load.add_argument("--username", help="supervisor login used to set up the fleet")
+    load.add_argument("--password", help="its password (or the SIM_PASSWORD environment variable)")
+    load.add_argument("--setup-token", help="a supervisor's bearer token instead of a login")
+    load.add_argument("--vehicles", type=_count, default=200, help="SIM vehicles (default 200)")
+    load.add_argument(
+        "--rate", type=_positive_float, default=1.0, help="fixes per second per vehicle (1)"
+    )
+    load.add_argument(
+        "--protocol",
+        choices=["batch", "websocket", "osmand"],
+        default="batch",
+        help="batch: POST /vehicles/{id}/fixes; websocket: /ws/driver; osmand: one GET per fix",
+    )
+    load.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="fixes per request/message (batch, websocket); a vehicle uploads every "
+        "batch-size/rate seconds (default 1)",
+    )
+    load.add_argument(
+        "--senders",
+        type=int,
+        default=None,
+        help="HTTP connections shared by the vehicles (default: one per vehicle, like phones)",
+    )
+    load.add_argument(
+        "--osmand-url",
+        action="append",
+        help="OsmAnd endpoint (default <url>/osmand; e.g. http://127.0.0.1:5055/ for the "
+        "dedicated port); repeat or comma-separate for several",
+    )
+    load.add_argument("--controls", type=_count, default=5, help="control screens (default 5)")
+    load.add_argument(
+        "--stalled",
+        type=_count,
+        default=0,
+        help="how many of the screens stop reading after the snapshot (default 0)",
+    )
+    load.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=30.0,
+        help="seconds of sending, warm-up included (default 30)",
+    )
+    load.add_argument(
+        "--warmup",
+        type=float,
+        default=1.0,
+        help="first seconds not measured (default 1)",
+    )
+    load.add_argument(
+        "--calls-per-min",
+        type=float,
+        default=0.0,
+        help="also take calls (POST /incidents) at this rate (default 0)",
+    )
+    load.add_argument(
+        "--no-compression",
+        action="store_true",
+        help="do not offer permessage-deflate on websockets (browsers do offer it)",
+    )
+    load.add_argument("--seed", type=int, default=None, help="random seed for the movement")
+    load.add_argument("--json", action="store_true", help="print one JSON document at the end")
+    load.add_argument("--quiet", action="store_true", help="no progress lines")
+    load.add_argument(
+        "--progress-every",
+        type=_positive_float,
+        default=5.0,
+        help="seconds between progress lines on stderr (default 5)",
+    )
+    load.add_argument(
+        "--timeout", type=_positive_float, default=10.0, help="per-request timeout, seconds"
+    )
+    load.add_argument(
+        "--loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="event loop for the generator (auto: uvloop when installed)",
+    )
+    load.set_defaults(func=cmd_load)
+    return parser
+
+
+def _runner_loop(choice: str) -> object | None:
+    """uvloop's loop factory when wanted and available (it halves the generator's CPU per
+    request, leaving more of a shared machine to the server under test)."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("error: uvloop is not installed") from None
+        return None
+    return uvloop.new_event_loop
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import httpx
+
+    from simulator.fleet import SetupError
+    from simulator.load import LoadConfig, format_table, run_load
+
+    config = LoadConfig(
+        urls=_urls(args.url) or [DEFAULT_URL],
+        osmand_urls=_urls(args.osmand_url),
+        protocol=args.protocol,
+        vehicles=args.vehicles,
+        rate_hz=args.rate,
+        batch_size=args.batch_size,
+        senders=args.senders,
+        controls=args.controls,
+        stalled=args.stalled,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        calls_per_min=args.calls_per_min,
+        seed=args.seed,
+        username=args.username,
+        password=args.password or os.environ.get("SIM_PASSWORD"),
+        setup_token=args.setup_token,
+        compression=None if args.no_compression else "deflate",
+        quiet=args.quiet,
+        progress_s=args.progress_every,
+        request_timeout_s=args.timeout,
+    )
+    try:
+        config.check()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    factory = _runner_loop(args.loop)
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:  # type: ignore[arg-type]
+            report = runner.run(run_load(config))
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, httpx.TransportError) as exc:
+        print(f"error: cannot reach the server: {exc!r}", file=sys.stderr)
+        return 1
+    table = format_table(report)
+    if args.json:
+        print(table, file=sys.stderr)
+        print(json.dumps(report, indent=2))
+    else:
+        print(table)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

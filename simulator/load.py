@@ -1,0 +1,507 @@
+"""``simulator load``: set up a fleet, drive it against running servers, measure, report.
+
+The run has fixed phases so every figure means one thing:
+
+1. setup through the API (login, vehicles, device tokens, OsmAnd pairing), not timed;
+2. connect the control screens (and the crews' websockets), then read the server's memory:
+   the *before* figure excludes the connections, the *after* figure includes them all;
+3. send for ``duration`` seconds; the first ``warmup`` seconds are not measured;
+4. drain: in-flight requests finish (bounded by their timeout), trailing position frames
+   arrive for a moment, the server's memory is read again, the stalled screens are
+   examined, everything closes. Nothing loops past these bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from simulator import procinfo
+from simulator.controls import ControlClient
+from simulator.fleet import (
+    Fleet,
+    SetupError,
+    complaint_codes,
+    last_fix_times,
+    login,
+    setup_fleet,
+)
+from simulator.movement import BANGKOK_BOX, Mover
+from simulator.senders import (
+    MAX_BATCH,
+    Clock,
+    DriverSocket,
+    HttpSender,
+    Ledger,
+    Plan,
+    Track,
+    timetable,
+)
+from simulator.stats import Histogram, error_kind, rate
+
+PROTOCOLS = ("batch", "websocket", "osmand")
+DRAIN_S = 1.5
+
+
+@dataclass
+class LoadConfig:
+    urls: list[str]
+    protocol: str = "batch"
+    vehicles: int = 200
+    rate_hz: float = 1.0
+    batch_size: int = 1
+    senders: int | None = None
+    controls: int = 5
+    stalled: int = 0
+    duration_s: float = 30.0
+    warmup_s: float = 1.0
+    calls_per_min: float = 0.0
+    seed: int | None = None
+    username: str | None = None
+    password: str | None = None
+    setup_token: str | None = None
+    osmand_urls: list[str] = field(default_factory=list)
+    compression: str | None = "deflate"
+    quiet: bool = False
+    progress_s: float = 5.0
+    request_timeout_s: float = 10.0
+    connect_concurrency: int = 32
+
+    def check(self) -> None:
+        """Refuse settings that would make the figures meaningless or the run unbounded."""
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}")
+        if self.vehicles < 1 or self.rate_hz <= 0:
+            raise ValueError("need at least one vehicle and a positive rate")
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ValueError(f"batch size must be 1..{MAX_BATCH}")
+        if self.protocol == "osmand" and self.batch_size != 1:
+            raise ValueError("OsmAnd sends one fix per request; leave --batch-size at 1")
+        if not 0 <= self.stalled <= self.controls:
+            raise ValueError("--stalled must be between 0 and --controls")
+        if self.duration_s <= 0 or not 0 <= self.warmup_s < self.duration_s:
+            raise ValueError("need 0 <= warmup < duration")
+        if self.calls_per_min < 0:
+            raise ValueError("--calls-per-min must not be negative")
+        if self.setup_token is None and not (self.username and self.password):
+            raise ValueError("give --username and --password of a supervisor, or --setup-token")
+
+
+def _say(cfg: LoadConfig, text: str) -> None:
+    if not cfg.quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+async def _gather_bounded(jobs: list[Any], limit: int) -> list[Any]:
+    """Run coroutines at most ``limit`` at a time (connection storms make servers refuse)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job: Any) -> Any:
+        async with gate:
+            return await job
+
+    return list(await asyncio.gather(*(one(j) for j in jobs)))
+
+
+class Calls:
+    """A dispatcher taking calls at a steady rate (``POST /incidents``)."""
+
+    def __init__(self, clients: list[httpx.AsyncClient], codes: list[str], seed: int | None):
+        self.clients = clients
+        self.codes = codes
+        self.rng = random.Random(seed)
+        self.created = 0
+        self.errors: Counter[str] = Counter()
+        self.latency_ms = Histogram()
+        self._n = 0
+
+    async def send(self, _item: int) -> None:
+        client = self.clients[self._n % len(self.clients)]
+        self._n += 1
+        min_lat, max_lat, min_lon, max_lon = BANGKOK_BOX
+        body = {
+            "lat": round(self.rng.uniform(min_lat, max_lat), 6),
+            "lon": round(self.rng.uniform(min_lon, max_lon), 6),
+            "chief_complaint": self.rng.choice(self.codes),
+        }
+        started = time.monotonic()
+        try:
+            response = await client.post("/incidents", json=body)
+        except httpx.HTTPError as exc:
+            self.errors[error_kind(exc)] += 1
+            return
+        if response.status_code == 201:
+            self.created += 1
+            self.latency_ms.add(round((time.monotonic() - started) * 1000))
+        else:
+            self.errors[f"http_{response.status_code}"] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "errors": dict(self.errors),
+            "latency_ms": self.latency_ms.summary(),
+        }
+
+
+def _progress_line(clock: Clock, ledger: Ledger, controls: list[ControlClient]) -> str:
+    t = ledger.total
+    positions = sum(c.stats.positions for c in controls if not c.stalled)
+    latency = Histogram()
+    for c in controls:
+        if not c.stalled:
+            latency.merge(c.stats.latency_ms)
+    p = latency.summary()
+    return (
+        f"[{time.monotonic() - clock.start:6.1f}s] sent {t.fixes_sent} fixes in {t.requests} "
+        f"requests, ok {t.fixes_ok}, errors {sum(t.errors.values())}, skipped slots "
+        f"{t.skipped_slots}, positions seen {positions}, latency p50 {p['p50']} p99 {p['p99']} ms"
+    )
+
+
+async def _progress(cfg: LoadConfig, clock: Clock, ledger: Ledger, controls: list[Any]) -> None:
+    while time.monotonic() < clock.end + DRAIN_S:
+        await asyncio.sleep(cfg.progress_s)
+        _say(cfg, _progress_line(clock, ledger, controls))
+
+
+def _durability(
+    stored: dict[int, str | None], acked: dict[int, int], sim_ids: list[int]
+) -> dict[str, Any]:
+    """Compare each vehicle's last stored fix time (``GET /vehicles``) with the newest fix
+    the server acknowledged to us: stored at or after it means the acknowledgement was
+    durable at least for that vehicle's newest fix."""
+    checked = behind = 0
+    for vid in sim_ids:
+        if vid not in acked:
+            continue
+        checked += 1
+        raw = stored.get(vid)
+        stored_ms = (
+            int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000 + 0.5)
+            if raw
+            else 0
+        )
+        if stored_ms < acked[vid]:
+            behind += 1
+    return {"vehicles_checked": checked, "newest_fix_stored": checked - behind, "behind": behind}
+
+
+async def run_load(cfg: LoadConfig) -> dict[str, Any]:
+    cfg.check()
+    urls = cfg.urls
+    osmand_urls = cfg.osmand_urls or [u.rstrip("/") + "/osmand" for u in urls]
+    timeout = httpx.Timeout(60.0)
+    async with contextlib.AsyncExitStack() as stack:
+        setup = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=urls[0], timeout=timeout)
+        )
+        # --- 1. setup ---------------------------------------------------------------------
+        token = cfg.setup_token
+        if token is None:
+            assert cfg.username is not None and cfg.password is not None
+            token = await login(setup, cfg.username, cfg.password)
+        auth = {"Authorization": f"Bearer {token}"}
+        setup.headers.update(auth)
+        _say(cfg, f"setting up {cfg.vehicles} vehicles through {urls[0]} …")
+        fleet: Fleet = await setup_fleet(
+            setup,
+            cfg.vehicles,
+            tokens=cfg.protocol in ("batch", "websocket"),
+            pair_devices=cfg.protocol == "osmand",
+        )
+        _say(cfg, f"fleet ready in {fleet.seconds:.1f} s: {fleet.as_dict()}")
+        sim_ids = {v.vehicle_id for v in fleet.vehicles}
+        codes = await complaint_codes(setup) if cfg.calls_per_min > 0 else []
+
+        # --- 2. connections, memory before ----------------------------------------------
+        pids = procinfo.find_server_pids(urls + (osmand_urls if cfg.protocol == "osmand" else []))
+        before = procinfo.sample(pids)
+        mover = Mover(seed=cfg.seed)
+        now = time.time()
+        tracks = [Track(mover, mover.spawn(now)) for _ in fleet.vehicles]
+        controls = [
+            ControlClient(
+                j,
+                urls[j % len(urls)],
+                token,
+                stalled=j < cfg.stalled,
+                sim_ids=sim_ids,
+                compression=cfg.compression,
+            )
+            for j in range(cfg.controls)
+        ]
+        _say(cfg, f"opening {cfg.controls} control screens ({cfg.stalled} will stall) …")
+        await _gather_bounded([c.open() for c in controls], cfg.connect_concurrency)
+        drivers: list[DriverSocket] = []
+        if cfg.protocol == "websocket":
+            drivers = [
+                DriverSocket(v, tr, urls[i % len(urls)], compression=cfg.compression)
+                for i, (v, tr) in enumerate(zip(fleet.vehicles, tracks, strict=True))
+            ]
+            _say(cfg, f"opening {len(drivers)} crew websockets …")
+            await _gather_bounded([d.open() for d in drivers], cfg.connect_concurrency)
+        connect_errors = Counter(
+            [f"control: {c.error}" for c in controls if c.error]
+            + [f"driver: {d.connect_error}" for d in drivers if d.connect_error]
+        )
+        connected = sum(c.opened for c in controls) + sum(d.ws is not None for d in drivers)
+
+        # --- 3. the run -------------------------------------------------------------------
+        cpu0, machine0 = time.process_time(), procinfo.machine_cpu()
+        server0 = procinfo.sample(pids)
+        clock = Clock(cfg.warmup_s, cfg.duration_s)
+        ledger = Ledger(clock)
+        plan = Plan(clock, ledger, cfg.rate_hz, cfg.batch_size, cfg.vehicles)
+        for c in controls:
+            c.start(clock)
+        tasks: list[asyncio.Task[None]] = []
+        if cfg.protocol == "websocket":
+            tasks = [asyncio.create_task(d.run(plan)) for d in drivers]
+        else:
+            pool = min(cfg.senders or cfg.vehicles, cfg.vehicles)
+            shares: list[list[tuple[Any, Track, str]]] = [[] for _ in range(pool)]
+            targets = urls if cfg.protocol == "batch" else osmand_urls
+            for i, (v, tr) in enumerate(zip(fleet.vehicles, tracks, strict=True)):
+                shares[i % pool].append((v, tr, targets[i % len(targets)]))
+            tasks = [
+                asyncio.create_task(
+                    HttpSender(
+                        plan,
+                        share,
+                        osmand=cfg.protocol == "osmand",
+                        timeout_s=cfg.request_timeout_s,
+                    ).run()
+                )
+                for share in shares
+            ]
+        calls: Calls | None = None
+        call_clients: list[httpx.AsyncClient] = []
+        if cfg.calls_per_min > 0:
+            for u in urls:
+                call_clients.append(
+                    await stack.enter_async_context(
+                        httpx.AsyncClient(base_url=u, timeout=timeout, headers=auth)
+                    )
+                )
+            calls = Calls(call_clients, codes, cfg.seed)
+            call_plan = Plan(clock, Ledger(clock), cfg.calls_per_min / 60.0, 1, 1)
+            tasks.append(asyncio.create_task(timetable(call_plan, [(clock.start, 0)], calls.send)))
+        progress = asyncio.create_task(_progress(cfg, clock, ledger, controls))
+        _say(cfg, f"sending for {cfg.duration_s:g} s (warm-up {cfg.warmup_s:g} s) …")
+        hard_limit = cfg.duration_s + cfg.request_timeout_s + 5.0
+        _done, late = await asyncio.wait(tasks, timeout=hard_limit) if tasks else (set(), set())
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*(d.finish(timeout_s=5.0) for d in drivers))
+
+        # --- 4. drain and measure ---------------------------------------------------------
+        await asyncio.sleep(DRAIN_S)
+        progress.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await progress
+        run_wall = time.monotonic() - clock.start
+        cpu1, machine1 = time.process_time(), procinfo.machine_cpu()
+        after = procinfo.sample(pids)
+        for c in controls:
+            await c.stop()
+        fates = await asyncio.gather(*(c.stalled_fate() for c in controls if c.stalled))
+        await asyncio.gather(*(c.close() for c in controls))
+        try:
+            stored = await last_fix_times(setup)
+            durability: dict[str, Any] = _durability(
+                stored, ledger.last_acked_ms, [v.vehicle_id for v in fleet.vehicles]
+            )
+        except (SetupError, httpx.HTTPError) as exc:
+            durability = {"error": f"{error_kind(exc)}: {exc}"[:200]}
+
+    # --- 5. report -------------------------------------------------------------------------
+    window = clock.window_s
+    healthy = [c for c in controls if not c.stalled]
+    latency = Histogram()
+    for c in healthy:
+        latency.merge(c.stats.latency_ms)
+    per_client_p99 = [
+        {
+            "client": c.number,
+            "p99_ms": c.stats.latency_ms.summary()["p99"],
+            "positions": c.stats.positions,
+        }
+        for c in healthy
+    ]
+    report: dict[str, Any] = {
+        "config": {
+            "urls": urls,
+            "osmand_urls": osmand_urls if cfg.protocol == "osmand" else None,
+            "protocol": cfg.protocol,
+            "vehicles": cfg.vehicles,
+            "rate_hz": cfg.rate_hz,
+            "batch_size": cfg.batch_size,
+            "senders": len(drivers)
+            if cfg.protocol == "websocket"
+            else min(cfg.senders or cfg.vehicles, cfg.vehicles),
+            "controls": cfg.controls,
+            "stalled": cfg.stalled,
+            "duration_s": cfg.duration_s,
+            "warmup_s": cfg.warmup_s,
+            "calls_per_min": cfg.calls_per_min,
+            "seed": cfg.seed,
+            "compression": cfg.compression,
+            "offered_fixes_per_s": round(cfg.vehicles * cfg.rate_hz, 1),
+        },
+        "setup": fleet.as_dict(),
+        "connections": {"opened": connected, "errors": dict(connect_errors)},
+        "ingest": {
+            "window": ledger.window.as_dict(window),
+            "whole_run": ledger.total.as_dict(cfg.duration_s),
+        },
+        "stored": {
+            "counted": False,
+            "note": "the API has no way to count stored fixes (no history endpoint), so stored "
+            "fixes per second are not measured; a 2xx reply is sent only after the commit, so "
+            "acknowledged fixes are durable by the server's contract (server_accepted = new "
+            "rows it reported inserting)",
+            "acknowledged_new_fixes_per_s": rate(ledger.window.accepted, window)
+            if cfg.protocol != "osmand"
+            else None,
+            "acknowledged_fixes_per_s": rate(ledger.window.fixes_ok, window),
+            "last_fix_check": durability,
+        },
+        "controls": {
+            "healthy": len(healthy),
+            "stalled": cfg.stalled,
+            "latency_ms": latency.summary(),
+            "per_client_p99_ms": per_client_p99,
+            "positions_received": sum(c.stats.positions for c in healthy),
+            "positions_measured": sum(c.stats.positions_measured for c in healthy),
+            "clients": [c.summary() for c in controls],
+            "stalled_fate": list(fates),
+        },
+        "calls": calls.as_dict() if calls is not None else None,
+        "server_process": _server_figures(
+            before, server0, after, cfg.vehicles + cfg.controls, run_wall
+        ),
+        "generator": {
+            "cpu_s": round(cpu1 - cpu0, 2),
+            "cpu_cores_used": round((cpu1 - cpu0) / run_wall, 2) if run_wall > 0 else None,
+            "machine_cpu_busy": _machine_busy(machine0, machine1),
+            "wall_s": round(run_wall, 2),
+        },
+    }
+    return report
+
+
+def _machine_busy(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float | None:
+    if a is None or b is None or b[1] <= a[1]:
+        return None
+    return round((b[0] - a[0]) / (b[1] - a[1]), 3)
+
+
+def _server_figures(
+    before: procinfo.ServerSample,
+    run_start: procinfo.ServerSample,
+    after: procinfo.ServerSample,
+    connections: int,
+    wall_s: float,
+) -> dict[str, Any]:
+    if not after.pids:
+        return {
+            "best_effort": True,
+            "found": False,
+            "note": "no local process found listening on the server port(s)",
+        }
+    mib = 1024 * 1024
+    grown = after.rss_total - before.rss_total
+    cpu = after.cpu_total - run_start.cpu_total if run_start.cpu else None
+    return {
+        "best_effort": True,
+        "found": True,
+        "method": "/proc/net/tcp listening inode -> /proc/*/fd -> VmRSS and utime+stime",
+        "pids": list(after.pids),
+        "rss_before_mib": round(before.rss_total / mib, 1),
+        "rss_after_mib": round(after.rss_total / mib, 1),
+        # (after - before) / (vehicles + controls): every phone and screen counts as one
+        # connection, whether it holds a websocket or keep-alive HTTP.
+        "rss_per_connection_kib": round(grown / connections / 1024, 1) if connections else None,
+        "cpu_s": None if cpu is None else round(cpu, 2),
+        "cpu_cores_used": None if cpu is None or wall_s <= 0 else round(cpu / wall_s, 2),
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The human summary."""
+    cfg = report["config"]
+    w = report["ingest"]["window"]
+    ctl = report["controls"]
+    lat = ctl["latency_ms"]
+    srv = report["server_process"]
+    gen = report["generator"]
+    rows: list[tuple[str, Any]] = [
+        ("protocol", f"{cfg['protocol']} (batch size {cfg['batch_size']})"),
+        (
+            "vehicles × rate",
+            f"{cfg['vehicles']} × {cfg['rate_hz']:g} Hz = "
+            f"{cfg['offered_fixes_per_s']:g} fixes/s offered",
+        ),
+        ("measured window", f"{w['seconds']} s"),
+        ("fixes sent", f"{w['fixes_sent']} ({w['fixes_sent_per_s']}/s)"),
+        (
+            "fixes acknowledged (2xx)",
+            f"{w['fixes_acknowledged']} ({w['fixes_acknowledged_per_s']}/s)",
+        ),
+        (
+            "requests ok / sent",
+            f"{w['requests_ok']} / {w['requests']} ({w['requests_ok_per_s']}/s ok)",
+        ),
+        ("server accepted / duplicates", f"{w['server_accepted']} / {w['server_duplicates']}"),
+        ("errors", w["errors"] or "none"),
+        ("skipped slots (behind)", w["skipped_slots"]),
+        ("ack latency ms p50/p99/max", _pcts(w["ack_latency_ms"])),
+        ("stored fixes/s", "not measurable through the API (see JSON 'stored')"),
+        ("newest fix stored check", report["stored"]["last_fix_check"]),
+        ("control screens", f"{ctl['healthy']} healthy, {ctl['stalled']} stalled"),
+        ("positions received", ctl["positions_received"]),
+        (
+            "GPS→screen ms p50/p95/p99/max",
+            f"{lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} ({lat['count']} samples)",
+        ),
+        ("per-screen p99 ms", ", ".join(str(c["p99_ms"]) for c in ctl["per_client_p99_ms"])),
+        ("stalled screens", "; ".join(_fate(f) for f in ctl["stalled_fate"]) or "none"),
+    ]
+    if report["calls"] is not None:
+        rows.append(("calls created", report["calls"]))
+    if srv.get("found"):
+        rows += [
+            (
+                "server RSS before → after (best effort)",
+                f"{srv['rss_before_mib']} → {srv['rss_after_mib']} MiB, "
+                f"{srv['rss_per_connection_kib']} KiB/connection",
+            ),
+            ("server CPU (cores used)", srv["cpu_cores_used"]),
+        ]
+    else:
+        rows.append(("server process", srv["note"]))
+    rows.append(("generator CPU (cores used)", gen["cpu_cores_used"]))
+    rows.append(("machine CPU busy", gen["machine_cpu_busy"]))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _pcts(s: dict[str, Any]) -> str:
+    return f"{s['p50']} / {s['p99']} / {s['max']}"
+
+
+def _fate(f: dict[str, Any]) -> str:
+    text = f"#{f['client']} {f['state']}"
+    if "code" in f:
+        text += f" (code {f['code']} {f.get('reason', '')!r})"
+    return text + f", backlog {f.get('backlog_frames', 0)} frames"

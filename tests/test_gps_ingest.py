@@ -1,0 +1,218 @@
+"""GPS in over HTTP: durable before the reply, idempotent, newest-wins live position."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from dispatch.db.session import Database
+from dispatch.models import PositionFix, Vehicle
+from tests.fixtures import World
+
+BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+
+def fix(seconds: int, lat: float = 13.74, **extra: Any) -> dict[str, Any]:
+    return {
+        "lat": lat,
+        "lon": 100.53,
+        "recorded_at": (BASE + timedelta(seconds=seconds)).isoformat(),
+        **extra,
+    }
+
+
+async def stored(db: Database, vehicle_id: int) -> list[datetime]:
+    async with db.unit_of_work(read_only=True) as uow:
+        rows = await uow.session.scalars(
+            select(PositionFix.recorded_at)
+            .where(PositionFix.vehicle_id == vehicle_id)
+            .order_by(PositionFix.recorded_at)
+        )
+        return list(rows)
+
+
+async def test_batch_is_stored_before_the_reply_and_resending_is_harmless(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    a1 = world.vehicle_ids["A1"]
+    url, headers = f"/vehicles/{a1}/fixes", world.headers("device:A1")
+    batch = {
+        "fixes": [
+            fix(i, speed_mps=8.0, heading=90, accuracy_m=5, battery_pct=77) for i in range(0, 50, 5)
+        ]
+    }
+    first = await client.post(url, json=batch, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"accepted": 10, "duplicates": 0}
+    assert len(await stored(db, a1)) == 10  # already committed when the reply came
+    again = await client.post(url, json=batch, headers=headers)
+    assert again.json() == {"accepted": 0, "duplicates": 10}
+    mixed = await client.post(url, json={"fixes": [fix(45), fix(50), fix(50)]}, headers=headers)
+    assert mixed.json() == {"accepted": 1, "duplicates": 2}
+    assert len(await stored(db, a1)) == 11
+
+
+async def test_out_of_order_fixes_go_to_history_but_never_move_the_live_position_back(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    a1 = world.vehicle_ids["A1"]
+    url, headers = f"/vehicles/{a1}/fixes", world.headers("device:A1")
+    await client.post(url, json={"fixes": [fix(100, lat=13.75)]}, headers=headers)
+    late = await client.post(url, json={"fixes": [fix(40, lat=13.70)]}, headers=headers)
+    assert late.json() == {"accepted": 1, "duplicates": 0}
+    assert len(await stored(db, a1)) == 2
+    async with db.unit_of_work(read_only=True) as uow:
+        vehicle = await uow.session.get(Vehicle, a1)
+    assert vehicle is not None and vehicle.last_lat == 13.75
+    assert vehicle.last_fix_at == BASE + timedelta(seconds=100)
+    for _ in range(50):  # the live table is updated asynchronously (best effort)
+        live = await app.state.dispatch.broker.positions()
+        if a1 in live:
+            break
+        await asyncio.sleep(0.02)
+    assert live[a1].lat == 13.75 and live[a1].t == int(
+        (BASE + timedelta(seconds=100)).timestamp() * 1000
+    )
+
+
+FUTURE = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("fixes", "loc"),
+    [
+        ([fix(1), fix(2, lat=91)], ["body", "fixes", 1, "lat"]),
+        (
+            [fix(1), {**fix(2), "recorded_at": "2026-11-23T08:00:00"}],
+            ["body", "fixes", 1, "recorded_at"],
+        ),
+        ([], ["body", "fixes"]),
+        ([fix(i) for i in range(501)], ["body", "fixes"]),
+        ([fix(1), {**fix(2), "recorded_at": FUTURE}], ["body", "fixes.1.recorded_at"]),
+        ([fix(1), fix(2, lat=0.0, lon=0.0)], ["body", "fixes.1.lat"]),
+    ],
+)
+async def test_bad_fixes_are_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, db: Database, world: World, fixes: list[Any], loc: list[Any]
+) -> None:
+    a1 = world.vehicle_ids["A1"]
+    response = await client.post(
+        f"/vehicles/{a1}/fixes", json={"fixes": fixes}, headers=world.headers("device:A1")
+    )
+    assert response.status_code == 422, response.text
+    assert loc in [e["loc"] for e in response.json()["detail"]]
+    assert await stored(db, a1) == []  # not even the good fix before the bad one
+
+
+async def test_only_the_vehicles_own_phone_may_send(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    a1 = world.vehicle_ids["A1"]
+    body = {"fixes": [fix(0)]}
+    assert (await client.post(f"/vehicles/{a1}/fixes", json=body)).status_code == 401
+    other = await client.post(
+        f"/vehicles/{a1}/fixes", json=body, headers=world.headers("device:B1")
+    )
+    assert other.status_code == 403
+    driver = await client.post(f"/vehicles/{a1}/fixes", json=body, headers=world.headers("driver"))
+    assert driver.status_code == 200
+
+
+async def _pair(client: httpx.AsyncClient, world: World, unit: str, device: str) -> int:
+    vehicle_id = world.vehicle_ids[unit]
+    response = await client.patch(
+        f"/vehicles/{vehicle_id}", json={"device_id": device}, headers=world.headers("supervisor")
+    )
+    assert response.status_code == 200, response.text
+    return vehicle_id
+
+
+async def test_osmand_query_form_and_json(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    a1 = await _pair(client, world, "A1", "traccar-a1")
+    t = int((BASE + timedelta(seconds=1)).timestamp())
+    query = await client.get(
+        "/osmand",
+        params={
+            "id": "traccar-a1",
+            "lat": "13.7463",
+            "lon": "100.5347",
+            "timestamp": str(t),
+            "speed": "10",
+        },
+    )
+    assert (query.status_code, query.content) == (200, b"")
+    form = await client.post(
+        "/osmand",
+        data={
+            "id": "traccar-a1",
+            "lat": "13.7464",
+            "lon": "100.5348",
+            "timestamp": str((t + 1) * 1000),
+        },
+    )
+    assert (form.status_code, form.content) == (200, b"")
+    body = {
+        "device_id": "traccar-a1",
+        "location": {
+            "timestamp": (BASE + timedelta(seconds=3)).isoformat(),
+            "coords": {"latitude": 13.7465, "longitude": 100.5349, "speed": 5.0},
+        },
+    }
+    as_json = await client.post("/osmand", json=body)
+    assert (as_json.status_code, as_json.content) == (200, b"")
+    resent = await client.get(
+        "/osmand",
+        params={"id": "traccar-a1", "lat": "13.7463", "lon": "100.5347", "timestamp": str(t)},
+    )
+    assert resent.status_code == 200  # a resend is accepted and ignored
+    times = await stored(db, a1)
+    assert times == [BASE + timedelta(seconds=s) for s in (1, 2, 3)]
+    async with db.unit_of_work(read_only=True) as uow:
+        speed = await uow.session.scalar(
+            select(PositionFix.speed_mps).where(
+                PositionFix.vehicle_id == a1, PositionFix.recorded_at == times[0]
+            )
+        )
+    assert speed == pytest.approx(5.14444)
+
+
+async def test_osmand_rejects_unknown_devices_and_bad_input(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _pair(client, world, "A1", "traccar-a1")
+    unknown = await client.get("/osmand", params={"id": "stranger", "lat": "13.7", "lon": "100.5"})
+    assert unknown.status_code == 404 and "unknown device" in unknown.text
+    bad = await client.get("/osmand", params={"id": "traccar-a1", "lat": "913.7", "lon": "100.5"})
+    assert bad.status_code == 400 and bad.text.startswith("lat:")
+    missing = await client.get("/osmand", params={"lat": "13.7", "lon": "100.5"})
+    assert missing.status_code == 400 and missing.text.startswith("id:")
+    junk = await client.post(
+        "/osmand", content=b"{oops", headers={"Content-Type": "application/json"}
+    )
+    assert junk.status_code == 400
+    async with db.unit_of_work(read_only=True) as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(PositionFix)) == 0
+
+
+async def test_device_ids_are_unique(client: httpx.AsyncClient, world: World) -> None:
+    await _pair(client, world, "A1", "traccar-a1")
+    clash = await client.patch(
+        f"/vehicles/{world.vehicle_ids['B1']}",
+        json={"device_id": "traccar-a1"},
+        headers=world.headers("supervisor"),
+    )
+    assert clash.status_code == 409
+    by_dispatcher = await client.patch(
+        f"/vehicles/{world.vehicle_ids['B1']}",
+        json={"device_id": "x-b1"},
+        headers=world.headers("dispatcher"),
+    )
+    assert by_dispatcher.status_code == 403

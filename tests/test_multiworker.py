@@ -1,0 +1,128 @@
+"""Two real `dispatch serve` processes sharing PostgreSQL and Redis: what one worker
+receives, a control screen connected to the other sees; when a worker dies, its screens
+resume on the other without missing an event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.conftest import REDIS_PREFIX, TEST_SECRET, Stack, free_port
+from tests.fixtures import World
+from tests.test_live_ws import hello, recv, token
+
+pytestmark = pytest.mark.slow
+SCENE = {"lat": 13.7460, "lon": 100.5340, "chief_complaint": "stroke"}
+
+
+async def _start(stack: Stack, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
+    env.update(
+        DISPATCH_DATABASE_URL=stack.database_url,
+        DISPATCH_REDIS_URL=stack.redis_url or "",
+        DISPATCH_SECRET_KEY=TEST_SECRET,
+        DISPATCH_OSMAND_PORT="0",
+        DISPATCH_REDIS_PREFIX=REDIS_PREFIX,
+        DISPATCH_POSITIONS_INTERVAL_MS="10",
+        DISPATCH_ALERT_INTERVAL_S="3600",
+    )
+    proc = subprocess.Popen(  # noqa: ASYNC220 (starts a server; nothing waits on it here)
+        [sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "died")
+            await asyncio.sleep(0.1)
+    raise AssertionError("worker did not become ready")
+
+
+@pytest.fixture
+async def workers(stack: Stack) -> AsyncIterator[list[tuple[int, subprocess.Popen[bytes]]]]:
+    if stack.redis_url is None:
+        pytest.skip("several workers share live state through Redis (production stack only)")
+    ports = [free_port(), free_port()]
+    procs = [await _start(stack, port) for port in ports]
+    try:
+        yield list(zip(ports, procs, strict=True))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def test_cross_worker_delivery_and_resume_after_a_worker_dies(
+    workers: list[tuple[int, subprocess.Popen[bytes]]], world: World
+) -> None:
+    (port_a, proc_a), (port_b, _proc_b) = workers
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    async with (
+        connect(f"ws://127.0.0.1:{port_b}/ws/control") as on_b,
+        connect(f"ws://127.0.0.1:{port_a}/ws/control") as on_a,
+        httpx.AsyncClient() as http,
+    ):
+        await hello(on_b, token(world, "dispatcher"))
+        await hello(on_a, token(world, "dispatcher"))
+        snap_b = await recv(on_b, "snapshot")
+        snap_a = await recv(on_a, "snapshot")
+        assert snap_a["epoch"] == snap_b["epoch"]  # one shared event log
+        # A fix sent to worker A reaches the screen on worker B.
+        now = datetime.now(UTC)
+        sent = await http.post(
+            f"{a}/vehicles/{world.vehicle_ids['A1']}/fixes",
+            json={"fixes": [{"lat": 13.7472, "lon": 100.5343, "recorded_at": now.isoformat()}]},
+            headers=world.headers("device:A1"),
+        )
+        assert sent.status_code == 200
+        frame = await recv(on_b, "positions", timeout=10)
+        assert frame["positions"][0]["vehicle_id"] == world.vehicle_ids["A1"]
+        assert frame["positions"][0]["lat"] == 13.7472
+        # A call taken on worker A appears on worker B with the next sequence number.
+        incident = (
+            await http.post(f"{a}/incidents", json=SCENE, headers=world.headers("dispatcher"))
+        ).json()
+        event = await recv(on_b, "event", timeout=10)
+        assert event["event"]["data"]["incident_id"] == incident["id"]
+        assert event["seq"] == snap_b["seq"] + 1
+        seen_on_a = (await recv(on_a, "event", timeout=10))["seq"]
+        # Worker A dies. Meanwhile worker B takes another call.
+        proc_a.kill()
+        proc_a.wait(timeout=10)
+        second = (
+            await http.post(
+                f"{b}/incidents", json={**SCENE, "lat": 13.75}, headers=world.headers("dispatcher")
+            )
+        ).json()
+    # The screen that was on A reconnects to B and resumes from its last sequence number.
+    async with connect(f"ws://127.0.0.1:{port_b}/ws/control") as moved:
+        await hello(
+            moved, token(world, "dispatcher"), resume={"epoch": snap_a["epoch"], "seq": seen_on_a}
+        )
+        assert (await recv(moved))["type"] == "resumed"
+        missed = await recv(moved, "event")
+        assert missed["seq"] == seen_on_a + 1
+        assert missed["event"]["data"]["incident_id"] == second["id"]
+        assert json.dumps(missed)  # plain JSON all the way
