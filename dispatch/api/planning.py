@@ -1,0 +1,105 @@
+"""Planning booked rides: the day-ahead plan, and re-planning in the background when a
+unit is taken for an emergency."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from dispatch.api.deps import AppState, Operational, State, UoW
+from dispatch.auth.principal import Principal
+from dispatch.models import TransportBooking
+from dispatch.schemas import Output
+from dispatch.transports import planning
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["planning"])
+
+
+class PlanOut(Output):
+    service_date: date
+    served: list[int]
+    unserved: dict[int, str]
+    vehicles: list[int]
+    rescheduled: list[int]
+    seconds: float
+
+
+def _out(result: planning.PlanResult) -> PlanOut:
+    return PlanOut(
+        service_date=result.day,
+        served=result.served,
+        unserved=result.unserved,
+        vehicles=result.vehicles,
+        rescheduled=result.rescheduled,
+        seconds=round(result.seconds, 2),
+    )
+
+
+def live_positions(state: AppState) -> dict[int, tuple[float, float]]:
+    return {vid: (p.lat, p.lon) for vid, p in state.hub.positions.items()}
+
+
+@router.post(
+    "/plans/{service_date}",
+    response_model=PlanOut,
+    summary="Plan (or re-plan) a day's booked rides; unserved rides come with the reason",
+)
+async def plan_day(
+    uow: UoW,
+    state: State,
+    actor: Operational,
+    service_date: date,
+    started: bool = Query(
+        default=False,
+        description="Keep what is done or under way; vehicles leave from where they are now",
+    ),
+) -> PlanOut:
+    result = await planning.plan(
+        uow,
+        actor,
+        service_date,
+        state.settings.tz,
+        state.travel,
+        state.transport,
+        started=started,
+        warm=started,
+        positions=live_positions(state) if started else None,
+        time_limit_s=None if not started else state.transport.plan_time_limit_s,
+    )
+    return _out(result)
+
+
+async def replan_after_preemption(
+    state: AppState, actor: Principal, vehicle_id: int, booking_ids: list[int]
+) -> None:
+    """Run after the response: the unit taken for an emergency leaves the plan of the days
+    its released rides belong to, and those rides go to the others (or are reported
+    unserved with the reason)."""
+    try:
+        async with state.db.unit_of_work(read_only=True) as uow:
+            found = await uow.session.scalars(
+                select(TransportBooking.service_date)
+                .where(TransportBooking.id.in_(booking_ids))
+                .distinct()
+            )
+            days = sorted(d for d in found.all() if d is not None)
+        for day in days:
+            async with state.db.unit_of_work(publish=state.broker.publish) as uow:
+                await planning.plan(
+                    uow,
+                    actor,
+                    day,
+                    state.settings.tz,
+                    state.travel,
+                    state.transport,
+                    started=True,
+                    warm=True,
+                    positions=live_positions(state),
+                    exclude_vehicle_ids={vehicle_id},
+                )
+    except Exception:
+        log.exception("re-planning after unit %s was taken failed", vehicle_id)

@@ -1,0 +1,1 @@
+"""Patient transport for care centres: patients and booked rides, scoped per centre."""

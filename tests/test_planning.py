@@ -1,0 +1,234 @@
+"""Planning booked rides end to end: bookings and shifts in the database, the OR-Tools
+scheduler, and the verified plan written back as planned pickups and manifests."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from dispatch.db.session import Database
+from dispatch.models import Patient, PlanStop, TransportBooking, TransportShift, Vehicle
+from dispatch.models.enums import BookingStatus, Mobility, VehicleState
+from dispatch.routing.straight import StraightLineProvider
+from dispatch.routing.timeofday import FLAT_PROFILE
+from dispatch.transports import planning
+from dispatch.transports.config import TransportConfig
+from tests.fixtures import World
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+DAY = datetime.now(BANGKOK).date() + timedelta(days=1)
+TRAVEL = StraightLineProvider(FLAT_PROFILE)
+CFG = TransportConfig(plan_time_limit_s=3.0, insert_time_limit_s=1.5)
+
+pytestmark = pytest.mark.slow
+
+
+def local(hour: int, minute: int = 0, day: date = DAY) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BANGKOK)
+
+
+async def _fleet(db: Database, world: World, units: tuple[str, ...] = ("T1", "B1")) -> None:
+    async with db.unit_of_work() as uow:
+        for call_sign in units:
+            vehicle = await uow.session.get(Vehicle, world.vehicle_ids[call_sign])
+            assert vehicle is not None
+            vehicle.state = VehicleState.AVAILABLE
+            vehicle.seats_seated = max(vehicle.seats_seated, 2)  # an ambulance seats two too
+            uow.session.add(
+                TransportShift(
+                    vehicle_id=vehicle.id,
+                    service_date=DAY,
+                    starts_at=local(6),
+                    ends_at=local(18),
+                    depot_lat=13.74,
+                    depot_lon=100.53,
+                    breaks=[
+                        {
+                            "earliest": local(11).isoformat(),
+                            "latest": local(13).isoformat(),
+                            "minutes": 30,
+                        }
+                    ],
+                )
+            )
+
+
+async def _ride(db: Database, world: World, mobility: Mobility, hour: int, lat: float) -> int:
+    async with db.unit_of_work() as uow:
+        patient = Patient(
+            organisation_id=world.care_a_id, full_name=f"{mobility} {hour}", mobility=mobility
+        )
+        uow.session.add(patient)
+        await uow.session.flush()
+        booking = TransportBooking(
+            organisation_id=world.care_a_id,
+            patient_id=patient.id,
+            pickup_lat=lat,
+            pickup_lon=100.55,
+            destination_lat=13.7327,
+            destination_lon=100.5354,
+            appointment_at=local(hour),
+            service_date=DAY,
+        )
+        uow.session.add(booking)
+        await uow.session.flush()
+        return booking.id
+
+
+async def _plan(db: Database, **kwargs: object) -> planning.PlanResult:
+    async with db.unit_of_work() as uow:
+        return await planning.plan(uow, None, DAY, BANGKOK, TRAVEL, CFG, **kwargs)  # type: ignore[arg-type]
+
+
+async def _bookings(db: Database) -> dict[int, TransportBooking]:
+    async with db.unit_of_work(read_only=True) as uow:
+        return {b.id: b for b in (await uow.session.scalars(select(TransportBooking))).all()}
+
+
+async def _stops(db: Database) -> list[PlanStop]:
+    async with db.unit_of_work(read_only=True) as uow:
+        rows = await uow.session.scalars(
+            select(PlanStop).order_by(PlanStop.vehicle_id, PlanStop.seq)
+        )
+        return list(rows)
+
+
+async def test_day_plan_serves_everyone_and_writes_manifests(db: Database, world: World) -> None:
+    await _fleet(db, world)
+    rides = [
+        await _ride(db, world, Mobility.WHEELCHAIR, 9, 13.73),
+        await _ride(db, world, Mobility.AMBULATORY, 9, 13.75),
+        await _ride(db, world, Mobility.STRETCHER, 10, 13.72),
+    ]
+    result = await _plan(db)
+    assert sorted(result.served) == sorted(rides) and result.unserved == {}
+    bookings = await _bookings(db)
+    for ride in rides:
+        booking = bookings[ride]
+        assert booking.status == BookingStatus.PLANNED and booking.planned_pickup_at is not None
+        assert booking.appointment_at is not None
+        assert booking.planned_pickup_at < booking.appointment_at
+    assert bookings[rides[2]].vehicle_id == world.vehicle_ids["B1"]  # the only stretcher
+    stops = await _stops(db)
+    for ride in rides:
+        mine = [s for s in stops if s.booking_id == ride]
+        assert [s.kind for s in mine] == ["pickup", "dropoff"]
+        pickup, dropoff = mine
+        assert pickup.vehicle_id == dropoff.vehicle_id and pickup.seq < dropoff.seq
+        assert dropoff.planned_start <= bookings[ride].appointment_at  # type: ignore[operator]
+    for vehicle_id in {s.vehicle_id for s in stops}:
+        seqs = [s.seq for s in stops if s.vehicle_id == vehicle_id]
+        assert seqs == sorted(seqs) == list(range(1, len(seqs) + 1))
+        times = [s.planned_start for s in stops if s.vehicle_id == vehicle_id and s.kind != "break"]
+        assert times == sorted(times)
+
+
+async def test_unservable_ride_is_reported_with_a_reason(db: Database, world: World) -> None:
+    await _fleet(db, world, units=("T1",))  # the van has no stretcher
+    ok = await _ride(db, world, Mobility.WHEELCHAIR, 9, 13.73)
+    stretcher = await _ride(db, world, Mobility.STRETCHER, 10, 13.72)
+    result = await _plan(db)
+    assert result.served == [ok]
+    assert "stretcher" in result.unserved[stretcher]
+    booking = (await _bookings(db))[stretcher]
+    assert booking.status == BookingStatus.REQUESTED and booking.vehicle_id is None
+    assert booking.unserved_reason == result.unserved[stretcher]
+
+
+async def test_replan_after_preemption_keeps_started_stops(db: Database, world: World) -> None:
+    await _fleet(db, world)
+    first = await _ride(db, world, Mobility.AMBULATORY, 10, 13.73)
+    second = await _ride(db, world, Mobility.AMBULATORY, 11, 13.75)
+    await _plan(db)
+    bookings = await _bookings(db)
+    taken = bookings[first].vehicle_id
+    assert taken is not None
+    other = next(v for v in (world.vehicle_ids["T1"], world.vehicle_ids["B1"]) if v != taken)
+    # The unit taken for a red call: its rides are released (as the claim does) ...
+    async with db.unit_of_work() as uow:
+        for booking in (
+            await uow.session.scalars(
+                select(TransportBooking).where(TransportBooking.vehicle_id == taken)
+            )
+        ).all():
+            booking.vehicle_id, booking.status = None, BookingStatus.REQUESTED
+    now = local(7)
+    result = await _plan(
+        db,
+        started=True,
+        warm=True,
+        now=now,
+        exclude_vehicle_ids={taken},
+        positions={other: (13.745, 100.54)},
+    )
+    assert sorted(result.served) == sorted([first, second]), result.unserved
+    bookings = await _bookings(db)
+    assert {bookings[first].vehicle_id, bookings[second].vehicle_id} == {other}
+    assert all(s.vehicle_id == other for s in await _stops(db) if s.kind != "break")
+
+
+async def test_patient_aboard_stays_and_stop_under_way_stays_first(
+    db: Database, world: World
+) -> None:
+    await _fleet(db, world)
+    aboard = await _ride(db, world, Mobility.AMBULATORY, 10, 13.73)
+    heading_to = await _ride(db, world, Mobility.AMBULATORY, 11, 13.76)
+    await _plan(db)
+    bookings = await _bookings(db)
+    van = bookings[aboard].vehicle_id
+    assert van is not None
+    async with db.unit_of_work() as uow:
+        for stop in (await uow.session.scalars(select(PlanStop))).all():
+            if stop.booking_id == aboard and stop.kind == "pickup":
+                stop.status = "done"
+        ride = await uow.session.get(TransportBooking, aboard)
+        assert ride is not None
+        ride.status = BookingStatus.ON_BOARD
+    newcomer = await _ride(db, world, Mobility.WHEELCHAIR, 12, 13.70)
+    result = await _plan(
+        db, started=True, warm=True, now=local(9, 20), positions={van: (13.731, 100.549)}
+    )
+    assert newcomer in result.served and heading_to in result.served
+    bookings = await _bookings(db)
+    assert bookings[aboard].vehicle_id == van and bookings[aboard].status == BookingStatus.ON_BOARD
+    stops = [s for s in await _stops(db) if s.booking_id == aboard]
+    assert [(s.kind, s.status, s.vehicle_id) for s in stops] == [
+        ("pickup", "done", van),
+        ("dropoff", "planned", van),
+    ]
+
+
+async def test_red_call_taking_a_van_replans_its_rides_onto_others(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _fleet(db, world)
+    ride = await _ride(db, world, Mobility.AMBULATORY, 10, 13.73)
+    await _plan(db)
+    taken = (await _bookings(db))[ride].vehicle_id
+    assert taken is not None
+    other = next(v for v in (world.vehicle_ids["T1"], world.vehicle_ids["B1"]) if v != taken)
+    async with db.unit_of_work() as uow:  # the unit is on its way to the pickup
+        booking = await uow.session.get(TransportBooking, ride)
+        assert booking is not None
+        booking.status = BookingStatus.VEHICLE_EN_ROUTE
+    incident = await client.post(
+        "/incidents",
+        json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
+        headers=world.headers("dispatcher"),
+    )
+    assigned = await client.post(
+        f"/incidents/{incident.json()['id']}/assignments",
+        json={"vehicle_id": taken},
+        headers=world.headers("dispatcher"),
+    )
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.json()["preempted_booking_ids"] == [ride]
+    # The re-plan ran after the response (a background task of that request).
+    booking = (await _bookings(db))[ride]
+    assert booking.vehicle_id == other and booking.status == BookingStatus.PLANNED
+    stops = [s for s in await _stops(db) if s.booking_id == ride]
+    assert {s.vehicle_id for s in stops} == {other}
