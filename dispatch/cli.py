@@ -305,6 +305,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         else:
             for key, value in figures.items():
                 print(f"{key:<40} {value}")
+    if args.bench_command == "darp":
+        from dispatch.routing.darp import bench as darp_bench
+
+        argv = ["--instances", str(args.instances), "--time-limit", str(args.time_limit)]
+        argv += ["--names", args.names] if args.names else []
+        argv += ["--json"] if args.json else []
+        return darp_bench.main(argv)
+    if args.bench_command == "transport-day":
+        from dispatch.routing.darp import scale
+
+        return scale.main(
+            [
+                "--osm", str(args.osm), "--cache-dir", str(_settings().cache_dir),
+                "--bookings", str(args.bookings), "--vehicles", str(args.vehicles),
+                "--time-limit", str(args.time_limit), "--insert-limit", str(args.insert_limit),
+            ]
+        )  # fmt: skip
     return 0
 
 
@@ -388,6 +405,21 @@ def build_parser() -> argparse.ArgumentParser:
     disp.add_argument("--units", type=int, default=1000)
     disp.add_argument("--calls", type=int, default=200)
     disp.add_argument("--json", action="store_true")
+    darp = bench_sub.add_parser(
+        "darp", help="dial-a-ride scheduler on Cordeau instances against best-known costs"
+    )
+    darp.add_argument("--instances", type=lambda p: __import__("pathlib").Path(p), required=True)
+    darp.add_argument("--time-limit", type=float, default=30.0, help="seconds per instance")
+    darp.add_argument("--names", default=None, help="comma-separated, e.g. a2-16,a3-24")
+    darp.add_argument("--json", action="store_true")
+    day = bench_sub.add_parser(
+        "transport-day", help="plan a synthetic day of bookings on the road graph, then insert one"
+    )
+    day.add_argument("--osm", type=lambda p: __import__("pathlib").Path(p), required=True)
+    day.add_argument("--bookings", type=int, default=400)
+    day.add_argument("--vehicles", type=int, default=30)
+    day.add_argument("--time-limit", type=float, default=60.0)
+    day.add_argument("--insert-limit", type=float, default=2.0)
     bench.set_defaults(func=cmd_bench)
     return parser
 

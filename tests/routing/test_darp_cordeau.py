@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dispatch.cli import main as dispatch_main
 from dispatch.routing.darp.bench import bench_darp, main, read_bks
 from dispatch.routing.darp.cordeau import read_cordeau, to_problem
 
@@ -57,7 +59,31 @@ def test_a_short_bench_run_is_feasible_and_serves_everyone() -> None:
         assert starts == sorted(starts)
 
 
+@needs_data
+def test_dispatch_bench_darp_prints_json_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    code = dispatch_main(
+        [
+            "bench",
+            "darp",
+            "--instances",
+            str(DATA),
+            "--names",
+            "a2-16",
+            "--time-limit",
+            "2",
+            "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert report["summary"]["instances"] == 1 and report["summary"]["all_served"]
+    assert report["instances"][0]["bks"] is not None and report["instances"][0]["gap_pct"] >= 0
+
+
 def test_cli_rejects_a_folder_without_instances(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--instances", str(tmp_path), "--time-limit", "1", "--json"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        dispatch_main(["bench", "darp", "--instances", str(tmp_path)])
     assert exc.value.code == 2
