@@ -124,6 +124,61 @@ async def test_only_the_vehicles_own_phone_may_send(
     assert driver.status_code == 200
 
 
+async def test_track_returns_stored_history_in_fix_time_order(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    a1 = world.vehicle_ids["A1"]
+    url, headers = f"/vehicles/{a1}/fixes", world.headers("device:A1")
+    await client.post(
+        url, json={"fixes": [fix(30), fix(10), fix(20, speed_mps=4.5)]}, headers=headers
+    )
+    await client.post(
+        url, json={"fixes": [fix(20), fix(5)]}, headers=headers
+    )  # a resend + a late one
+    track_url = f"/vehicles/{a1}/track"
+    params = {"since": BASE.isoformat()}
+    body = (await client.get(track_url, params=params, headers=world.headers("dispatcher"))).json()
+    assert body["count"] == 4 and body["truncated"] is False
+    times = [datetime.fromisoformat(f["recorded_at"]) for f in body["fixes"]]
+    assert times == [BASE + timedelta(seconds=s) for s in (5, 10, 20, 30)]
+    assert body["fixes"][2]["speed_mps"] == 4.5
+    page = await client.get(
+        track_url,
+        params={**params, "until": (BASE + timedelta(seconds=30)).isoformat(), "limit": 2},
+        headers=world.headers("supervisor"),
+    )
+    assert page.json()["count"] == 2 and page.json()["truncated"] is True
+
+
+async def test_track_refuses_bad_windows_and_outsiders(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    a1 = world.vehicle_ids["A1"]
+    who = world.headers("dispatcher")
+    url = f"/vehicles/{a1}/track"
+    backwards = await client.get(
+        url,
+        params={"since": BASE.isoformat(), "until": (BASE - timedelta(seconds=1)).isoformat()},
+        headers=who,
+    )
+    assert backwards.status_code == 422 and "until" in backwards.text
+    naive = await client.get(url, params={"since": "2026-11-23T08:00:00"}, headers=who)
+    assert naive.status_code == 422 and "since" in naive.text
+    too_long = await client.get(
+        url, params={"since": (BASE - timedelta(days=8)).isoformat()}, headers=who
+    )
+    assert too_long.status_code == 422 and "until" in too_long.text
+    missing = await client.get(
+        "/vehicles/999999/track", params={"since": BASE.isoformat()}, headers=who
+    )
+    assert missing.status_code == 404
+    for outsider in ("care_a", "driver", "device:A1"):
+        response = await client.get(
+            url, params={"since": BASE.isoformat()}, headers=world.headers(outsider)
+        )
+        assert response.status_code == 403, outsider
+
+
 async def _pair(client: httpx.AsyncClient, world: World, unit: str, device: str) -> int:
     vehicle_id = world.vehicle_ids[unit]
     response = await client.patch(

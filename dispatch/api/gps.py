@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import AwareDatetime, Field
 from starlette.responses import PlainTextResponse, Response
 
-from dispatch.api.deps import AppState, Operational, PathId, State, get_state
+from dispatch.api.deps import AppState, Operational, PathId, State, UoW, get_state
 from dispatch.auth import service as auth_service
 from dispatch.auth.principal import Principal
 from dispatch.errors import Forbidden, InvalidInput, Unauthorized
@@ -23,6 +23,7 @@ from dispatch.realtime.fixes import (
     make_fix,
 )
 from dispatch.realtime.history import HistoryBusy
+from dispatch.realtime.track import read_track
 from dispatch.schemas import Input, Latitude, Longitude, Output
 
 router = APIRouter(tags=["gps"])
@@ -122,6 +123,51 @@ async def nearest(
 ) -> list[NearestOut]:
     found = await state.broker.nearest_available(lat, lon, radius_m, count)
     return [NearestOut(vehicle_id=v, distance_m=round(d, 1)) for v, d in found]
+
+
+class TrackFixOut(Output):
+    recorded_at: datetime
+    received_at: datetime
+    lat: float
+    lon: float
+    speed_mps: float | None
+    heading: float | None
+    accuracy_m: float | None
+
+
+class TrackOut(Output):
+    vehicle_id: int
+    since: datetime
+    until: datetime
+    count: int
+    truncated: bool = Field(description="More fixes follow: ask again from the last one's time")
+    fixes: list[TrackFixOut]
+
+
+@router.get(
+    "/vehicles/{vehicle_id}/track",
+    response_model=TrackOut,
+    summary="A unit's stored GPS history in fix-time order (case review, audits)",
+)
+async def vehicle_track(
+    uow: UoW,
+    _actor: Operational,
+    vehicle_id: PathId,
+    since: Annotated[AwareDatetime, Query(description="From this fix time (inclusive)")],
+    until: Annotated[
+        AwareDatetime | None, Query(description="Up to this fix time (exclusive); default now")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 5_000,
+) -> TrackOut:
+    track = await read_track(uow, vehicle_id, since, until or datetime.now(UTC), limit)
+    return TrackOut(
+        vehicle_id=track.vehicle_id,
+        since=track.since,
+        until=track.until,
+        count=len(track.fixes),
+        truncated=track.truncated,
+        fixes=[TrackFixOut.model_validate(f) for f in track.fixes],
+    )
 
 
 async def osmand(request: Request) -> Response:
