@@ -232,3 +232,68 @@ async def test_red_call_taking_a_van_replans_its_rides_onto_others(
     assert booking.vehicle_id == other and booking.status == BookingStatus.PLANNED
     stops = [s for s in await _stops(db) if s.booking_id == ride]
     assert {s.vehicle_id for s in stops} == {other}
+
+
+async def test_a_booking_for_a_planned_day_is_inserted_and_a_cancel_leaves_the_plan(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _fleet(db, world)
+    first = await _ride(db, world, Mobility.AMBULATORY, 9, 13.73)
+    await _plan(db)
+    care = world.headers("care_a")
+    patient = await client.post(
+        "/patients", json={"full_name": "Somchai K.", "mobility": "wheelchair"}, headers=care
+    )
+    assert patient.status_code == 201, patient.text
+    created = await client.post(
+        "/bookings",
+        json={
+            "patient_id": patient.json()["id"],
+            "pickup_lat": 13.75,
+            "pickup_lon": 100.54,
+            "destination_lat": 13.7327,
+            "destination_lon": 100.5354,
+            "appointment_at": local(14).isoformat(),
+        },
+        headers=care,
+    )
+    assert created.status_code == 201, created.text
+    new_id = created.json()["id"]
+    # The insertion ran after the reply (a background task of that request).
+    seen = await client.get(f"/bookings/{new_id}", headers=care)
+    assert seen.json()["status"] == "planned" and seen.json()["planned_pickup_at"] is not None
+    stops = await _stops(db)
+    assert [s.kind for s in stops if s.booking_id == new_id] == ["pickup", "dropoff"]
+    assert {s.booking_id for s in stops if s.booking_id} == {first, new_id}
+    cancelled = await client.post(f"/bookings/{new_id}/cancel", headers=care)
+    assert cancelled.status_code == 200, cancelled.text
+    assert all(s.booking_id != new_id for s in await _stops(db))
+    assert (await _bookings(db))[first].status == BookingStatus.PLANNED
+
+
+async def test_a_booking_for_a_day_without_a_plan_waits_for_the_day_plan(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _fleet(db, world)
+    care = world.headers("care_a")
+    patient = await client.post(
+        "/patients", json={"full_name": "Lan N.", "mobility": "ambulatory"}, headers=care
+    )
+    created = await client.post(
+        "/bookings",
+        json={
+            "patient_id": patient.json()["id"],
+            "pickup_lat": 13.75,
+            "pickup_lon": 100.54,
+            "destination_lat": 13.7327,
+            "destination_lon": 100.5354,
+            "appointment_at": local(14).isoformat(),
+        },
+        headers=care,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "requested"
+    assert (await client.get(f"/bookings/{created.json()['id']}", headers=care)).json()[
+        "status"
+    ] == "requested"
+    assert await _stops(db) == []

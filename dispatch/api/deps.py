@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -40,6 +42,8 @@ class AppState:
     hub: Hub
     transport: TransportConfig
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    #: One re-plan per day at a time in this worker (a burst of booking changes queues up).
+    plan_locks: dict[date, asyncio.Lock] = field(default_factory=dict)
 
 
 def get_state(request: Request) -> AppState:

@@ -3,8 +3,10 @@ unit is taken for an emergency."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import date
+from collections.abc import Collection
+from datetime import date, datetime
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -58,19 +60,24 @@ async def plan_day(
         description="Keep what is done or under way; vehicles leave from where they are now",
     ),
 ) -> PlanOut:
-    result = await planning.plan(
-        uow,
-        actor,
-        service_date,
-        state.settings.tz,
-        state.travel,
-        state.transport,
-        started=started,
-        warm=started,
-        positions=live_positions(state) if started else None,
-        time_limit_s=None if not started else state.transport.plan_time_limit_s,
-    )
+    async with _lock(state, service_date):
+        result = await planning.plan(
+            uow,
+            actor,
+            service_date,
+            state.settings.tz,
+            state.travel,
+            state.transport,
+            started=started,
+            warm=started,
+            positions=live_positions(state) if started else None,
+            time_limit_s=None if not started else state.transport.plan_time_limit_s,
+        )
     return _out(result)
+
+
+def _lock(state: AppState, day: date) -> asyncio.Lock:
+    return state.plan_locks.setdefault(day, asyncio.Lock())
 
 
 async def replan_after_preemption(
@@ -88,7 +95,10 @@ async def replan_after_preemption(
             )
             days = sorted(d for d in found.all() if d is not None)
         for day in days:
-            async with state.db.unit_of_work(publish=state.broker.publish) as uow:
+            async with (
+                _lock(state, day),
+                state.db.unit_of_work(publish=state.broker.publish) as uow,
+            ):
                 await planning.plan(
                     uow,
                     actor,
@@ -103,3 +113,34 @@ async def replan_after_preemption(
                 )
     except Exception:
         log.exception("re-planning after unit %s was taken failed", vehicle_id)
+
+
+async def insert_into_plans(state: AppState, days: Collection[date]) -> None:
+    """Run after a booking was created, changed or cancelled: every affected day that
+    already has a plan gets a quick warm-started re-plan (the insertion time limit), so the
+    care centre sees a planned pickup within seconds. Today's re-plan keeps stops that are
+    done or under way and starts vehicles from their live positions."""
+    today = datetime.now(state.settings.tz).date()
+    for day in sorted(set(days)):
+        if day < today:
+            continue
+        try:
+            async with _lock(state, day):
+                async with state.db.unit_of_work(read_only=True) as uow:
+                    if not await planning.has_plan(uow, day):
+                        continue
+                async with state.db.unit_of_work(publish=state.broker.publish) as uow:
+                    await planning.plan(
+                        uow,
+                        None,
+                        day,
+                        state.settings.tz,
+                        state.travel,
+                        state.transport,
+                        started=day == today,
+                        warm=True,
+                        positions=live_positions(state) if day == today else None,
+                        time_limit_s=state.transport.insert_time_limit_s,
+                    )
+        except Exception:
+            log.exception("inserting booking changes into the plan of %s failed", day)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, BackgroundTasks, Query
 
 from dispatch.api.deps import CurrentPrincipal, Manager, Operational, PathId, State, Transport, UoW
+from dispatch.api.planning import insert_into_plans
 from dispatch.schemas import MAX_DB_INT
 from dispatch.transports import manifests, service
 from dispatch.transports.schemas import (
@@ -68,9 +69,17 @@ async def list_bookings(
     summary="Book a ride (optionally with the way home, optionally weekly)",
 )
 async def create_booking(
-    uow: UoW, actor: CurrentPrincipal, cfg: Transport, data: BookingCreate
+    uow: UoW,
+    state: State,
+    actor: CurrentPrincipal,
+    cfg: Transport,
+    data: BookingCreate,
+    background: BackgroundTasks,
 ) -> BookingCreatedOut:
     created = await service.create_booking(uow, actor, data, cfg)
+    rides = [created.booking, *([created.return_booking] if created.return_booking else [])]
+    days = {b.service_date for b in [*rides, *created.generated] if b.service_date}
+    background.add_task(insert_into_plans, state, days)  # after the commit and the reply
     return BookingCreatedOut(
         **BookingOut.model_validate(created.booking).model_dump(),
         return_booking_id=created.return_booking.id if created.return_booking else None,
@@ -85,16 +94,31 @@ async def get_booking(uow: UoW, actor: CurrentPrincipal, booking_id: PathId) -> 
 
 @router.patch("/bookings/{booking_id}", response_model=BookingOut)
 async def update_booking(
-    uow: UoW, actor: CurrentPrincipal, booking_id: PathId, data: BookingUpdate
+    uow: UoW,
+    state: State,
+    actor: CurrentPrincipal,
+    booking_id: PathId,
+    data: BookingUpdate,
+    background: BackgroundTasks,
 ) -> BookingOut:
-    return BookingOut.model_validate(await service.update_booking(uow, actor, booking_id, data))
+    before = (await service.get_booking(uow, actor, booking_id)).service_date
+    booking = await service.update_booking(uow, actor, booking_id, data)
+    background.add_task(insert_into_plans, state, {d for d in (before, booking.service_date) if d})
+    return BookingOut.model_validate(booking)
 
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingOut)
 async def cancel_booking(
-    uow: UoW, actor: CurrentPrincipal, cfg: Transport, booking_id: PathId
+    uow: UoW,
+    state: State,
+    actor: CurrentPrincipal,
+    cfg: Transport,
+    booking_id: PathId,
+    background: BackgroundTasks,
 ) -> BookingOut:
     booking = await service.cancel_booking(uow, actor, booking_id, late_cancel=cfg.late_cancel)
+    if booking.service_date is not None:
+        background.add_task(insert_into_plans, state, {booking.service_date})
     return BookingOut.model_validate(booking)
 
 

@@ -256,6 +256,14 @@ def _dt(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+async def has_plan(uow: UnitOfWork, day: date) -> bool:
+    """Whether ``day`` already has a published plan (changes to it are then inserted)."""
+    found = await uow.session.scalar(
+        select(PlanStop.vehicle_id).where(PlanStop.service_date == day).limit(1)
+    )
+    return found is not None
+
+
 async def _under_way(uow: UnitOfWork, day: date) -> dict[int, darp.StopRef]:
     rows = (
         await uow.session.execute(
