@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     )
     cache_dir: Path = Field(default=Path(".cache/dispatch"))
     log_level: str = Field(default="INFO")
+    tile_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        max_length=500,
+        description="Map tiles for the screens ({z}/{x}/{y}); empty = always the offline map",
+    )
 
     # --- live tracking ---
     osmand_port: int = Field(
@@ -81,6 +86,9 @@ class Settings(BaseSettings):
     max_ride_factor: float = Field(default=2.0, ge=1.0, description="x the direct trip, at most")
     reschedule_notify_minutes: int = Field(default=10, ge=0, description="Tell the centre beyond")
     plan_time_limit_s: float = Field(default=30.0, gt=0, le=600, description="Day-plan solve time")
+    insert_time_limit_s: float = Field(
+        default=1.5, gt=0, le=60, description="Solve time to insert a change into a day's plan"
+    )
 
     # --- emergency dispatch ---
     triage_table: Path | None = Field(
@@ -110,6 +118,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not all(part in value for part in ("{z}", "{x}", "{y}")):
+            raise ValueError("a tile URL needs {z}, {x} and {y}, e.g. https://…/{z}/{x}/{y}.png")
+        if value and not value.startswith(("https://", "http://", "/")):
+            raise ValueError("a tile URL starts with https://, http:// or /")
         return value
 
     @field_validator("rush_hours")

@@ -45,4 +45,5 @@ class TransportConfig:
             max_ride_factor=settings.max_ride_factor,
             notify_change=timedelta(minutes=settings.reschedule_notify_minutes),
             plan_time_limit_s=settings.plan_time_limit_s,
+            insert_time_limit_s=settings.insert_time_limit_s,
         )

@@ -1,7 +1,8 @@
 """The public scheduler: plain problem in, verified plan out.
 
-The OR-Tools model (:mod:`.engine`) only decides the order of stops, first on the whole
-problem and then on small groups of routes (:mod:`.decompose`). The timetable is recomputed
+The OR-Tools model (:mod:`.engine`) finds a first solution (or starts from the plan in
+force), then an adaptive large-neighbourhood search (:mod:`.alns`) improves the order of
+stops, with short OR-Tools polishing runs in between. The timetable is recomputed
 from that order (:mod:`.timetable`) and the plan verified by the independent checker
 (:mod:`.check`); a request whose part of the plan fails either moves to "unserved" with the
 reason, so only plans the checker accepts are returned.
