@@ -126,6 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_positive_float, default=10.0, help="per-request timeout, seconds"
     )
     load.add_argument(
+        "--retry",
+        action="store_true",
+        help="batch and osmand: keep the fixes of a failed request (connection error, "
+        "timeout, 5xx) and resend them with the next upload, oldest first, at most 500 a "
+        "request; after a connection failure move to the next --url (or --osmand-url); "
+        "after the sending period flush the backlogs (default: failed fixes are dropped)",
+    )
+    load.add_argument(
+        "--flush-timeout",
+        type=float,
+        default=30.0,
+        help="with --retry, seconds the phones may go on flushing their backlogs after the "
+        "sending period (default 30)",
+    )
+    load.add_argument(
+        "--no-verify-storage",
+        action="store_true",
+        help="skip reading every SIM vehicle's stored track back after the run to count "
+        "stored fixes and find lost or duplicated ones",
+    )
+    load.add_argument(
         "--loop",
         choices=["auto", "asyncio", "uvloop"],
         default="auto",
@@ -178,6 +199,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         progress_s=args.progress_every,
         request_timeout_s=args.timeout,
+        retry=args.retry,
+        flush_timeout_s=args.flush_timeout,
+        verify_storage=not args.no_verify_storage,
     )
     try:
         config.check()

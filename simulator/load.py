@@ -5,10 +5,13 @@ The run has fixed phases so every figure means one thing:
 1. setup through the API (login, vehicles, device tokens, OsmAnd pairing), not timed;
 2. connect the control screens (and the crews' websockets), then read the server's memory:
    the *before* figure excludes the connections, the *after* figure includes them all;
-3. send for ``duration`` seconds; the first ``warmup`` seconds are not measured;
+3. send for ``duration`` seconds; the first ``warmup`` seconds are not measured; with
+   ``retry`` the phones then flush their backlogs for at most ``flush_timeout`` seconds;
 4. drain: in-flight requests finish (bounded by their timeout), trailing position frames
    arrive for a moment, the server's memory is read again, the stalled screens are
-   examined, everything closes. Nothing loops past these bounds.
+   examined, everything closes. Nothing loops past these bounds;
+5. unless told not to, read every SIM vehicle's stored track back and compare it fix by
+   fix with what was acknowledged (``simulator.storage``).
 """
 
 from __future__ import annotations
@@ -42,14 +45,20 @@ from simulator.senders import (
     DriverSocket,
     HttpSender,
     Ledger,
+    Phone,
     Plan,
     Track,
     timetable,
 )
 from simulator.stats import Histogram, error_kind, rate
+from simulator.storage import verify_storage
 
 PROTOCOLS = ("batch", "websocket", "osmand")
 DRAIN_S = 1.5
+#: The stored-track check reads from this long before the run's first fix (clock skew
+#: between phone and server does not matter, but a fix stamped a moment early must count).
+VERIFY_MARGIN_MS = 5_000
+VERIFY_CONCURRENCY = 16
 
 
 @dataclass
@@ -75,6 +84,9 @@ class LoadConfig:
     progress_s: float = 5.0
     request_timeout_s: float = 10.0
     connect_concurrency: int = 32
+    retry: bool = False
+    flush_timeout_s: float = 30.0
+    verify_storage: bool = True
 
     def check(self) -> None:
         """Refuse settings that would make the figures meaningless or the run unbounded."""
@@ -92,6 +104,10 @@ class LoadConfig:
             raise ValueError("need 0 <= warmup < duration")
         if self.calls_per_min < 0:
             raise ValueError("--calls-per-min must not be negative")
+        if self.retry and self.protocol == "websocket":
+            raise ValueError("--retry applies to the batch and osmand protocols")
+        if self.flush_timeout_s < 0:
+            raise ValueError("--flush-timeout must not be negative")
         if self.setup_token is None and not (self.username and self.password):
             raise ValueError("give --username and --password of a supervisor, or --setup-token")
 
@@ -99,6 +115,25 @@ class LoadConfig:
 def _say(cfg: LoadConfig, text: str) -> None:
     if not cfg.quiet:
         print(text, file=sys.stderr, flush=True)
+
+
+async def _answering(urls: list[str]) -> list[str]:
+    """The URLs whose server answers HTTP at all (any status); raises the first one's
+    transport error when none does."""
+    answering: list[str] = []
+    first: httpx.TransportError | None = None
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        for url in urls:
+            try:
+                await client.get(f"{url}/readyz")
+            except httpx.TransportError as exc:
+                first = first or exc
+                continue
+            answering.append(url)
+    if not answering:
+        assert first is not None
+        raise first
+    return answering
 
 
 async def _gather_bounded(jobs: list[Any], limit: int) -> list[Any]:
@@ -163,13 +198,14 @@ def _progress_line(clock: Clock, ledger: Ledger, controls: list[ControlClient]) 
     p = latency.summary()
     return (
         f"[{time.monotonic() - clock.start:6.1f}s] sent {t.fixes_sent} fixes in {t.requests} "
-        f"requests, ok {t.fixes_ok}, errors {sum(t.errors.values())}, skipped slots "
-        f"{t.skipped_slots}, positions seen {positions}, latency p50 {p['p50']} p99 {p['p99']} ms"
+        f"requests, ok {t.fixes_ok}, resent {t.fixes_resent}, errors {sum(t.errors.values())}, "
+        f"skipped slots {t.skipped_slots}, positions seen {positions}, "
+        f"latency p50 {p['p50']} p99 {p['p99']} ms"
     )
 
 
 async def _progress(cfg: LoadConfig, clock: Clock, ledger: Ledger, controls: list[Any]) -> None:
-    while time.monotonic() < clock.end + DRAIN_S:
+    while True:  # cancelled after the drain
         await asyncio.sleep(cfg.progress_s)
         _say(cfg, _progress_line(clock, ledger, controls))
 
@@ -201,9 +237,12 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
     urls = cfg.urls
     osmand_urls = cfg.osmand_urls or [u.rstrip("/") + "/osmand" for u in urls]
     timeout = httpx.Timeout(60.0)
+    # Setup, screens, crews' sockets and the storage check use the servers that answer
+    # now; the phones get every URL, so one that is down exercises their failover.
+    live = await _answering(urls)
     async with contextlib.AsyncExitStack() as stack:
         setup = await stack.enter_async_context(
-            httpx.AsyncClient(base_url=urls[0], timeout=timeout)
+            httpx.AsyncClient(base_url=live[0], timeout=timeout)
         )
         # --- 1. setup ---------------------------------------------------------------------
         token = cfg.setup_token
@@ -212,7 +251,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
             token = await login(setup, cfg.username, cfg.password)
         auth = {"Authorization": f"Bearer {token}"}
         setup.headers.update(auth)
-        _say(cfg, f"setting up {cfg.vehicles} vehicles through {urls[0]} …")
+        _say(cfg, f"setting up {cfg.vehicles} vehicles through {live[0]} …")
         fleet: Fleet = await setup_fleet(
             setup,
             cfg.vehicles,
@@ -232,7 +271,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
         controls = [
             ControlClient(
                 j,
-                urls[j % len(urls)],
+                live[j % len(live)],
                 token,
                 stalled=j < cfg.stalled,
                 sim_ids=sim_ids,
@@ -245,7 +284,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
         drivers: list[DriverSocket] = []
         if cfg.protocol == "websocket":
             drivers = [
-                DriverSocket(v, tr, urls[i % len(urls)], compression=cfg.compression)
+                DriverSocket(v, tr, live[i % len(live)], compression=cfg.compression)
                 for i, (v, tr) in enumerate(zip(fleet.vehicles, tracks, strict=True))
             ]
             _say(cfg, f"opening {len(drivers)} crew websockets …")
@@ -265,29 +304,32 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
         for c in controls:
             c.start(clock)
         tasks: list[asyncio.Task[None]] = []
+        senders: list[HttpSender] = []
         if cfg.protocol == "websocket":
             tasks = [asyncio.create_task(d.run(plan)) for d in drivers]
         else:
             pool = min(cfg.senders or cfg.vehicles, cfg.vehicles)
-            shares: list[list[tuple[Any, Track, str]]] = [[] for _ in range(pool)]
+            shares: list[list[Phone]] = [[] for _ in range(pool)]
             targets = urls if cfg.protocol == "batch" else osmand_urls
             for i, (v, tr) in enumerate(zip(fleet.vehicles, tracks, strict=True)):
-                shares[i % pool].append((v, tr, targets[i % len(targets)]))
-            tasks = [
-                asyncio.create_task(
-                    HttpSender(
-                        plan,
-                        share,
-                        osmand=cfg.protocol == "osmand",
-                        timeout_s=cfg.request_timeout_s,
-                    ).run()
+                shares[i % pool].append(Phone(v, tr, i % len(targets)))
+            senders = [
+                HttpSender(
+                    plan,
+                    share,
+                    targets,
+                    osmand=cfg.protocol == "osmand",
+                    timeout_s=cfg.request_timeout_s,
+                    retry=cfg.retry,
+                    flush_s=cfg.flush_timeout_s,
                 )
                 for share in shares
             ]
+            tasks = [asyncio.create_task(s.run()) for s in senders]
         calls: Calls | None = None
         call_clients: list[httpx.AsyncClient] = []
         if cfg.calls_per_min > 0:
-            for u in urls:
+            for u in live:
                 call_clients.append(
                     await stack.enter_async_context(
                         httpx.AsyncClient(base_url=u, timeout=timeout, headers=auth)
@@ -298,10 +340,15 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
             tasks.append(asyncio.create_task(timetable(call_plan, [(clock.start, 0)], calls.send)))
         progress = asyncio.create_task(_progress(cfg, clock, ledger, controls))
         _say(cfg, f"sending for {cfg.duration_s:g} s (warm-up {cfg.warmup_s:g} s) …")
-        hard_limit = cfg.duration_s + cfg.request_timeout_s + 5.0
+        # Sending, then (with retry) the flush, then one last request's timeout.
+        flush_s = cfg.flush_timeout_s if cfg.retry else 0.0
+        hard_limit = cfg.duration_s + flush_s + cfg.request_timeout_s + 5.0
         _done, late = await asyncio.wait(tasks, timeout=hard_limit) if tasks else (set(), set())
         for task in late:
             task.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
+        flushed_s = max(0.0, time.monotonic() - clock.end)
         await asyncio.gather(*(d.finish(timeout_s=5.0) for d in drivers))
 
         # --- 4. drain and measure ---------------------------------------------------------
@@ -323,6 +370,30 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
             )
         except (SetupError, httpx.HTTPError) as exc:
             durability = {"error": f"{error_kind(exc)}: {exc}"[:200]}
+        stored_check: dict[str, Any] = {
+            "counted": False,
+            "note": "storage verification skipped (--no-verify-storage)",
+        }
+        if cfg.verify_storage:
+            _say(cfg, "reading the stored tracks back …")
+            first_ms = min((t[0] for t in ledger.sent_ms.values() if t), default=0)
+            since_ms = min(clock.start_wall_ms, first_ms or clock.start_wall_ms)
+            readers = [setup] + [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=u, timeout=timeout, headers=auth)
+                )
+                for u in live[1:]
+            ]
+            stored_check = await verify_storage(
+                readers,
+                [v.vehicle_id for v in fleet.vehicles],
+                ledger.sent_ms,
+                ledger.acked_ms,
+                since_ms=since_ms - VERIFY_MARGIN_MS,
+                until_ms=int(time.time() * 1000) + 60_000,
+                window_ms=(clock.warm_end_wall_ms, clock.end_wall_ms),
+                concurrency=VERIFY_CONCURRENCY,
+            )
 
     # --- 5. report -------------------------------------------------------------------------
     window = clock.window_s
@@ -341,6 +412,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
     report: dict[str, Any] = {
         "config": {
             "urls": urls,
+            "unanswering_urls": [u for u in urls if u not in live],
             "osmand_urls": osmand_urls if cfg.protocol == "osmand" else None,
             "protocol": cfg.protocol,
             "vehicles": cfg.vehicles,
@@ -356,6 +428,8 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
             "calls_per_min": cfg.calls_per_min,
             "seed": cfg.seed,
             "compression": cfg.compression,
+            "retry": cfg.retry,
+            "verify_storage": cfg.verify_storage,
             "offered_fixes_per_s": round(cfg.vehicles * cfg.rate_hz, 1),
         },
         "setup": fleet.as_dict(),
@@ -364,12 +438,19 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
             "window": ledger.window.as_dict(window),
             "whole_run": ledger.total.as_dict(cfg.duration_s),
         },
+        "retry": {
+            "enabled": cfg.retry,
+            "fixes_resent": ledger.total.fixes_resent,
+            "failovers": ledger.failovers,
+            "flush_timeout_s": cfg.flush_timeout_s if cfg.retry else None,
+            "flush_s": round(flushed_s, 2) if cfg.retry else None,
+            # Fixes the phones still held at the end: never acknowledged.
+            "final_backlog": sum(s.backlog for s in senders),
+        },
         "stored": {
-            "counted": False,
-            "note": "the API has no way to count stored fixes (no history endpoint), so stored "
-            "fixes per second are not measured; a 2xx reply is sent only after the commit, so "
-            "acknowledged fixes are durable by the server's contract (server_accepted = new "
-            "rows it reported inserting)",
+            **stored_check,
+            # Counted by request start in the window (stored_fixes_per_s goes by fix time);
+            # "new" = rows the server reported inserting.
             "acknowledged_new_fixes_per_s": rate(ledger.window.accepted, window)
             if cfg.protocol != "osmand"
             else None,
@@ -420,6 +501,15 @@ def _server_figures(
             "note": "no local process found listening on the server port(s)",
         }
     mib = 1024 * 1024
+    if set(after.rss) != set(before.rss) or set(after.cpu) != set(run_start.cpu):
+        return {
+            "best_effort": True,
+            "found": True,
+            "pids": list(after.pids),
+            "exited": sorted(set(before.rss) - set(after.rss)),
+            "note": "a server process exited during the run (a restart?): its memory and "
+            "CPU before and after are not comparable",
+        }
     grown = after.rss_total - before.rss_total
     cpu = after.cpu_total - run_start.cpu_total if run_start.cpu else None
     return {
@@ -466,7 +556,18 @@ def format_table(report: dict[str, Any]) -> str:
         ("errors", w["errors"] or "none"),
         ("skipped slots (behind)", w["skipped_slots"]),
         ("ack latency ms p50/p99/max", _pcts(w["ack_latency_ms"])),
-        ("stored fixes/s", "not measurable through the API (see JSON 'stored')"),
+    ]
+    retry = report["retry"]
+    if retry["enabled"]:
+        rows.append(
+            (
+                "retry",
+                f"{retry['fixes_resent']} fixes resent, {retry['failovers']} failovers, "
+                f"flush {retry['flush_s']} s, final backlog {retry['final_backlog']}",
+            )
+        )
+    rows += [
+        ("stored fixes/s (by fix time)", _stored(report["stored"])),
         ("newest fix stored check", report["stored"]["last_fix_check"]),
         ("control screens", f"{ctl['healthy']} healthy, {ctl['stalled']} stalled"),
         ("positions received", ctl["positions_received"]),
@@ -479,7 +580,7 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     if report["calls"] is not None:
         rows.append(("calls created", report["calls"]))
-    if srv.get("found"):
+    if srv.get("found") and "note" not in srv:
         rows += [
             (
                 "server RSS before → after (best effort)",
@@ -494,6 +595,19 @@ def format_table(report: dict[str, Any]) -> str:
     rows.append(("machine CPU busy", gen["machine_cpu_busy"]))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _stored(s: dict[str, Any]) -> str:
+    if "fixes" not in s:
+        return str(s.get("note", "not counted"))
+    text = (
+        f"{s['stored_fixes_per_s']}/s ({s['fixes']} stored; acked but missing "
+        f"{s['acked_missing']}, duplicates {s['duplicates']}, stored unacked "
+        f"{s['stored_unacknowledged']}, sent never stored {s['never_stored_unacked']})"
+    )
+    if not s["counted"]:
+        text += f"; NOT COUNTED: {s.get('errors_total')} vehicles unreadable"
+    return text
 
 
 def _pcts(s: dict[str, Any]) -> str:

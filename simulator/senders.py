@@ -5,7 +5,9 @@ vehicle has a send slot every ``batch_size / rate`` seconds; slots are staggered
 interval so the fleet does not fire in lockstep. A sender that falls more than one slot
 behind (the server or the generator is saturated) skips the missed slots and counts them,
 rather than bursting to catch up: the offered load never exceeds the configured one and
-the number of requests is bounded by ``vehicles × duration × rate / batch_size``.
+the number of requests is bounded by ``vehicles × duration × rate / batch_size``. (With
+retry, a phone catching up after an outage uploads its backlog with its slots, and the
+flush after the sending period is bounded by its own timeout.)
 
 Each fix carries the moment it is sent as ``recorded_at`` (earlier fixes of a batch are
 back-dated at the recording interval, as a phone that buffered them would), so a control
@@ -20,8 +22,10 @@ import heapq
 import itertools
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from array import array
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,7 +111,10 @@ class Clock:
         self.start = time.monotonic()
         self.warm_end = self.start + warmup_s
         self.end = self.start + duration_s
-        self.warm_end_wall_ms = int((time.time() + warmup_s) * 1000)
+        now_ms = int(time.time() * 1000)
+        self.start_wall_ms = now_ms
+        self.warm_end_wall_ms = now_ms + round(warmup_s * 1000)
+        self.end_wall_ms = now_ms + round(duration_s * 1000)
 
     def measuring(self, at: float) -> bool:
         return self.warm_end <= at < self.end
@@ -118,43 +125,54 @@ class Clock:
 
 
 class Ledger:
-    """Totals for the whole run and for the measured window, plus each vehicle's newest
-    acknowledged fix time (to check later that it was stored)."""
+    """Totals for the whole run and for the measured window, plus, per vehicle, the time of
+    every fix sent and of every fix the server acknowledged: the storage check compares
+    them with what the server returns, fix by fix. Times are kept in ``array('q')`` (8
+    bytes a fix) so a long run of thousands of vehicles does not need gigabytes."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.total = Counters()
         self.window = Counters()
         self.last_acked_ms: dict[int, int] = {}
+        self.sent_ms: dict[int, array[int]] = {}
+        self.acked_ms: dict[int, array[int]] = {}
+        self.failovers = 0
 
     def _targets(self, started: float) -> tuple[Counters, ...]:
         return (self.total, self.window) if self.clock.measuring(started) else (self.total,)
 
-    def sent(self, started: float, fixes: int) -> None:
+    def sent(self, started: float, vehicle_id: int, new: Sequence[int], resent: int = 0) -> None:
+        """One request or message: ``new`` holds the times of fixes never sent before,
+        ``resent`` counts those sent again after a failure."""
+        self.sent_ms.setdefault(vehicle_id, array("q")).extend(new)
         for c in self._targets(started):
             c.requests += 1
-            c.fixes_sent += fixes
+            c.fixes_sent += len(new) + resent
+            c.fixes_resent += resent
 
     def ok(
         self,
         started: float,
         vehicle_id: int,
-        newest_ms: int,
-        fixes: int,
+        times: Sequence[int],
         accepted: int | None,
         duplicates: int | None,
     ) -> None:
+        """The server acknowledged the fixes at ``times`` (so it promises they are stored)."""
         ack_ms = round((time.monotonic() - started) * 1000)
         for c in self._targets(started):
             c.requests_ok += 1
-            c.fixes_ok += fixes
+            c.fixes_ok += len(times)
             if accepted is not None and duplicates is not None:
                 c.counted_replies += 1
                 c.accepted += accepted
                 c.duplicates += duplicates
             c.ack_ms.add(ack_ms)
-        if newest_ms > self.last_acked_ms.get(vehicle_id, 0):
-            self.last_acked_ms[vehicle_id] = newest_ms
+        self.acked_ms.setdefault(vehicle_id, array("q")).extend(times)
+        newest = max(times, default=0)
+        if newest > self.last_acked_ms.get(vehicle_id, 0):
+            self.last_acked_ms[vehicle_id] = newest
 
     def failed(self, started: float, kind: str) -> None:
         for c in self._targets(started):
@@ -225,23 +243,62 @@ async def timetable(
 # --- HTTP: JSON batches and OsmAnd ---------------------------------------------------------
 
 
+#: Replies after which a phone keeps the fixes and sends them again (the server was busy,
+#: down or restarting); any other refusal (4xx) would be refused again, so they are dropped.
+RETRY_STATUSES = frozenset({408, 429})
+#: Pause after a pass of the flush in which every upload failed, so a dead server is not
+#: hammered in a tight loop.
+FLUSH_BACKOFF_S = 0.5
+
+
+@dataclass(eq=False)
+class Phone:
+    """One vehicle as its sender sees it. With retry, ``backlog`` holds the fixes not yet
+    acknowledged, oldest first; every request is a prefix of it, so a fix at or before
+    ``sent_upto`` (the newest time ever put on the wire) is being resent."""
+
+    vehicle: SimVehicle
+    track: Track
+    target: int  # index into the sender's URLs
+    backlog: deque[FixPoint] = field(default_factory=deque)
+    sent_upto: int = 0
+
+
 class HttpSender:
     """One keep-alive connection per server, serving a share of the fleet in turn (a pool
-    of senders), or one vehicle when there are as many senders as vehicles (a phone each)."""
+    of senders), or one vehicle when there are as many senders as vehicles (a phone each).
+
+    Without ``retry`` a failed request's fixes are lost (counted as errors). With it each
+    phone behaves like the real app: failed fixes stay in its backlog and go out again,
+    oldest first, with its next upload (at most ``MAX_BATCH`` a request; OsmAnd sends one
+    fix per request, oldest first, until one fails). After a transport failure the phone
+    moves on to the next URL and stays there, as a proxy fails over to the next upstream.
+    When the sending period ends, backlogs are flushed until ``flush_s`` has passed."""
 
     def __init__(
         self,
         plan: Plan,
-        vehicles: list[tuple[SimVehicle, Track, str]],
+        phones: list[Phone],
+        urls: list[str],
         *,
         osmand: bool,
         timeout_s: float = 10.0,
+        retry: bool = False,
+        flush_s: float = 30.0,
     ) -> None:
         self.plan = plan
-        self.vehicles = vehicles  # (vehicle, track, target base URL)
+        self.phones = phones
+        self.urls = urls
         self.osmand = osmand
         self.timeout_s = timeout_s
+        self.retry = retry
+        self.flush_s = flush_s
         self.connections: dict[str, Http1Connection] = {}
+
+    @property
+    def backlog(self) -> int:
+        """Fixes still waiting for an acknowledgement."""
+        return sum(len(p.backlog) for p in self.phones)
 
     def _connection(self, url: str) -> Http1Connection:
         parts = urlsplit(url)
@@ -251,20 +308,71 @@ class HttpSender:
         return self.connections[base]
 
     async def run(self) -> None:
-        slots = [(self.plan.phase(v.index), i) for i, (v, _t, _u) in enumerate(self.vehicles)]
+        slots = [(self.plan.phase(p.vehicle.index), i) for i, p in enumerate(self.phones)]
         try:
-            await timetable(self.plan, slots, self._send_one)
+            await timetable(self.plan, slots, self._slot)
+            if self.retry:
+                await self.flush(self.plan.clock.end + self.flush_s)
         finally:
             for conn in self.connections.values():
                 conn.close()
 
-    async def _send_one(self, i: int) -> None:
-        vehicle, track, url = self.vehicles[i]
+    async def _slot(self, i: int) -> None:
+        phone = self.phones[i]
+        points = phone.track.take(
+            int(time.time() * 1000), self.plan.batch_size, self.plan.period_ms
+        )
+        if self.retry:
+            phone.backlog.extend(points)
+            await self.upload(phone, self.plan.clock.end)
+        else:
+            await self._request(phone, points)
+
+    async def flush(self, deadline: float) -> None:
+        """Upload the backlogs until they are empty or ``deadline`` (monotonic) passes."""
+        while time.monotonic() < deadline:
+            waiting = [p for p in self.phones if p.backlog]
+            if not waiting:
+                return
+            progress = False
+            for phone in waiting:
+                if time.monotonic() >= deadline:
+                    return
+                progress |= await self.upload(phone, deadline)
+            if not progress:
+                await asyncio.sleep(max(0.0, min(FLUSH_BACKOFF_S, deadline - time.monotonic())))
+
+    async def upload(self, phone: Phone, deadline: float) -> bool:
+        """Send the oldest pending fixes; False when the server did not take them (they
+        stay queued). No new request starts after ``deadline``."""
+        if not phone.backlog:
+            return True
+        if not self.osmand:
+            chunk = list(itertools.islice(phone.backlog, MAX_BATCH))
+            if await self._request(phone, chunk) == "retry":
+                return False
+            for _ in chunk:
+                phone.backlog.popleft()
+            return True
+        for _ in range(MAX_BATCH):
+            if await self._request(phone, [phone.backlog[0]]) == "retry":
+                return False
+            phone.backlog.popleft()
+            if not phone.backlog or time.monotonic() >= deadline:
+                break
+        return True
+
+    async def _request(self, phone: Phone, points: list[FixPoint]) -> str:
+        """One request: ``ok``, ``retry`` (transport failure, timeout, 5xx, 408, 429) or
+        ``drop`` (refused for good)."""
+        vehicle = phone.vehicle
         ledger = self.plan.ledger
-        points = track.take(int(time.time() * 1000), self.plan.batch_size, self.plan.period_ms)
+        url = self.urls[phone.target]
         conn = self._connection(url)
+        new = [p.t_ms for p in points if p.t_ms > phone.sent_upto]
+        phone.sent_upto = max(phone.sent_upto, points[-1].t_ms)
         started = time.monotonic()
-        ledger.sent(started, len(points))
+        ledger.sent(started, vehicle.vehicle_id, new, len(points) - len(new))
         try:
             if self.osmand:
                 path = urlsplit(url).path or "/"
@@ -282,16 +390,20 @@ class HttpSender:
                 )
         except Exception as exc:
             ledger.failed(started, error_kind(exc))
-            return
+            if self.retry and len(self.urls) > 1:
+                phone.target = (phone.target + 1) % len(self.urls)
+                ledger.failovers += 1
+            return "retry"
         if not 200 <= status < 300:
             ledger.failed(started, f"http_{status}")
-            return
+            return "retry" if status >= 500 or status in RETRY_STATUSES else "drop"
         accepted = duplicates = None
         if not self.osmand:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 reply = json.loads(body)
                 accepted, duplicates = int(reply["accepted"]), int(reply["duplicates"])
-        ledger.ok(started, vehicle.vehicle_id, points[-1].t_ms, len(points), accepted, duplicates)
+        ledger.ok(started, vehicle.vehicle_id, [p.t_ms for p in points], accepted, duplicates)
+        return "ok"
 
 
 # --- websocket: the crew phone's channel ---------------------------------------------------
@@ -324,7 +436,7 @@ class DriverSocket:
         self.compression = compression
         self.max_outstanding = max_outstanding
         self.ws: ClientConnection | None = None
-        self.pending: dict[str, tuple[float, int, int]] = {}  # id → (sent at, fixes, newest)
+        self.pending: dict[str, tuple[float, list[int]]] = {}  # id → (sent at, fix times)
         self.ids = itertools.count(1)
         self.connect_error: str | None = None
         self.close_code: int | None = None
@@ -373,8 +485,9 @@ class DriverSocket:
         points = self.track.take(int(time.time() * 1000), plan.batch_size, plan.period_ms)
         msg_id = f"m{next(self.ids)}"
         started = time.monotonic()
-        plan.ledger.sent(started, len(points))
-        self.pending[msg_id] = (started, len(points), points[-1].t_ms)
+        times = [p.t_ms for p in points]
+        plan.ledger.sent(started, self.vehicle.vehicle_id, times)
+        self.pending[msg_id] = (started, times)
         self._all_acked.clear()
         try:
             await self.ws.send(
@@ -402,13 +515,12 @@ class DriverSocket:
                     continue
                 if not self.pending:
                     self._all_acked.set()
-                started, fixes, newest = entry
+                started, times = entry
                 if kind == "ack":
                     ledger.ok(
                         started,
                         self.vehicle.vehicle_id,
-                        newest,
-                        fixes,
+                        times,
                         message.get("accepted"),
                         message.get("duplicates"),
                     )
@@ -417,7 +529,7 @@ class DriverSocket:
         except ConnectionClosed as exc:
             self.close_code = exc.rcvd.code if exc.rcvd is not None else 1006
         finally:
-            for started, _fixes, _newest in self.pending.values():
+            for started, _times in self.pending.values():
                 ledger.failed(started, "ws_no_ack")
             self.pending.clear()
             self._all_acked.set()

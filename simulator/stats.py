@@ -118,6 +118,7 @@ class Counters:
         "duplicates",
         "errors",
         "fixes_ok",
+        "fixes_resent",
         "fixes_sent",
         "requests",
         "requests_ok",
@@ -129,6 +130,7 @@ class Counters:
         self.requests_ok = 0
         self.fixes_sent = 0
         self.fixes_ok = 0
+        self.fixes_resent = 0  # of fixes_sent, those sent before without an acknowledgement
         self.accepted = 0
         self.duplicates = 0
         self.counted_replies = 0  # replies that said how many fixes were new (not OsmAnd's)
@@ -142,6 +144,7 @@ class Counters:
             "requests_ok": self.requests_ok,
             "fixes_sent": self.fixes_sent,
             "fixes_acknowledged": self.fixes_ok,
+            "fixes_resent": self.fixes_resent,
             "server_accepted": self.accepted if self.counted_replies else None,
             "server_duplicates": self.duplicates if self.counted_replies else None,
             "skipped_slots": self.skipped_slots,
