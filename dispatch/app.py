@@ -27,6 +27,7 @@ from dispatch.api import (
     health,
     hospitals,
     incidents,
+    maps,
     organisations,
     planning,
     transports,
@@ -47,6 +48,7 @@ from dispatch.realtime.hub import Hub
 from dispatch.realtime.ingest import Ingestor, LivePublisher
 from dispatch.transports.config import TransportConfig
 from dispatch.travel import provider_from_settings
+from dispatch.web import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transports,
         planning,
         audit,
+        maps,
     ):
         app.include_router(module.router)
+    install_web(app)  # the browser screens: /control, /crew, /care and /static
     return app

@@ -1,0 +1,161 @@
+// The map every screen shares: Leaflet with the configured tiles, and an offline view (the
+// road network the server routes on, on a plain background) when tiles cannot be reached —
+// a control room without internet still sees roads, hospitals, stations and units.
+
+import { cfg, el, t, onLangChange } from "./common.js";
+
+const L = window.L;
+
+/** Tiles that fail before any tile has loaded, or nothing loading within this long,
+ * mean the tile server is unreachable. */
+const TILE_TIMEOUT_MS = 6000;
+const TILE_RETRY_MS = 60000;
+
+export class DispatchMap {
+  /**
+   * @param {HTMLElement} container
+   * @param {() => Promise<{lines: number[][][]}>} loadRoads fetches /map/roads (with auth)
+   * @param {{center?: number[], zoom?: number, onClick?: (lat: number, lon: number) => void}} options
+   */
+  constructor(container, loadRoads, options = {}) {
+    this.container = container;
+    this.loadRoads = loadRoads;
+    this.map = L.map(container, {
+      center: options.center || [13.745, 100.535],
+      zoom: options.zoom || 14,
+      zoomControl: true,
+      attributionControl: true,
+      preferCanvas: false,
+    });
+    this.map.attributionControl.setPrefix(false);
+    this.map.attributionControl.addAttribution(cfg().attribution);
+    this.roads = L.layerGroup();
+    this.layers = {
+      stations: L.layerGroup().addTo(this.map),
+      hospitals: L.layerGroup().addTo(this.map),
+      incidents: L.layerGroup().addTo(this.map),
+      vehicles: L.layerGroup().addTo(this.map),
+      pick: L.layerGroup().addTo(this.map),
+    };
+    this.mode = "loading";
+    this.roadsLoaded = false;
+    this.loadedTiles = 0;
+    this.banner = L.control({ position: "topright" });
+    this.banner.onAdd = () => {
+      this.bannerEl = el("div", { class: "map-banner", "data-testid": "offline-banner" });
+      this.bannerEl.textContent = t("map.offline");
+      return this.bannerEl;
+    };
+    onLangChange(() => {
+      if (this.bannerEl) this.bannerEl.textContent = t("map.offline");
+    });
+    if (options.onClick) {
+      this.map.on("click", (event) => options.onClick(event.latlng.lat, event.latlng.lng));
+    }
+    this.startTiles();
+  }
+
+  startTiles() {
+    const url = cfg().tile_url;
+    if (!url) {
+      this.goOffline();
+      return;
+    }
+    this.tiles = L.tileLayer(url, { maxZoom: 19, crossOrigin: false });
+    this.tiles.on("tileload", () => {
+      this.loadedTiles += 1;
+      if (this.mode !== "online") this.goOnline();
+    });
+    this.tiles.on("tileerror", () => {
+      if (this.loadedTiles === 0) this.goOffline();
+    });
+    this.tiles.addTo(this.map);
+    this.timeout = setTimeout(() => {
+      if (this.loadedTiles === 0) this.goOffline();
+    }, TILE_TIMEOUT_MS);
+  }
+
+  goOnline() {
+    clearTimeout(this.timeout);
+    clearInterval(this.retry);
+    this.retry = null;
+    this.mode = "online";
+    this.container.dataset.mapMode = "online";
+    this.container.classList.remove("map-offline");
+    this.banner.remove();
+    this.roads.remove();
+    if (this.tiles && !this.map.hasLayer(this.tiles)) this.tiles.addTo(this.map);
+  }
+
+  async goOffline() {
+    if (this.mode === "offline") return;
+    clearTimeout(this.timeout);
+    this.mode = "offline";
+    this.container.dataset.mapMode = "offline";
+    this.container.classList.add("map-offline");
+    if (this.tiles) this.tiles.remove();
+    this.banner.addTo(this.map);
+    this.roads.addTo(this.map);
+    this.roads.bringToBack?.();
+    if (!this.roadsLoaded) {
+      try {
+        const data = await this.loadRoads();
+        for (const line of data.lines) {
+          L.polyline(line, { className: "road", weight: 2, interactive: false }).addTo(this.roads);
+        }
+        this.roadsLoaded = true;
+        this.container.dataset.roads = String(data.lines.length);
+      } catch {
+        this.container.dataset.roads = "error";
+      }
+    }
+    // Keep probing: when the tile server comes back, so do the tiles.
+    if (cfg().tile_url && !this.retry) {
+      this.retry = setInterval(() => this.probeTiles(), TILE_RETRY_MS);
+    }
+  }
+
+  probeTiles() {
+    const center = this.map.getCenter();
+    const zoom = this.map.getZoom();
+    const n = 2 ** zoom;
+    const x = Math.floor(((center.lng + 180) / 360) * n);
+    const rad = (center.lat * Math.PI) / 180;
+    const y = Math.floor(((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n);
+    const image = new Image();
+    image.onload = () => {
+      this.loadedTiles = 0;
+      this.mode = "probing";
+      this.tiles.addTo(this.map);
+    };
+    image.src = L.Util.template(cfg().tile_url, { s: "a", z: zoom, x, y, r: "" });
+  }
+
+  /** Fit the view around these [lat, lon] points (ignoring empty input). */
+  fit(points, maxZoom = 15) {
+    const valid = points.filter((p) => p && Number.isFinite(p[0]) && Number.isFinite(p[1]));
+    if (valid.length) this.map.fitBounds(L.latLngBounds(valid).pad(0.15), { maxZoom });
+  }
+}
+
+/** A labelled map pin: text in a coloured box, so the state is never told by colour alone. */
+export function labelIcon(className, text, data = {}, anchor = [0, 0]) {
+  const node = el("div", { class: `pin ${className}` }, text);
+  for (const [key, value] of Object.entries(data)) node.dataset[key] = value;
+  return L.divIcon({ className: "pin-wrap", html: node, iconSize: null, iconAnchor: anchor });
+}
+
+/** Place or move a marker in ``group`` keyed by ``key`` in ``store``. */
+export function upsertMarker(store, group, key, latlon, icon, options = {}) {
+  let marker = store.get(key);
+  if (!marker) {
+    marker = L.marker(latlon, { icon, keyboard: false, ...options }).addTo(group);
+    store.set(key, marker);
+  } else {
+    marker.setLatLng(latlon);
+    if (icon) marker.setIcon(icon);
+  }
+  return marker;
+}
+
+export { L };
