@@ -11,7 +11,7 @@ from dispatch.auth.principal import Principal
 
 
 class PrincipalCache:
-    def __init__(self, ttl_s: float = 10.0, max_entries: int = 50_000) -> None:
+    def __init__(self, ttl_s: float = 30.0, max_entries: int = 50_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Principal, float]] = {}

@@ -4,6 +4,7 @@ dialect, so services never branch on the database."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import Insert, Select, Table, event, text
@@ -46,6 +47,21 @@ class DialectStrategy(ABC):
     @abstractmethod
     def insert_ignoring_duplicates(self, table: Table) -> Insert:
         """``INSERT … ON CONFLICT DO NOTHING``: a resent row is silently skipped."""
+
+    async def insert_many_ignoring_duplicates(
+        self,
+        conn: AsyncConnection,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        returning: Sequence[str],
+    ) -> list[tuple[Any, ...]]:
+        """Insert ``rows`` (all with the same keys), skipping those whose key exists, and
+        return ``returning`` of the rows actually inserted. The hot path of GPS history."""
+        if not rows:
+            return []
+        stmt = self.insert_ignoring_duplicates(table).returning(*(table.c[c] for c in returning))
+        result = await conn.execute(stmt, list(rows))
+        return [tuple(row) for row in result.all()]
 
 
 class SQLiteStrategy(DialectStrategy):
@@ -120,6 +136,35 @@ class PostgresStrategy(DialectStrategy):
 
     def insert_ignoring_duplicates(self, table: Table) -> Insert:
         return pg_insert(table).on_conflict_do_nothing()
+
+    async def insert_many_ignoring_duplicates(
+        self,
+        conn: AsyncConnection,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        returning: Sequence[str],
+    ) -> list[tuple[Any, ...]]:
+        """One statement with one array per column (``INSERT … SELECT FROM unnest(…)``):
+        the rows travel as a handful of binary arrays instead of thousands of bound
+        parameters that SQLAlchemy would process one by one. Values must already be what
+        the driver takes (aware datetimes for timestamptz)."""
+        if not rows:
+            return []
+        columns = list(rows[0])
+        quote = conn.dialect.identifier_preparer.quote
+        casts = ", ".join(
+            f"${i}::{table.c[c].type.compile(dialect=conn.dialect)}[]"
+            for i, c in enumerate(columns, start=1)
+        )
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING "
+            f"RETURNING {', '.join(quote(c) for c in returning)}"
+        )
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection  # asyncpg, inside this same transaction
+        records = await driver.fetch(sql, *([row[c] for row in rows] for c in columns))
+        return [tuple(record) for record in records]
 
     async def truncate_all(self, conn: AsyncConnection) -> None:
         names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
