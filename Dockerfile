@@ -1,10 +1,22 @@
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-WORKDIR /app
+# The API image: dependencies built in a throw-away stage, a slim runtime running as an
+# unprivileged user. Settings come from DISPATCH_* variables (see README, Configuration).
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY dispatch ./dispatch
 COPY simulator ./simulator
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 dispatch
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH
+RUN useradd --system --uid 10001 --home-dir /app --create-home dispatch
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
 USER dispatch
-EXPOSE 8000
+# 8000: API, screens, websockets, /metrics; 5055: Traccar Client / OsmAnd phones.
+EXPOSE 8000 5055
+# SIGTERM drains (README, "Graceful restarts"); give it DISPATCH_DRAIN_S +
+# DISPATCH_SHUTDOWN_TIMEOUT_S before a SIGKILL.
+STOPSIGNAL SIGTERM
 CMD ["dispatch", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -34,11 +34,12 @@ from dispatch.api import (
     ws,
 )
 from dispatch.api.deps import AppState
-from dispatch.api.middleware import RequestIdMiddleware
+from dispatch.api.middleware import HttpMetricsMiddleware, RequestIdMiddleware
 from dispatch.config import Settings
 from dispatch.db.session import Database
 from dispatch.incidents.alerts import raise_ack_alerts
 from dispatch.incidents.config import DispatchConfig
+from dispatch.lifecycle import Lifecycle
 from dispatch.models import Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES
 from dispatch.realtime.broker import create_bus
@@ -92,7 +93,9 @@ def create_osmand_app(main: FastAPI) -> Starlette:
     return Starlette(routes=[Route("/", gps.osmand, methods=["GET", "POST"])], lifespan=lifespan)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, trap_signals: bool = False) -> FastAPI:
+    """``trap_signals``: drain before the server's own SIGINT/SIGTERM handling (``dispatch
+    serve`` sets it; see ``dispatch.lifecycle``)."""
     settings = settings or Settings()
     if settings.secret_key is None:
         log.warning(
@@ -131,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             devices=DeviceDirectory(db),
             hub=hub,
             transport=TransportConfig.from_settings(settings),
+            lifecycle=Lifecycle(hub, drain_s=settings.drain_s),
         )
         app.state.dispatch = state
         await history.start()
@@ -143,9 +147,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # from landing on a dispatcher's request.
         gc.collect()
         gc.freeze()
+        if trap_signals:
+            state.lifecycle.trap_signals()
         try:
             yield
         finally:
+            await state.lifecycle.close()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -165,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.router.add_route(settings.osmand_path, gps.osmand, methods=["GET", "POST"])
     for module in (

@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dispatch.config import Settings
@@ -144,59 +144,9 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    import uvicorn
+    from dispatch.serving import serve
 
-    if workers > 1 and settings.secret_key is None:
-        raise SystemExit("error: several workers need a shared DISPATCH_SECRET_KEY")
-    level = settings.log_level.lower()
-    if workers > 1:
-        log.info("several workers: OsmAnd is served on the API port at %s", settings.osmand_path)
-        uvicorn.run(
-            "dispatch.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=level,
-            ws_per_message_deflate=False,
-        )
-        return
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_serve_one(settings, host, port, level))
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (as uvicorn itself would pick), else the standard loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-async def _serve_one(settings: Settings, host: str, port: int, level: str) -> None:
-    """The API and, on its own port, the OsmAnd endpoint for Traccar Client phones, in one
-    process; when either stops, both stop."""
-    import uvicorn
-
-    from dispatch.app import create_app, create_osmand_app
-
-    app = create_app(settings)
-    # No permessage-deflate: compressing every position frame for every screen costs more
-    # CPU and memory per connection than the bandwidth it saves on a control-room LAN.
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level=level, ws_per_message_deflate=False
-    )
-    servers = [uvicorn.Server(config)]
-    if settings.osmand_port:
-        osm = create_osmand_app(app)
-        osm_config = uvicorn.Config(osm, host=host, port=settings.osmand_port, log_level=level)
-        servers.append(uvicorn.Server(osm_config))
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
-    _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for server in servers:
-        server.should_exit = True
-    await asyncio.gather(*pending, return_exceptions=True)
+    serve(settings, host, port, workers)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -426,9 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("DISPATCH_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    from dispatch.observability.logs import configure_logging
+
+    configure_logging(
+        os.environ.get("DISPATCH_LOG_LEVEL", "INFO"),
+        os.environ.get("DISPATCH_LOG_FORMAT", "text"),
     )
     result: int = args.func(args)
     return result

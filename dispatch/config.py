@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -17,7 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DISPATCH_", env_file=None, extra="ignore")
+    # Errors name the variable but never echo its value (URLs with passwords, keys).
+    model_config = SettingsConfigDict(
+        env_prefix="DISPATCH_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite+aiosqlite:///./dispatch.sqlite3",
@@ -54,6 +58,18 @@ class Settings(BaseSettings):
     )
     cache_dir: Path = Field(default=Path(".cache/dispatch"))
     log_level: str = Field(default="INFO")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for a terminal, json (one object a line) for collectors"
+    )
+    drain_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM: seconds of /readyz 503 (websockets already moved) before stopping",
+    )
+    shutdown_timeout_s: float = Field(
+        default=20.0, gt=0, le=600, description="Longest wait for in-flight requests at shutdown"
+    )
     tile_url: str = Field(
         default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         max_length=500,
@@ -153,6 +169,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty variable (e.g. a compose file's ${DISPATCH_SECRET_KEY:-}) must never
+        # become an empty, guessable signing key.
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "DISPATCH_SECRET_KEY needs at least 32 characters: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return value
 
     @cached_property
     def token_key(self) -> str:

@@ -12,11 +12,14 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from dispatch.realtime.protocol import CLOSE_SERVICE_RESTART
 from tests.conftest import REDIS_PREFIX, TEST_SECRET, Stack, free_port
 from tests.fixtures import World
 from tests.test_live_ws import hello, recv, token
@@ -25,7 +28,16 @@ pytestmark = pytest.mark.slow
 SCENE = {"lat": 13.7460, "lon": 100.5340, "chief_complaint": "stroke"}
 
 
-async def _start(stack: Stack, port: int) -> subprocess.Popen[bytes]:
+def _output(proc: subprocess.Popen[bytes], log: Path | None) -> str:
+    data = proc.stderr.read() if proc.stderr else (log.read_bytes() if log else b"")
+    return data.decode()
+
+
+async def start_worker(
+    stack: Stack, port: int, log: Path | None = None, **settings: str
+) -> subprocess.Popen[bytes]:
+    """``dispatch serve`` on ``port`` (stderr to ``log`` when given); ``settings`` are
+    extra ``DISPATCH_*`` variables without the prefix."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
     env.update(
         DISPATCH_DATABASE_URL=stack.database_url,
@@ -36,11 +48,12 @@ async def _start(stack: Stack, port: int) -> subprocess.Popen[bytes]:
         DISPATCH_POSITIONS_INTERVAL_MS="10",
         DISPATCH_ALERT_INTERVAL_S="3600",
     )
+    env.update({f"DISPATCH_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(  # noqa: ASYNC220 (starts a server; nothing waits on it here)
         [sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if log is None else log.open("wb"),
     )
     async with httpx.AsyncClient() as http:
         for _ in range(200):
@@ -50,7 +63,7 @@ async def _start(stack: Stack, port: int) -> subprocess.Popen[bytes]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "died")
+                raise AssertionError(_output(proc, log) or "died")
             await asyncio.sleep(0.1)
     raise AssertionError("worker did not become ready")
 
@@ -60,18 +73,34 @@ async def workers(stack: Stack) -> AsyncIterator[list[tuple[int, subprocess.Pope
     if stack.redis_url is None:
         pytest.skip("several workers share live state through Redis (production stack only)")
     ports = [free_port(), free_port()]
-    procs = [await _start(stack, port) for port in ports]
+    procs = [await start_worker(stack, port, drain_s="30") for port in ports]
     try:
         yield list(zip(ports, procs, strict=True))
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for port, proc in zip(ports, procs, strict=True):
+            await stop_worker(proc, port)
+
+
+async def stop_worker(proc: subprocess.Popen[bytes], port: int) -> int:
+    """SIGTERM (the worker drains), then, once it is seen draining, a second SIGTERM to
+    skip the rest of the drain wait (two signals sent at once would arrive as one)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        async with httpx.AsyncClient() as http:
+            for _ in range(200):
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 503:
+                        break
+                except httpx.TransportError:
+                    break
+                await asyncio.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
 
 
 async def test_cross_worker_delivery_and_resume_after_a_worker_dies(
@@ -126,3 +155,45 @@ async def test_cross_worker_delivery_and_resume_after_a_worker_dies(
         assert missed["seq"] == seen_on_a + 1
         assert missed["event"]["data"]["incident_id"] == second["id"]
         assert json.dumps(missed)  # plain JSON all the way
+
+
+async def test_a_draining_worker_sends_its_screens_to_the_other_without_losing_events(
+    workers: list[tuple[int, subprocess.Popen[bytes]]], world: World
+) -> None:
+    (port_a, proc_a), (port_b, _proc_b) = workers
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    dispatcher = world.headers("dispatcher")
+    async with httpx.AsyncClient() as http:
+        async with connect(f"ws://127.0.0.1:{port_a}/ws/control") as on_a:
+            await hello(on_a, token(world, "dispatcher"))
+            snap = await recv(on_a, "snapshot")
+            proc_a.send_signal(signal.SIGTERM)  # a rolling restart reaches worker A
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await recv(on_a, timeout=10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == CLOSE_SERVICE_RESTART
+        # A drains: unready for the proxy, no new websockets, but requests still served.
+        assert (await http.get(f"{a}/readyz")).status_code == 503
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://127.0.0.1:{port_a}/ws/control"):
+                pass
+        assert refused.value.response.status_code == 503
+        on_draining = (await http.post(f"{a}/incidents", json=SCENE, headers=dispatcher)).json()
+        on_other = (
+            await http.post(f"{b}/incidents", json={**SCENE, "lat": 13.75}, headers=dispatcher)
+        ).json()
+        # The screen reconnects to B and resumes: both calls, in order, nothing twice.
+        async with connect(f"ws://127.0.0.1:{port_b}/ws/control") as moved:
+            await hello(
+                moved,
+                token(world, "dispatcher"),
+                resume={"epoch": snap["epoch"], "seq": snap["seq"]},
+            )
+            assert (await recv(moved))["type"] == "resumed"
+            replay = [await recv(moved, "event"), await recv(moved, "event")]
+        assert [m["seq"] for m in replay] == [snap["seq"] + 1, snap["seq"] + 2]
+        assert [m["event"]["data"]["incident_id"] for m in replay] == [
+            on_draining["id"],
+            on_other["id"],
+        ]

@@ -18,6 +18,7 @@ from dispatch.config import Settings
 from dispatch.db.session import Database, UnitOfWork
 from dispatch.errors import Forbidden, Unauthorized
 from dispatch.incidents.config import DispatchConfig
+from dispatch.lifecycle import Lifecycle
 from dispatch.models.enums import Role
 from dispatch.realtime.broker import Bus
 from dispatch.realtime.devices import DeviceDirectory
@@ -41,6 +42,7 @@ class AppState:
     devices: DeviceDirectory
     hub: Hub
     transport: TransportConfig
+    lifecycle: Lifecycle
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     #: One re-plan per day at a time in this worker (a burst of booking changes queues up).
     plan_locks: dict[date, asyncio.Lock] = field(default_factory=dict)

@@ -1,11 +1,16 @@
+"""Liveness, readiness and metrics for the proxy, the orchestrator and Prometheus."""
+
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
-from dispatch.api.deps import State
+from dispatch.api.deps import AppState, State
+from dispatch.observability import metrics
 
 router = APIRouter(tags=["health"])
 
@@ -17,8 +22,14 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database (and Redis, when configured) reachable")
+@router.get(
+    "/readyz",
+    summary="Database (and Redis, when configured) reachable and the worker not draining",
+)
 async def readyz(state: State) -> JSONResponse:
+    if state.lifecycle.draining:
+        # Shutting down: the proxy should send new work elsewhere.
+        return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(state.db.ping(), _CHECK_TIMEOUT_S)
@@ -36,3 +47,18 @@ async def readyz(state: State) -> JSONResponse:
         {"status": "ready" if ready else "unready", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+def _live_values(state: AppState) -> dict[str, Any]:
+    return {
+        **state.hub.stats(),
+        "history_pending": state.ingestor.history.pending,
+        "live_publish_failures": state.ingestor.live.failures,
+        "draining": int(state.lifecycle.draining),
+        "pool": metrics.pool_usage(state.db.engine.pool),
+    }
+
+
+@router.get("/metrics", summary="Prometheus metrics of this worker", include_in_schema=False)
+async def prometheus_metrics(state: State) -> Response:
+    return Response(metrics.render(_live_values(state)), media_type=metrics.CONTENT_TYPE_LATEST)

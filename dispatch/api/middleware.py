@@ -1,16 +1,21 @@
 """Request ids: taken from ``X-Request-ID`` when a proxy sets one, otherwise made up, and
-echoed back so a dispatcher's complaint can be matched to the log lines."""
+echoed back so a dispatcher's complaint can be matched to the log lines. Request metrics:
+one histogram observation per HTTP request, labelled by route template (never the raw
+path, whose ids would make a series per incident)."""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch import context
+from dispatch.observability.metrics import HTTP_IN_FLIGHT, HTTP_SECONDS
 
 _VALID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestIdMiddleware:
@@ -35,3 +40,33 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             context.request_id.reset(token)
+
+
+class HttpMetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app fails before answering
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        HTTP_IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            HTTP_IN_FLIGHT.dec()
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            HTTP_SECONDS.labels(method, template, str(status)).observe(
+                time.perf_counter() - started
+            )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from dispatch.api.deps import AppState
@@ -32,6 +33,26 @@ router = APIRouter()
 
 #: Messages from one phone handled at the same time.
 DRIVER_IN_FLIGHT = 8
+
+
+async def _refuse_while_draining(ws: WebSocket, state: AppState) -> bool:
+    """A draining worker takes no new websockets: a 503 to the handshake (the proxy tries
+    another worker), or, where the server cannot answer a handshake with a response, an
+    immediate close with 1012."""
+    if not state.lifecycle.draining:
+        return False
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(
+            JSONResponse(
+                {"detail": "This server is restarting; connect again."},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        )
+    else:
+        await ws.accept()
+        await ws.close(code=protocol.CLOSE_SERVICE_RESTART, reason="server restarting")
+    return True
 
 
 async def _hello(ws: WebSocket, state: AppState) -> tuple[dict[str, Any], Principal] | None:
@@ -64,6 +85,8 @@ async def _hello(ws: WebSocket, state: AppState) -> tuple[dict[str, Any], Princi
 @router.websocket("/ws/control")
 async def control_feed(ws: WebSocket) -> None:
     state: AppState = ws.app.state.dispatch
+    if await _refuse_while_draining(ws, state):
+        return
     await ws.accept()
     greeted = await _hello(ws, state)
     if greeted is None:
@@ -75,6 +98,9 @@ async def control_feed(ws: WebSocket) -> None:
     hub = state.hub
     client = hub.attach_control(ws)  # from now on events queue up for this client
     writer: asyncio.Task[None] | None = None
+    if state.lifecycle.draining:  # began while this client said hello
+        await hub.disconnect(client, protocol.CLOSE_SERVICE_RESTART, "server restarting")
+        return
     try:
         resumed = await _resume(state, hello.get("resume"))
         if resumed is not None:
@@ -140,11 +166,16 @@ async def _drain(ws: WebSocket) -> None:
 @router.websocket("/ws/driver")
 async def driver_channel(ws: WebSocket) -> None:
     state: AppState = ws.app.state.dispatch
+    if await _refuse_while_draining(ws, state):
+        return
     await ws.accept()
     greeted = await _hello(ws, state)
     if greeted is None:
         return
     _hello_msg, principal = greeted
+    if state.lifecycle.draining:  # began while this phone said hello
+        await ws.close(code=protocol.CLOSE_SERVICE_RESTART, reason="server restarting")
+        return
     if principal.vehicle_id is None:
         await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="a crew's vehicle token is needed")
         return

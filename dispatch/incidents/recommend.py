@@ -17,6 +17,7 @@ from dispatch.errors import InvalidInput
 from dispatch.incidents.config import DispatchConfig
 from dispatch.models import Assignment, Hospital, Incident, Station, Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES, Triage, VehicleKind, VehicleState
+from dispatch.observability.metrics import RECOMMENDATION_SECONDS, timed
 from dispatch.routing.base import LatLon, PointOutsideNetworkError, TravelTimeProvider
 from dispatch.routing.geo import haversine_m
 from dispatch.routing.ranking import CallNeeds, Preemption, RankedUnit, UnitCandidate, rank_units
@@ -67,6 +68,7 @@ async def eta_to(
     return np.zeros(0, dtype=np.int64), dropped
 
 
+@timed(RECOMMENDATION_SECONDS)
 async def recommend(
     uow: UnitOfWork,
     incident: Incident,

@@ -59,12 +59,16 @@ class ControlClient:
         self.wake.set()
         return True
 
-    def push_positions(self, positions: list[tuple[int, str]]) -> None:
+    def push_positions(self, positions: list[tuple[int, str]]) -> int:
+        """Queue positions (latest wins); returns how many replaced an unsent one."""
+        replaced = 0
         for vehicle_id, encoded in positions:
             if vehicle_id in self.positions:
-                self.coalesced += 1
+                replaced += 1
             self.positions[vehicle_id] = encoded
+        self.coalesced += replaced
         self.wake.set()
+        return replaced
 
     async def run(self, heartbeat_s: float, last_seq: Callable[[], int]) -> None:
         """The writer: the only task that sends on this websocket."""
@@ -170,6 +174,10 @@ class Hub:
         self.drivers: dict[int, set[DriverSession]] = {}
         self.last_seq = 0
         self.resync_disconnects = 0
+        # Totals for /metrics, counted per batch (the sessions' own counts go with them).
+        self.coalesced_total = 0
+        self.out_of_order_total = 0
+        self.driver_dropped_total = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
 
@@ -223,7 +231,8 @@ class Hub:
             outgoing = driver_message(message)
             if outgoing is not None:
                 for session in list(self.drivers[vehicle_id]):
-                    session.send(outgoing)
+                    if not session.send(outgoing):
+                        self.driver_dropped_total += 1
 
     async def disconnect(self, client: ControlClient, code: int, reason: str) -> None:
         if client not in self.control:
@@ -232,6 +241,15 @@ class Hub:
         self.resync_disconnects += code == CLOSE_RESYNC
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.ws.close(code=code, reason=reason), 2.0)
+
+    async def drain(self, code: int, reason: str) -> None:
+        """Close every screen and phone with ``code`` (this worker is going away); they
+        reconnect elsewhere and resume."""
+        sessions = [s for group in self.drivers.values() for s in group]
+        await asyncio.gather(
+            *(self.disconnect(client, code, reason) for client in list(self.control)),
+            *(_close(session.ws, code, reason) for session in sessions),
+        )
 
     # --- positions -----------------------------------------------------------------------
 
@@ -249,9 +267,10 @@ class Hub:
             self.positions[p.vehicle_id] = p
             self.stale.discard(p.vehicle_id)
             fresh.append((p.vehicle_id, _encode(p, stale=False)))
+        self.out_of_order_total += len(batch) - len(fresh)
         if fresh:
             for client in self.control:
-                client.push_positions(fresh)
+                self.coalesced_total += client.push_positions(fresh)
 
     async def _watch_stale(self) -> None:
         while True:
@@ -269,7 +288,7 @@ class Hub:
             self.stale.update(newly)
             flagged = [(v, _encode(self.positions[v], stale=True)) for v in newly]
             for client in self.control:
-                client.push_positions(flagged)
+                self.coalesced_total += client.push_positions(flagged)
         return newly
 
     def position_list(self) -> list[dict[str, Any]]:
@@ -300,14 +319,24 @@ class Hub:
                 del self.drivers[session.vehicle_id]
 
     def stats(self) -> dict[str, Any]:
+        sessions = [s for group in self.drivers.values() for s in group]
         return {
             "control_clients": len(self.control),
-            "driver_sessions": sum(len(s) for s in self.drivers.values()),
+            "driver_sessions": len(sessions),
             "queued_events": sum(len(c.events) for c in self.control),
+            "max_queued_events": max((len(c.events) for c in self.control), default=0),
             "queued_positions": sum(len(c.positions) for c in self.control),
-            "coalesced_positions": sum(c.coalesced for c in self.control),
+            "queued_driver": sum(s.outbox.qsize() for s in sessions),
+            "coalesced_positions": self.coalesced_total,
+            "out_of_order_positions": self.out_of_order_total,
+            "driver_dropped": self.driver_dropped_total,
             "resync_disconnects": self.resync_disconnects,
             "last_seq": self.last_seq,
             "tracked_vehicles": len(self.positions),
             "stale_vehicles": len(self.stale),
         }
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(code=code, reason=reason), 2.0)

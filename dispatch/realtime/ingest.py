@@ -53,10 +53,18 @@ class LivePublisher:
         self._task = asyncio.create_task(self._run(), name="live-positions")
 
     async def stop(self) -> None:
+        """Stop, handing the last gathered positions to the bus (best effort)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        batch, self._pending = list(self._pending.values()), {}
+        if batch:
+            try:
+                self.published += await asyncio.wait_for(self.bus.apply_positions(batch), 2.0)
+            except Exception as exc:
+                self.failures += 1
+                log.warning("publishing %d live positions at shutdown failed: %s", len(batch), exc)
 
     def offer(self, positions: Sequence[Position]) -> None:
         for p in positions:

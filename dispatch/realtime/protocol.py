@@ -9,6 +9,7 @@ Control room (``/ws/control``)::
     server → {"type": "event", "seq", "event": {"type", "data"}}        never dropped
     server → {"type": "positions", "positions": [...]}                  coalesced, latest wins
     server → {"type": "heartbeat", "seq", "at"}
+    close 4409: fell behind; 1012: worker restarting. Either way: reconnect and resume.
 
 Driver phone (``/ws/driver``)::
 
@@ -28,6 +29,9 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_RESYNC = 4409
 #: The server is going away (restart); reconnect, possibly to another worker.
 CLOSE_GOING_AWAY = 1001
+#: This worker is draining before a restart: reconnect (through the proxy, to another
+#: worker) and resume from the last sequence number.
+CLOSE_SERVICE_RESTART = 1012
 #: Malformed first message.
 CLOSE_BAD_HELLO = 4400
 

@@ -34,6 +34,7 @@ from dispatch.db.session import UnitOfWork
 from dispatch.events import Event
 from dispatch.models import Patient, PlanStop, TransportBooking, TransportShift, Vehicle
 from dispatch.models.enums import BookingStatus, Mobility
+from dispatch.observability.metrics import SOLVER_SECONDS
 from dispatch.routing.base import LatLon, TravelTimeProvider
 from dispatch.routing.darp import model as darp
 from dispatch.transports.config import TransportConfig
@@ -343,6 +344,7 @@ async def plan(
         }
     limit = time_limit_s or (cfg.insert_time_limit_s if warm else cfg.plan_time_limit_s)
     result_plan = await asyncio.to_thread(solve, build.problem, limit, warm_start)
+    SOLVER_SECONDS.labels("insert" if warm else "plan").observe(result_plan.seconds)
     return await _store(uow, actor, day, build, result_plan, cfg, started=started)
 
 
