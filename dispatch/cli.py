@@ -149,8 +149,30 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     serve(settings, host, port, workers)
 
 
+async def _schema_revision(settings: Settings) -> str | None:
+    from dispatch.db import migrate
+
+    db = _database(settings)
+    try:
+        return await migrate.current(db.engine)
+    finally:
+        await db.dispose()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    _serve(_settings(), args.host, args.port, args.workers)
+    from dispatch.db import migrate
+
+    settings = _settings()
+    # Serving an old or empty schema would fail request by request; say so once, up front.
+    found = asyncio.run(_schema_revision(settings))
+    if found not in migrate.heads():
+        print(
+            f"error: the database schema is at {found or 'nothing (empty database)'}, this "
+            f"version needs {', '.join(migrate.heads())}: run `dispatch db upgrade` first",
+            file=sys.stderr,
+        )
+        return 2
+    _serve(settings, args.host, args.port, args.workers)
     return 0
 
 
