@@ -271,3 +271,28 @@ async def test_device_ids_are_unique(client: httpx.AsyncClient, world: World) ->
         headers=world.headers("dispatcher"),
     )
     assert by_dispatcher.status_code == 403
+
+
+async def test_a_fix_beyond_the_geo_band_is_live_but_not_searchable(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """Redis GEO refuses |lat| > 85.05: such a fix must not abort the live update of the
+    batch it is in, and a "nearest" search there is a 422 naming lat, not a 500."""
+    a1 = world.vehicle_ids["A1"]
+    await app.state.dispatch.broker.set_available([a1])  # so the script tries to GEOADD it
+    polar = await client.post(
+        f"/vehicles/{a1}/fixes",
+        json={"fixes": [fix(1, lat=89.5)]},
+        headers=world.headers("device:A1"),
+    )
+    assert polar.status_code == 200, polar.text
+    hub = app.state.dispatch.hub  # fed by the bus's publication, which must not be lost
+    for _ in range(100):
+        if a1 in hub.positions:
+            break
+        await asyncio.sleep(0.02)
+    assert hub.positions[a1].lat == 89.5
+    near = await client.get(
+        "/vehicles/nearest", params={"lat": -89, "lon": 0}, headers=world.headers("dispatcher")
+    )
+    assert near.status_code == 422 and "lat" in near.text

@@ -15,6 +15,7 @@ from dispatch.api.deps import AppState, Operational, PathId, State, UoW, get_sta
 from dispatch.auth import service as auth_service
 from dispatch.auth.principal import Principal
 from dispatch.errors import Forbidden, InvalidInput, Unauthorized
+from dispatch.realtime.broker import GEO_MAX_LAT
 from dispatch.realtime.fixes import (
     Fix,
     FixError,
@@ -116,7 +117,7 @@ class NearestOut(Output):
 async def nearest(
     state: State,
     _actor: Operational,
-    lat: float = Query(ge=-90, le=90),
+    lat: float = Query(ge=-GEO_MAX_LAT, le=GEO_MAX_LAT, description="Within ±85.05° (Redis GEO)"),
     lon: float = Query(ge=-180, le=180),
     radius_m: float = Query(default=5000, gt=0, le=100_000),
     count: int = Query(default=10, ge=1, le=100),

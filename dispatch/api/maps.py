@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from fastapi import APIRouter
+from pydantic import Field
 
 from dispatch.api.deps import CurrentPrincipal, State
 from dispatch.maps import road_lines
@@ -13,10 +15,21 @@ from dispatch.schemas import Output
 router = APIRouter(prefix="/map", tags=["map"])
 
 
+# Lists of fixed length rather than tuples: tuples become JSON Schema ``prefixItems``,
+# which OpenAPI clients and generated validators still handle unevenly.
+Point = Annotated[list[float], Field(min_length=2, max_length=2, description="lat, lon")]
+
+
 class RoadsOut(Output):
     source: str
-    bbox: tuple[float, float, float, float] | None
-    lines: list[list[tuple[float, float]]]
+    bbox: (
+        Annotated[
+            list[float],
+            Field(min_length=4, max_length=4, description="min_lat, min_lon, max_lat, max_lon"),
+        ]
+        | None
+    )
+    lines: list[list[Point]]
 
 
 @router.get(
@@ -27,4 +40,8 @@ class RoadsOut(Output):
 async def roads(state: State, _actor: CurrentPrincipal) -> RoadsOut:
     # The first call walks the whole graph: keep the event loop free meanwhile.
     found = await asyncio.to_thread(road_lines, state.travel)
-    return RoadsOut(source=found.source, bbox=found.bbox, lines=found.lines)
+    return RoadsOut(
+        source=found.source,
+        bbox=list(found.bbox) if found.bbox else None,
+        lines=[[[lat, lon] for lat, lon in line] for line in found.lines],
+    )

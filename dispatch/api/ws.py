@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from dispatch.models import Incident
 from dispatch.realtime import protocol, snapshot
 from dispatch.realtime.fixes import FixError
 from dispatch.realtime.history import HistoryBusy
+from dispatch.schemas import MAX_DB_INT
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -193,12 +195,25 @@ async def driver_channel(ws: WebSocket) -> None:
 
         async def respond(message: Any) -> None:
             try:
-                session.send(await _handle_driver_message(state, principal, message))
+                reply = await _handle_driver_message(state, principal, message)
+            except Exception:  # never leave a phone waiting for an answer that won't come
+                log.exception("driver message from vehicle %s failed", principal.vehicle_id)
+                msg_id = message.get("id") if isinstance(message, dict) else None
+                reply = _error(msg_id, "internal", "could not handle this message; retry later")
             finally:
                 slots.release()
+            session.send(reply)
 
         while True:
-            message = await ws.receive_json()
+            text = await ws.receive_text()
+            if len(text) > protocol.MAX_MESSAGE_CHARS:
+                await ws.close(code=protocol.CLOSE_TOO_BIG, reason="message too big")
+                return
+            try:
+                message = json.loads(text)
+            except ValueError:  # one garbled message does not cost the phone its connection
+                session.send(_error(None, "invalid", "messages are JSON objects"))
+                continue
             await slots.acquire()
             task = asyncio.create_task(respond(message))
             handling.add(task)
@@ -265,8 +280,12 @@ async def _handle_driver_message(
         }
     if kind == "status":
         assignment_id = message.get("assignment_id")
-        if not isinstance(assignment_id, int):
-            return _error(msg_id, "invalid", "assignment_id is required", "assignment_id")
+        if (
+            not isinstance(assignment_id, int)
+            or isinstance(assignment_id, bool)
+            or not 1 <= assignment_id <= MAX_DB_INT
+        ):
+            return _error(msg_id, "invalid", "assignment_id must be a known id", "assignment_id")
         try:
             data = MilestoneIn.model_validate(
                 {

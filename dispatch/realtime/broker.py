@@ -230,6 +230,10 @@ end
 return out
 """
 
+#: Redis GEO covers the Web-Mercator band only; a unit beyond it (nowhere an ambulance
+#: drives) keeps its live position but is left out of "nearest" searches.
+GEO_MAX_LAT = 85.05112878
+
 _POSITIONS = """
 local out = {}
 for i = 2, #ARGV, 5 do
@@ -239,7 +243,9 @@ for i = 2, #ARGV, 5 do
   if (not cur) or tonumber(cur) < t then
     redis.call('HSET', KEYS[2], vid, ARGV[i + 1])
     redis.call('HSET', KEYS[1], vid, ARGV[i + 4])
-    if redis.call('SISMEMBER', KEYS[4], vid) == 1 then
+    local lat = tonumber(ARGV[i + 3])
+    if lat >= -85.05112878 and lat <= 85.05112878
+        and redis.call('SISMEMBER', KEYS[4], vid) == 1 then
       redis.call('GEOADD', KEYS[3], ARGV[i + 2], ARGV[i + 3], vid)
     end
     out[#out + 1] = ARGV[i + 4]
@@ -300,8 +306,7 @@ class RedisBus:
             for (vehicle_id, available), raw in zip(changes, live, strict=True):
                 if available:
                     pipe.sadd(self.keys["available"], vehicle_id)
-                    if raw:
-                        p = json.loads(raw)
+                    if raw and abs((p := json.loads(raw))["lat"]) <= GEO_MAX_LAT:
                         pipe.geoadd(self.keys["geo"], (p["lon"], p["lat"], vehicle_id))
                 else:
                     pipe.srem(self.keys["available"], vehicle_id)
@@ -393,7 +398,11 @@ class RedisBus:
             pipe.delete(self.keys["available"], self.keys["geo"])
             if ids:
                 pipe.sadd(self.keys["available"], *ids)
-                located = [(live[v].lon, live[v].lat, v) for v in ids if v in live]
+                located = [
+                    (live[v].lon, live[v].lat, v)
+                    for v in ids
+                    if v in live and abs(live[v].lat) <= GEO_MAX_LAT
+                ]
                 for entry in located:
                     pipe.geoadd(self.keys["geo"], entry)
             await pipe.execute()

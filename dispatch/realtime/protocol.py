@@ -32,6 +32,9 @@ CLOSE_GOING_AWAY = 1001
 #: This worker is draining before a restart: reconnect (through the proxy, to another
 #: worker) and resume from the last sequence number.
 CLOSE_SERVICE_RESTART = 1012
+#: A message over ``MAX_MESSAGE_CHARS`` (500 fixes take ~100 kB).
+CLOSE_TOO_BIG = 1009
+MAX_MESSAGE_CHARS = 1_000_000
 #: Malformed first message.
 CLOSE_BAD_HELLO = 4400
 
