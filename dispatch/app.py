@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -34,7 +35,12 @@ from dispatch.api import (
     ws,
 )
 from dispatch.api.deps import AppState
-from dispatch.api.middleware import HttpMetricsMiddleware, RequestIdMiddleware
+from dispatch.api.middleware import (
+    HttpMetricsMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
+from dispatch.auth.ratelimit import Limits
 from dispatch.config import Settings
 from dispatch.db.session import Database
 from dispatch.incidents.alerts import raise_ack_alerts
@@ -135,6 +141,9 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
             hub=hub,
             transport=TransportConfig.from_settings(settings),
             lifecycle=Lifecycle(hub, drain_s=settings.drain_s),
+            limits=Limits.build(
+                settings.login_failures_per_15_minutes, settings.device_requests_per_minute
+            ),
         )
         app.state.dispatch = state
         await history.start()
@@ -172,6 +181,15 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
         lifespan=lifespan,
     )
     errors.install(app)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.router.add_route(settings.osmand_path, gps.osmand, methods=["GET", "POST"])

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
         description="Key that signs access tokens; unset = random per process (dev only)",
     )
     access_token_minutes: int = Field(default=720, ge=1, le=7 * 24 * 60)
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins allowed to call the API from other "
+        "sites (empty: same origin only)",
+    )
+    login_failures_per_15_minutes: int = Field(
+        default=10, ge=1, description="Failed logins per username (×5 per client address)"
+    )
+    device_requests_per_minute: int = Field(
+        default=600, ge=1, description="GPS uploads per vehicle's phone, per worker"
+    )
     timezone: str = Field(default="Asia/Bangkok", description="Local time zone for display")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)

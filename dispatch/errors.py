@@ -49,3 +49,14 @@ class InvalidInput(DomainError):
         super().__init__(message, field=field)
         self.field = field
         self.location = location
+
+
+class TooManyRequests(DomainError):
+    """Over a rate limit; ``retry_after_s`` says when to try again."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s

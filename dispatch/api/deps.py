@@ -14,6 +14,7 @@ from fastapi.security import OAuth2PasswordBearer
 from dispatch.auth import service as auth_service
 from dispatch.auth.cache import PrincipalCache
 from dispatch.auth.principal import Principal
+from dispatch.auth.ratelimit import Limits
 from dispatch.config import Settings
 from dispatch.db.session import Database, UnitOfWork
 from dispatch.errors import Forbidden, Unauthorized
@@ -44,6 +45,7 @@ class AppState:
     transport: TransportConfig
     lifecycle: Lifecycle
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    limits: Limits = field(default_factory=Limits.build)
     #: One re-plan per day at a time in this worker (a burst of booking changes queues up).
     plan_locks: dict[date, asyncio.Lock] = field(default_factory=dict)
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch.errors import DomainError, InvalidInput, Unauthorized
+from dispatch.errors import DomainError, InvalidInput, TooManyRequests, Unauthorized
 from dispatch.realtime.history import HistoryBusy
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     else:
         body = {"detail": exc.message, "code": exc.code, **exc.context}
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 

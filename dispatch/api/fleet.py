@@ -64,8 +64,18 @@ async def issue_device_token(
     uow: UoW, state: State, actor: Manager, vehicle_id: PathId
 ) -> DeviceTokenOut:
     vehicle, token = await service.issue_device_token(uow, actor, vehicle_id)
-    state.principals.clear()  # the old token stops at once here (other workers: ≤ 10 s)
+    state.principals.clear()  # the old token stops at once here (other workers: ≤ 30 s)
     assert vehicle.device_token_issued_at is not None
     return DeviceTokenOut(
         vehicle_id=vehicle.id, device_token=token, issued_at=vehicle.device_token_issued_at
     )
+
+
+@router.delete(
+    "/vehicles/{vehicle_id}/device-token",
+    status_code=204,
+    summary="Revoke the vehicle's device token (a lost or stolen phone)",
+)
+async def revoke_device_token(uow: UoW, state: State, actor: Manager, vehicle_id: PathId) -> None:
+    await service.revoke_device_token(uow, actor, vehicle_id)
+    state.principals.clear()  # at once on this worker; the others' caches expire within 30 s

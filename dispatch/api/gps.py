@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from dispatch.api.deps import AppState, Operational, PathId, State, UoW, get_state
 from dispatch.auth import service as auth_service
 from dispatch.auth.principal import Principal
-from dispatch.errors import Forbidden, InvalidInput, Unauthorized
+from dispatch.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from dispatch.realtime.broker import GEO_MAX_LAT
 from dispatch.realtime.fixes import (
     Fix,
@@ -92,6 +92,9 @@ async def post_fixes(
 ) -> IngestOut:
     if principal.vehicle_id != vehicle_id:
         raise Forbidden("A phone sends fixes only for its own vehicle.")
+    wait = state.limits.device_request(vehicle_id)
+    if wait is not None:
+        raise TooManyRequests("Too many uploads from this phone; wait.", retry_after_s=wait)
     now = datetime.now(UTC)
     fixes = []
     for i, f in enumerate(batch.fixes):
@@ -194,6 +197,11 @@ async def osmand(request: Request) -> Response:
             vehicle_id = await state.devices.vehicle_for(report.device_id)
             if vehicle_id is None:
                 return PlainTextResponse(f"unknown device {report.device_id!r}", status_code=404)
+            wait = state.limits.device_request(vehicle_id)
+            if wait is not None:
+                return PlainTextResponse(
+                    "too many requests", status_code=429, headers={"Retry-After": str(wait)}
+                )
             fixes.append(report.to_fix(vehicle_id, now))
     except FixError as exc:
         return PlainTextResponse(f"{exc.field}: {exc.message}", status_code=400)

@@ -24,7 +24,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Database (and Redis, when configured) reachable and the worker not draining",
+    summary="503 when the database is unreachable or the worker is draining; 'degraded' "
+    "(still 200) when only Redis is unreachable",
 )
 async def readyz(state: State) -> JSONResponse:
     if state.lifecycle.draining:
@@ -42,11 +43,13 @@ async def readyz(state: State) -> JSONResponse:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "unready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    if checks["database"] != "ok":
+        return JSONResponse({"status": "unready", "checks": checks}, status_code=503)
+    # Without Redis a worker still takes calls and stores fixes (only the cross-worker live
+    # view suffers); every worker sees the same outage, so pulling them all from the proxy
+    # would turn a degraded control room into a dark one.
+    degraded = any(v != "ok" for v in checks.values())
+    return JSONResponse({"status": "degraded" if degraded else "ready", "checks": checks})
 
 
 def _live_values(state: AppState) -> dict[str, Any]:

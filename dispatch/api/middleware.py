@@ -70,3 +70,37 @@ class HttpMetricsMiddleware:
             HTTP_SECONDS.labels(method, template, str(status)).observe(
                 time.perf_counter() - started
             )
+
+
+#: Sent with every HTTP response unless the handler set its own (pages set their CSP).
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    # The crew page asks for the phone's position; nothing may use camera or microphone.
+    (b"permissions-policy", b"geolocation=(self), camera=(), microphone=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Browser hardening on every response: no MIME sniffing, no framing (clickjacking a
+    one-click assign), no referrers leaking incident URLs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -253,6 +253,8 @@ async def _handle_driver_message(
     kind = message.get("type")
     assert principal.vehicle_id is not None
     if kind == "fixes":
+        if state.limits.device_request(principal.vehicle_id) is not None:
+            return _error(msg_id, "rate_limited", "too many uploads from this phone; slow down")
         raw = message.get("fixes")
         if not isinstance(raw, list) or not 1 <= len(raw) <= 500:
             return _error(msg_id, "invalid", "fixes must be a list of 1 to 500 fixes", "fixes")

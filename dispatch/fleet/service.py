@@ -152,6 +152,19 @@ async def issue_device_token(
     return vehicle, token
 
 
+async def revoke_device_token(uow: UnitOfWork, actor: Principal, vehicle_id: int) -> Vehicle:
+    """A lost or stolen phone: its token stops working (and the vehicle has none until a
+    supervisor issues a new one)."""
+    vehicle = await get_vehicle(uow, actor, vehicle_id)
+    vehicle.device_token_hash = None
+    vehicle.device_token_issued_at = None
+    await uow.session.flush()
+    audit.record(
+        uow, actor, "vehicle.device_token_revoked", vehicle, after={"vehicle_id": vehicle.id}
+    )
+    return vehicle
+
+
 async def active_incident_of(uow: UnitOfWork, vehicle_id: int) -> int | None:
     return await uow.session.scalar(
         select(Assignment.incident_id).where(
