@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
             heartbeat_s=settings.heartbeat_s,
             max_client_events=settings.client_queue_events,
         )
+        live.fallback = hub.apply_positions  # screens on this worker move even without Redis
         state = AppState(
             settings=settings,
             db=db,

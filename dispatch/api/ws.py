@@ -151,7 +151,7 @@ async def _resume(state: AppState, resume: Any) -> tuple[int, list[dict[str, Any
     if not isinstance(resume, dict) or resume.get("epoch") != state.broker.epoch:
         return None
     seq = resume.get("seq")
-    if not isinstance(seq, int) or seq < 0:
+    if not isinstance(seq, int) or seq < max(0, state.hub.resync_floor):
         return None
     missed = await state.broker.events_after(seq)
     if missed is None or len(missed) >= 5000:

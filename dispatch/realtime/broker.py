@@ -99,6 +99,9 @@ class Bus(Protocol):
     ) -> list[tuple[int, float]]: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
+    async def refresh_epoch(self) -> bool:
+        """Re-read the stream's epoch; True when it changed (the log was lost)."""
+        ...
 
 
 class InProcessBus:
@@ -213,6 +216,9 @@ class InProcessBus:
         )
         return ranked[:count]
 
+    async def refresh_epoch(self) -> bool:
+        return False  # the log lives as long as the process
+
     async def ping(self) -> None:
         return None
 
@@ -284,9 +290,17 @@ class RedisBus:
 
     async def connect(self) -> None:
         """Learn (or set) the stream's epoch; a Redis that lost its data gets a new one."""
+        await self.refresh_epoch()
+
+    async def refresh_epoch(self) -> bool:
+        """A Redis restarted without its data restarts the sequence at 1 too: the new epoch
+        tells screens (and this worker's hub) that old sequence numbers mean nothing now."""
         await self._redis.set(self.keys["epoch"], secrets.token_hex(8), nx=True)
         raw: Any = await self._redis.get(self.keys["epoch"])
-        self.epoch = raw.decode() if isinstance(raw, bytes) else str(raw or "")
+        epoch = raw.decode() if isinstance(raw, bytes) else str(raw or "")
+        changed = bool(self.epoch) and epoch != self.epoch
+        self.epoch = epoch
+        return changed
 
     async def publish(self, events: Sequence[Event]) -> list[int]:
         if not events:

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -180,6 +180,9 @@ class Hub:
         self.driver_dropped_total = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._followed = False
+        #: A screen resuming from before this sequence number gets a fresh snapshot.
+        self.resync_floor = 0
 
     async def start(self) -> None:
         with contextlib.suppress(Exception):
@@ -216,16 +219,30 @@ class Hub:
 
     async def _events(self) -> None:
         async with self.bus.subscribe() as messages:
+            await self.bus.refresh_epoch()  # a Redis that lost its log has a new one
+            if self._followed:
+                # The feed broke (Redis unreachable): events published meanwhile may never
+                # have reached the log, so a screen cannot resume across the gap; it reloads
+                # its snapshot, which the database holds complete.
+                self.last_seq = await self.bus.last_seq()
+                self.resync_floor = self.last_seq
+                log.warning("event feed restored; %d screens resync", len(self.control))
+                for client in list(self.control):
+                    self._spawn(self.disconnect(client, CLOSE_RESYNC, "event feed restored"))
+            self._followed = True
             async for message in messages:
                 self.last_seq = max(self.last_seq, message["seq"])
                 self.deliver(message)
 
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def deliver(self, message: dict[str, Any]) -> None:
         for client in list(self.control):
             if not client.push_event(message):
-                task = asyncio.create_task(self.disconnect(client, CLOSE_RESYNC, "fell behind"))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._spawn(self.disconnect(client, CLOSE_RESYNC, "fell behind"))
         vehicle_id = message["data"].get("vehicle_id")
         if isinstance(vehicle_id, int) and vehicle_id in self.drivers:
             outgoing = driver_message(message)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dispatch.realtime.broker import Bus, Position
@@ -43,6 +43,9 @@ class LivePublisher:
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
+        #: Where positions go when the bus fails (this worker's hub): its own screens keep
+        #: moving during a Redis outage.
+        self.fallback: Callable[[list[Position]], None] | None = None
         self._pending: dict[int, Position] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,6 +86,8 @@ class LivePublisher:
             except Exception as exc:  # live view is best effort; history is the record
                 self.failures += 1
                 log.warning("publishing %d live positions failed: %s", len(batch), exc)
+                if self.fallback is not None:
+                    self.fallback(batch)
 
 
 class Ingestor:
