@@ -296,3 +296,32 @@ async def test_a_fix_beyond_the_geo_band_is_live_but_not_searchable(
         "/vehicles/nearest", params={"lat": -89, "lon": 0}, headers=world.headers("dispatcher")
     )
     assert near.status_code == 422 and "lat" in near.text
+
+
+async def test_a_phone_resending_1000_fixes_three_times_out_of_order_stores_each_once(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    import random
+
+    a1 = world.vehicle_ids["A1"]
+    headers = world.headers("device:A1")
+    start = BASE - timedelta(minutes=20)  # 1,000 s of fixes, all in the past
+    every = [
+        {**fix(0), "recorded_at": (start + timedelta(seconds=i)).isoformat()} for i in range(1000)
+    ]
+    accepted = duplicates = 0
+    rng = random.Random(1669)
+    for _ in range(3):
+        shuffled = every[:]
+        rng.shuffle(shuffled)
+        for part in (shuffled[:500], shuffled[500:]):
+            reply = await client.post(
+                f"/vehicles/{a1}/fixes", json={"fixes": part}, headers=headers
+            )
+            assert reply.status_code == 200, reply.text
+            accepted += reply.json()["accepted"]
+            duplicates += reply.json()["duplicates"]
+    assert (accepted, duplicates) == (1000, 2000)
+    times = await stored(db, a1)
+    assert len(times) == len(set(times)) == 1000
+    assert times == [start + timedelta(seconds=i) for i in range(1000)]

@@ -1,0 +1,141 @@
+"""Fault injection: the app's connections to the real PostgreSQL go through a TCP relay
+that the test cuts (every open connection dropped, new ones refused) and restores, as a
+database restart or a network failure does. Requests meanwhile get 503 with Retry-After
+(never a 500 or a hang); a phone's resend afterwards stores every fix exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from dispatch.db.session import Database
+from dispatch.models import Incident, PositionFix
+from tests.conftest import LiveServer, Stack, serve
+from tests.fixtures import World, build_world
+from tests.test_live_ws import SCENE
+
+pytestmark = pytest.mark.slow
+
+
+class Relay:
+    """A TCP relay to PostgreSQL that can be cut and restored."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.links: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        for writer in list(self.links):
+            writer.transport.abort()
+        self.links.clear()
+
+    async def _link(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_w.transport.abort()
+            return
+        self.links |= {client_w, server_w}
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            writer.transport.abort()
+
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+        self.links -= {client_w, server_w}
+
+
+@pytest.fixture
+async def relayed(stack: Stack) -> AsyncIterator[tuple[LiveServer, World, Relay, Database]]:
+    if stack.name != "postgresql":
+        pytest.skip("the relay stands between the app and PostgreSQL")
+    url = make_url(stack.database_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    await relay.start()
+    direct = Database(stack.database_url)
+    world = await build_world(direct)
+    relayed_url = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    settings = stack.settings(database_url=relayed_url)
+    async with serve(settings) as live:
+        yield live, world, relay, direct
+    await direct.dispose()
+    with contextlib.suppress(Exception):
+        await relay.cut()
+
+
+def _fixes(start: int, count: int) -> dict[str, Any]:
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    return {
+        "fixes": [
+            {"lat": 13.74, "lon": 100.53, "recorded_at": (base + timedelta(seconds=s)).isoformat()}
+            for s in range(start, start + count)
+        ]
+    }
+
+
+async def test_database_outage_is_503_and_nothing_accepted_is_lost(
+    relayed: tuple[LiveServer, World, Relay, Database],
+) -> None:
+    live, world, relay, direct = relayed
+    a1 = world.vehicle_ids["A1"]
+    phone = world.headers("device:A1")
+    dispatcher = world.headers("dispatcher")
+    acknowledged = 0
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=15) as http:
+        before = await http.post(f"/vehicles/{a1}/fixes", json=_fixes(0, 20), headers=phone)
+        assert before.status_code == 200
+        acknowledged += 20
+
+        await relay.cut()  # ------------------------------------------------------ outage
+        during = [
+            await http.post("/incidents", json=SCENE, headers=dispatcher),
+            await http.post(f"/vehicles/{a1}/fixes", json=_fixes(20, 20), headers=phone),
+            await http.get("/incidents", headers=dispatcher),
+        ]
+        for response in during:
+            assert response.status_code == 503, response.text
+            assert int(response.headers["Retry-After"]) > 0
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "unready"
+
+        await relay.start()  # ------------------------------------------------- recovery
+        resent = None
+        for _ in range(50):  # the phone retries as Retry-After tells it
+            resent = await http.post(f"/vehicles/{a1}/fixes", json=_fixes(20, 20), headers=phone)
+            if resent.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert resent is not None and resent.status_code == 200, resent and resent.text
+        acknowledged += 20
+        again = await http.post(f"/vehicles/{a1}/fixes", json=_fixes(0, 40), headers=phone)
+        assert again.json() == {"accepted": 0, "duplicates": 40}
+        call = await http.post("/incidents", json=SCENE, headers=dispatcher)
+        assert call.status_code == 201, call.text
+
+    async with direct.unit_of_work(read_only=True) as uow:
+        stored = await uow.session.scalar(
+            select(func.count()).select_from(PositionFix).where(PositionFix.vehicle_id == a1)
+        )
+        incidents = await uow.session.scalar(select(func.count()).select_from(Incident))
+    assert stored == acknowledged == 40
+    assert incidents == 1  # the refused call was not half-stored; the retried one is there
