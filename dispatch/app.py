@@ -53,6 +53,7 @@ from dispatch.realtime.devices import DeviceDirectory
 from dispatch.realtime.history import HistoryWriter
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.ingest import Ingestor, LivePublisher
+from dispatch.realtime.outbox import run_relay
 from dispatch.transports.config import TransportConfig
 from dispatch.travel import provider_from_settings
 from dispatch.web import install as install_web
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
         await hub.start()
         await _sync_available(state)
         watcher = asyncio.create_task(watch_alerts(state), name="alerts")
+        relay = asyncio.create_task(run_relay(db, broker.publish), name="outbox-relay")
         # Everything built so far lives as long as the process. Moving it out of the
         # collector's reach stops full collections (≈100 ms over ~150k start-up objects)
         # from landing on a dispatcher's request.
@@ -163,9 +165,10 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
             yield
         finally:
             await state.lifecycle.close()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, relay):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await hub.stop()
             await history.stop()  # every accepted fix is written before we go
             await live.stop()

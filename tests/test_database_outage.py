@@ -83,8 +83,11 @@ async def relayed(stack: Stack) -> AsyncIterator[tuple[LiveServer, World, Relay,
         await relay.cut()
 
 
+BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+
 def _fixes(start: int, count: int) -> dict[str, Any]:
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    base = BASE  # fixed: a resend must carry exactly the same fix times
     return {
         "fixes": [
             {"lat": 13.74, "lon": 100.53, "recorded_at": (base + timedelta(seconds=s)).isoformat()}

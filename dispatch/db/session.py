@@ -12,11 +12,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dispatch.db.strategy import READ_ONLY, DialectStrategy, strategy_for
 from dispatch.events import Event
+from dispatch.models.outbox import OutboxEvent
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,16 @@ class Database:
     ) -> AsyncIterator[UnitOfWork]:
         """Commit on success, roll back on error, then publish the collected events."""
         factory = self._read_sessions if read_only else self._sessions
+        outbox: list[OutboxEvent] = []
         async with factory() as session:
             uow = UnitOfWork(session, self.strategy)
             try:
                 yield uow
+                if uow.events and publish is not None:
+                    # Written with the change itself: if this process dies after the commit
+                    # and before publishing, the relay still announces it.
+                    outbox = [OutboxEvent(event_type=e.type, data=e.data) for e in uow.events]
+                    session.add_all(outbox)
                 await session.commit()
             except BaseException:
                 await session.rollback()
@@ -70,7 +77,23 @@ class Database:
             try:
                 await publish(uow.events)
             except Exception:  # the data is committed; a bus outage must not fail the request
-                log.exception("publishing %d events failed after commit", len(uow.events))
+                log.warning(
+                    "publishing %d events failed after commit; the outbox relay retries",
+                    len(uow.events),
+                    exc_info=True,
+                )
+                return
+            await self._published([row.id for row in outbox])
+
+    async def _published(self, ids: list[int]) -> None:
+        """Forget outbox rows once published (best effort: a leftover is published again
+        by the relay, i.e. at least once)."""
+        try:
+            async with self._sessions() as session:
+                await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+                await session.commit()
+        except Exception:
+            log.warning("clearing %d published outbox events failed", len(ids), exc_info=True)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -41,6 +41,11 @@ class DialectStrategy(ABC):
         """Make ``stmt`` lock the rows it reads until the transaction ends."""
 
     @abstractmethod
+    def claim(self, stmt: Select[*Ts]) -> Select[*Ts]:
+        """Lock the rows ``stmt`` reads, skipping rows another transaction holds (work
+        queues: two workers never take the same row, and neither waits for the other)."""
+
+    @abstractmethod
     async def truncate_all(self, conn: AsyncConnection) -> None:
         """Empty every application table (tests and demo resets)."""
 
@@ -108,6 +113,9 @@ class SQLiteStrategy(DialectStrategy):
         # The write transaction already holds SQLite's single write lock since BEGIN.
         return stmt
 
+    def claim(self, stmt: Select[*Ts]) -> Select[*Ts]:
+        return stmt  # one writer at a time already
+
     def insert_ignoring_duplicates(self, table: Table) -> Insert:
         return sqlite_insert(table).on_conflict_do_nothing()
 
@@ -133,6 +141,9 @@ class PostgresStrategy(DialectStrategy):
 
     def lock_for_update(self, stmt: Select[*Ts]) -> Select[*Ts]:
         return stmt.with_for_update()
+
+    def claim(self, stmt: Select[*Ts]) -> Select[*Ts]:
+        return stmt.with_for_update(skip_locked=True)
 
     def insert_ignoring_duplicates(self, table: Table) -> Insert:
         return pg_insert(table).on_conflict_do_nothing()

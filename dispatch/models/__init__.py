@@ -6,6 +6,7 @@ from dispatch.models.fleet import Station, Vehicle
 from dispatch.models.hospital import Hospital
 from dispatch.models.incident import Incident
 from dispatch.models.organisation import Organisation
+from dispatch.models.outbox import OutboxEvent
 from dispatch.models.position import PositionFix
 from dispatch.models.transport import Patient, PlanStop, TransportBooking, TransportShift
 from dispatch.models.user import User
@@ -16,6 +17,7 @@ __all__ = [
     "Hospital",
     "Incident",
     "Organisation",
+    "OutboxEvent",
     "Patient",
     "PlanStop",
     "PositionFix",
