@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.fixtures import World
 
@@ -151,3 +152,38 @@ async def test_stale_booking_edit_is_409(client: httpx.AsyncClient, world: World
         headers=world.headers("care_a"),
     )
     assert stale.status_code == 409
+
+
+async def test_no_endpoint_tells_another_centres_record_from_a_missing_one(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """Every operation that takes a patient or booking id, found in the OpenAPI schema (so
+    a new endpoint is covered the day it is added): another centre's record must answer
+    exactly as a record that does not exist, and must not change."""
+    booking_b = await _book(client, world, "care_b", world.patient_b_id)
+    before = (await client.get(f"/bookings/{booking_b}", headers=world.headers("care_b"))).json()
+    ids = {"patient_id": (world.patient_b_id, 999_999), "booking_id": (booking_b, 999_998)}
+    headers = world.headers("care_a")
+    checked = []
+    for path, operations in app.openapi()["paths"].items():
+        params = [name for name in ids if "{" + name + "}" in path]
+        if not params:
+            continue
+        for method in operations:
+            theirs = path.format(**{n: ids[n][0] for n in params})
+            missing = path.format(**{n: ids[n][1] for n in params})
+            body = {} if method in ("post", "patch", "put") else None
+            a = await client.request(method, theirs, json=body, headers=headers)
+            b = await client.request(method, missing, json=body, headers=headers)
+            scrub = [(str(ids[n][0]), "ID") for n in params] + [
+                (str(ids[n][1]), "ID") for n in params
+            ]
+            text_a, text_b = a.text, b.text
+            for old, new in scrub:
+                text_a, text_b = text_a.replace(old, new), text_b.replace(old, new)
+            assert a.status_code == b.status_code and a.status_code >= 400, (method, path, a.text)
+            assert text_a == text_b, (method, path)
+            checked.append(f"{method.upper()} {path}")
+    assert len(checked) >= 6, checked  # patients get/patch, bookings get/patch/cancel/eta
+    after = (await client.get(f"/bookings/{booking_b}", headers=world.headers("care_b"))).json()
+    assert after == before
