@@ -31,6 +31,7 @@ from dispatch.api import (
     maps,
     organisations,
     planning,
+    routes,
     transports,
     ws,
 )
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
         planning,
         audit,
         maps,
+        routes,
     ):
         app.include_router(module.router)
     install_web(app)  # the browser screens: /control, /crew, /care and /static

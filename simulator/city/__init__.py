@@ -1,0 +1,1 @@
+"""``python -m simulator city``: a seeded day of a city in accelerated virtual time."""

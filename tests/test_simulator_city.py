@@ -1,0 +1,279 @@
+"""The city simulator: its seeded demand and pure pieces, and a short seeded day against a
+real ``dispatch serve`` (on each test stack) whose report must agree with what the server
+stored."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simulator.city.engine import (
+    Api,
+    CaseRecord,
+    City,
+    CityConfig,
+    CityError,
+    Clock,
+    Leg,
+    Policy,
+    run_city,
+)
+from simulator.city.report import format_table, write_html
+from simulator.city.scenario import (
+    DEFAULT_SCENARIO,
+    calls_from_csv,
+    generate_calls,
+    load_scenario,
+    relocate,
+)
+from simulator.cli import build_parser
+from tests.conftest import REDIS_PREFIX, TEST_SECRET, Stack
+
+PASSWORD = "city-supervisor-password-1"
+OSM = Path(__file__).resolve().parents[2] / "shared/data/bangkok/bangkok_central_major_roads.osm"
+
+
+# --- pure pieces ----------------------------------------------------------------------------
+
+
+def test_a_seed_makes_the_same_day_and_another_seed_another() -> None:
+    s = load_scenario()
+    day = generate_calls(s, 7, 0, 86_400)
+    assert day == generate_calls(s, 7, 0, 86_400)
+    assert day != generate_calls(s, 8, 0, 86_400)
+    assert 500 < len(day) < 700  # ~600 a day in the Bangkok scenario
+    assert [c.t_s for c in day] == sorted(c.t_s for c in day)
+    min_lat, min_lon, max_lat, max_lon = s.area
+    assert all(min_lat <= c.lat <= max_lat and min_lon <= c.lon <= max_lon for c in day)
+    assert {c.triage for c in day} == {"red", "yellow", "green"}
+    # the hour profile: the busiest daytime hour gets clearly more calls than 03:00
+    per_hour = [sum(1 for c in day if int(c.t_s // 3600) == h) for h in range(24)]
+    assert max(per_hour[8:20]) > per_hour[3]
+    moved = relocate(s, 7, day[0], 1)
+    assert moved == relocate(s, 7, day[0], 1) and (moved.lat, moved.lon) != (day[0].lat, day[0].lon)
+    assert (moved.n, moved.t_s, moved.triage, moved.on_scene_s) == (
+        day[0].n,
+        day[0].t_s,
+        day[0].triage,
+        day[0].on_scene_s,
+    )
+    # a sub-span is the same Poisson process restricted, not a different day
+    assert all(3600 <= c.t_s < 7200 for c in generate_calls(s, 7, 3600, 7200))
+
+
+def test_calls_come_from_a_csv_with_their_own_times(tmp_path: Path) -> None:
+    s = load_scenario()
+    f = tmp_path / "calls.csv"
+    f.write_text("time,lat,lon,triage\n08:30,13.75,100.53,red\n30000,13.74,100.54,green\n")
+    calls = calls_from_csv(s, 1, f, 0, 86_400)
+    assert [(c.t_s, c.triage) for c in calls] == [(30_000.0, "green"), (30_600.0, "red")]
+    f.write_text("time,lat,lon,triage\n08:30,13.75,100.53,purple\n")
+    with pytest.raises(ValueError, match="purple"):
+        calls_from_csv(s, 1, f, 0, 86_400)
+
+
+def test_scenario_errors_name_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "s.json"
+    bad.write_text('{"area": {"min_lat": 1, "min_lon": 1, "max_lat": 2, "max_lon": 2}}')
+    with pytest.raises(ValueError, match="stations"):
+        load_scenario(bad)
+    s = load_scenario(DEFAULT_SCENARIO).with_overrides(units=5, calls_per_day=10)
+    assert s.units == 5 and s.calls_per_day == 10
+
+
+def test_virtual_time_maps_onto_the_real_clock_and_back() -> None:
+    day = datetime(2026, 11, 24, tzinfo=UTC)
+    clock = Clock(300.0, 3600.0, 1_000.0, day)
+    assert clock.real(3600.0 + 300.0) == pytest.approx(1_001.0)
+    assert clock.virtual(clock.real(12_345.0)) == pytest.approx(12_345.0)
+    assert clock.local(3600.0) == datetime(2026, 11, 24, 1, tzinfo=UTC)
+
+
+def test_a_leg_moves_along_its_polyline_at_constant_speed() -> None:
+    leg = Leg([(13.70, 100.50), (13.71, 100.50), (13.71, 100.51)], 100.0, 200.0)
+    assert leg.at(0.0) == (13.70, 100.50)
+    assert leg.at(1000.0) == (13.71, 100.51)
+    lat, lon = leg.at(200.0)  # halfway in time = halfway in distance, near the corner
+    assert lat == pytest.approx(13.71, abs=2e-4) and lon == pytest.approx(100.50, abs=2e-4)
+
+
+async def test_a_call_no_unit_can_ever_take_fails_instead_of_waiting_forever() -> None:
+    scenario = load_scenario()
+    cfg = CityConfig(url="http://127.0.0.1:9", scenario=scenario, username="u", password="p")
+    clock = Clock(360.0, 0.0, time.time(), datetime(2026, 11, 24, tzinfo=UTC))
+    city = City(cfg, Api(cfg.url, "token"), clock, "run")
+    policy = Policy("baseline", [], city)  # no unit at all, so none is busy either
+    rec = CaseRecord(generate_calls(scenario, 1, 0, 3600)[0], "baseline", incident_id=1)
+    with pytest.raises(CityError, match="no baseline unit"):
+        await policy.obtain(rec)
+
+
+def test_the_city_command_parses() -> None:
+    args = build_parser().parse_args(["city", "--hours", "2", "--policy", "baseline"])
+    assert args.hours == 2 and args.policy == ["baseline"] and args.speed == 360
+
+
+# --- a real short day -----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _dispatch(args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dispatch.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture
+async def server(stack: Stack, tmp_path: Path) -> AsyncIterator[str]:
+    """A real server on the test stack's empty database, with a supervisor; on the
+    central-Bangkok road map when the shared data is there, else straight lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
+    env.update(
+        DISPATCH_DATABASE_URL=stack.database_url,
+        DISPATCH_SECRET_KEY=TEST_SECRET,
+        DISPATCH_OSMAND_PORT="0",
+        DISPATCH_ALERT_INTERVAL_S="3600",
+        DISPATCH_CACHE_DIR=str(tmp_path / "cache"),
+        DISPATCH_LOG_LEVEL="WARNING",
+        DISPATCH_REDIS_PREFIX=REDIS_PREFIX,
+    )
+    if stack.redis_url:
+        env["DISPATCH_REDIS_URL"] = stack.redis_url
+    if OSM.exists():
+        env["DISPATCH_OSM_PATH"] = str(OSM)
+    _dispatch(["org", "create", "--name", "City", "--kind", "dispatch_centre"], env)
+    _dispatch(
+        ["user", "create", "--username", "sup", "--role", "supervisor", "--organisation-id", "1"],
+        {**env, "DISPATCH_NEW_USER_PASSWORD": PASSWORD},
+    )
+    proc, url = await asyncio.to_thread(_start_server, env, tmp_path / "server.log")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.to_thread(proc.wait, 15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(log_path.read_text()[-3000:])
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("the server did not become ready")
+        time.sleep(0.1)
+
+
+async def test_route_endpoint_serves_the_providers_route(server: str) -> None:
+    async with httpx.AsyncClient(base_url=server) as client:
+        params = {"from_lat": 13.745, "from_lon": 100.534, "to_lat": 13.76, "to_lon": 100.56}
+        assert (await client.get("/route", params=params)).status_code == 401
+        login = await client.post("/auth/token", data={"username": "sup", "password": PASSWORD})
+        client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        route = (await client.get("/route", params=params)).json()
+        assert route["seconds"] > 0 and route["meters"] > 3000  # > the straight 3.1 km
+        assert len(route["polyline"]) >= 2
+        naive = await client.get("/route", params={**params, "depart_at": "2026-11-24T08:00:00"})
+        assert naive.status_code == 422 and "depart_at" in naive.text
+        if OSM.exists():  # the Gulf of Thailand is far from any road of the map
+            far = await client.get("/route", params={**params, "to_lat": 13.0, "to_lon": 100.6})
+            assert far.status_code == 422 and "to_lat" in far.text
+
+
+async def test_a_short_seeded_day_agrees_with_what_the_server_stored(
+    server: str, tmp_path: Path
+) -> None:
+    scenario = load_scenario().with_overrides(units=5, calls_per_day=160)
+    config = CityConfig(
+        url=server,
+        scenario=scenario,
+        seed=3,
+        start_hour=9,
+        hours=2,
+        speed=720,
+        day=date(2026, 11, 24),
+        username="sup",
+        password=PASSWORD,
+        quiet=True,
+    )
+    report, records, _fleets, setup = await run_city(config)
+    calls = generate_calls(scenario, 3, 9 * 3600, 11 * 3600)
+    assert report["calls"] == len(calls) > 5
+    verify = report["verify"]
+    total_incidents = 0
+    for name in ("system", "baseline"):
+        figures = report["policies"][name]
+        mine = [r for r in records if r.policy == name]
+        # both policies faced the same day: the seeded calls (a few moved onto the map)
+        assert [(r.call.n, r.call.t_s, r.call.triage) for r in mine] == [
+            (c.n, c.t_s, c.triage) for c in calls
+        ]
+        assert [r.call for r in mine] == [r.call for r in records if r.policy == "system"]
+        assert figures["errors"] == 0, figures["error_samples"]
+        assert figures["incidents"] + figures["refused"] == len(calls)
+        # every call that was taken got a unit, was reached and was closed
+        assert figures["assigned"] == figures["reached"] == figures["incidents"]
+        # the simulator's counts are the server's counts
+        assert verify["by_policy"][name] == {
+            "incidents": figures["incidents"],
+            "assignments": figures["assigned"],
+        }
+        levels = figures["triage"]
+        assert sum(level["calls"] for level in levels.values()) == figures["incidents"]
+        total_incidents += figures["incidents"]
+        assert 0 < figures["utilisation"] <= 1
+    assert report["policies"]["system"]["refused"] == report["policies"]["baseline"]["refused"]
+    assert verify["incidents_stored"] == verify["incidents_closed"] == total_incidents
+    # response times: the server's stored stamps × speed are the report's virtual seconds
+    assert verify["response_compared"] == total_incidents
+    assert verify["response_max_abs_diff_s"] < 0.5
+    assert verify["kpis_window_calls"] == verify["kpis_window_reached"] == total_incidents
+    assert report["preemptions"]["assignments_with_preemption"] == 0
+    assert "out of scope" in report["transports"]
+    assert report["request_failures"] == {}
+    table = format_table(report)
+    assert "red: within 8 min" in table or "red" not in report["policies"]["system"]["triage"]
+    page = tmp_path / "report.html"
+    write_html(report, records, setup["roads"], scenario.area, page)
+    text = page.read_text()
+    assert text.count("<svg") >= 4 and "http" not in text.replace("http://www.w3.org", "")
