@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shlex
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from dispatch.db.session import Database
 from dispatch.models import Incident, PositionFix
-from tests.conftest import LiveServer, Stack, serve
+from tests.conftest import REQUIRE_ALL, LiveServer, Stack, serve
 from tests.fixtures import World, build_world
 from tests.test_live_ws import SCENE
 
@@ -142,3 +144,57 @@ async def test_database_outage_is_503_and_nothing_accepted_is_lost(
         incidents = await uow.session.scalar(select(func.count()).select_from(Incident))
     assert stored == acknowledged == 40
     assert incidents == 1  # the refused call was not half-stored; the retried one is there
+
+
+PG_CTL = os.environ.get(
+    "DISPATCH_TEST_PG_CTL"
+)  # e.g. "pg_ctlcluster --skip-systemctl-redirect 15 main"
+
+
+async def _pg(action: str) -> None:
+    assert PG_CTL is not None
+    proc = await asyncio.create_subprocess_exec(*shlex.split(PG_CTL), action)
+    assert await proc.wait() == 0, f"{PG_CTL} {action} failed"
+
+
+async def test_a_real_postgresql_restart_is_503_then_business_as_usual(
+    stack: Stack, world: World
+) -> None:
+    """The server itself is stopped and started (CI sets DISPATCH_TEST_PG_CTL)."""
+    if stack.name != "postgresql":
+        pytest.skip("restarts PostgreSQL")
+    if PG_CTL is None:
+        message = "set DISPATCH_TEST_PG_CTL to a command that takes stop/start (CI does)"
+        if REQUIRE_ALL:
+            pytest.fail(message)
+        pytest.skip(message)
+    a1 = world.vehicle_ids["A1"]
+    phone = world.headers("device:A1")
+    async with (
+        serve(stack.settings()) as live,
+        httpx.AsyncClient(base_url=live.base_url, timeout=15) as http,
+    ):
+        assert (
+            await http.post(f"/vehicles/{a1}/fixes", json=_fixes(100, 10), headers=phone)
+        ).status_code == 200
+        await _pg("stop")
+        try:
+            down = await http.post(f"/vehicles/{a1}/fixes", json=_fixes(110, 10), headers=phone)
+            call = await http.post("/incidents", json=SCENE, headers=world.headers("dispatcher"))
+        finally:
+            await _pg("start")
+        for response in (down, call):
+            assert response.status_code == 503, response.text
+            assert int(response.headers["Retry-After"]) > 0
+        resent = None
+        for _ in range(100):
+            resent = await http.post(f"/vehicles/{a1}/fixes", json=_fixes(110, 10), headers=phone)
+            if resent.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert resent is not None and resent.status_code == 200
+        again = await http.post(f"/vehicles/{a1}/fixes", json=_fixes(100, 20), headers=phone)
+        assert again.json() == {"accepted": 0, "duplicates": 20}
+        assert (
+            await http.post("/incidents", json=SCENE, headers=world.headers("dispatcher"))
+        ).status_code == 201

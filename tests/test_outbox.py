@@ -18,7 +18,10 @@ from tests.conftest import LiveServer
 from tests.fixtures import World
 from tests.test_live_ws import hello, recv, token
 
-LATER = datetime.now(UTC) + timedelta(minutes=1)  # past every row's grace period
+
+def later() -> datetime:
+    """A moment past the grace period of every row written so far."""
+    return datetime.now(UTC) + timedelta(minutes=1)
 
 
 class Recorder:
@@ -49,7 +52,7 @@ async def test_published_events_leave_nothing_behind(db: Database, world: World)
     await _change(db, bus, "North")
     assert [e.type for e in bus.published] == ["station.created", "station.checked"]
     assert await _outbox(db) == []
-    assert await relay_once(db, bus, now=LATER) == 0
+    assert await relay_once(db, bus, now=later()) == 0
 
 
 async def test_events_a_failed_publish_left_are_relayed_exactly_once(
@@ -63,15 +66,15 @@ async def test_events_a_failed_publish_left_are_relayed_exactly_once(
     ]
     assert await relay_once(db, Recorder(), now=datetime.now(UTC)) == 0  # still in grace
     with pytest.raises(ConnectionError):  # bus still down: the rows stay
-        await relay_once(db, Recorder(fail=True), now=LATER)
+        await relay_once(db, Recorder(fail=True), now=later())
     assert len(await _outbox(db)) == 2
     bus = Recorder()
-    assert await relay_once(db, bus, now=LATER) == 2
+    assert await relay_once(db, bus, now=later()) == 2
     assert bus.published == [
         Event("station.created", {"name": "South"}),
         Event("station.checked", {"name": "South"}),
     ]
-    assert await _outbox(db) == [] and await relay_once(db, bus, now=LATER) == 0
+    assert await _outbox(db) == [] and await relay_once(db, bus, now=later()) == 0
 
 
 async def test_a_rolled_back_change_announces_nothing(db: Database, world: World) -> None:
