@@ -196,6 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = f"http://{args.host}:{args.port}"
     print("\n=== Dispatch demo: central Bangkok ===")
     print(f"database   {settings.database_url}")
+    print(f"screens    {base}/control  (dispatchers)  {base}/crew  (crews)  {base}/care")
     print(f"API docs   {base}/docs")
     print("logins     (username / password / role)")
     for username, password, role in info.logins:
