@@ -234,18 +234,15 @@ async def test_red_call_taking_a_van_replans_its_rides_onto_others(
     assert {s.vehicle_id for s in stops} == {other}
 
 
-async def test_a_booking_for_a_planned_day_is_inserted_and_a_cancel_leaves_the_plan(
-    client: httpx.AsyncClient, db: Database, world: World
-) -> None:
-    await _fleet(db, world)
-    first = await _ride(db, world, Mobility.AMBULATORY, 9, 13.73)
-    await _plan(db)
-    care = world.headers("care_a")
+async def _book_over_http(
+    client: httpx.AsyncClient, care: dict[str, str], full_name: str, mobility: str
+) -> httpx.Response:
+    """A care centre's new patient and a ride for them on DAY, through the API."""
     patient = await client.post(
-        "/patients", json={"full_name": "Somchai K.", "mobility": "wheelchair"}, headers=care
+        "/patients", json={"full_name": full_name, "mobility": mobility}, headers=care
     )
     assert patient.status_code == 201, patient.text
-    created = await client.post(
+    return await client.post(
         "/bookings",
         json={
             "patient_id": patient.json()["id"],
@@ -257,6 +254,16 @@ async def test_a_booking_for_a_planned_day_is_inserted_and_a_cancel_leaves_the_p
         },
         headers=care,
     )
+
+
+async def test_a_booking_for_a_planned_day_is_inserted_and_a_cancel_leaves_the_plan(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _fleet(db, world)
+    first = await _ride(db, world, Mobility.AMBULATORY, 9, 13.73)
+    await _plan(db)
+    care = world.headers("care_a")
+    created = await _book_over_http(client, care, "Somchai K.", "wheelchair")
     assert created.status_code == 201, created.text
     new_id = created.json()["id"]
     # The insertion ran after the reply (a background task of that request).
@@ -276,21 +283,7 @@ async def test_a_booking_for_a_day_without_a_plan_waits_for_the_day_plan(
 ) -> None:
     await _fleet(db, world)
     care = world.headers("care_a")
-    patient = await client.post(
-        "/patients", json={"full_name": "Lan N.", "mobility": "ambulatory"}, headers=care
-    )
-    created = await client.post(
-        "/bookings",
-        json={
-            "patient_id": patient.json()["id"],
-            "pickup_lat": 13.75,
-            "pickup_lon": 100.54,
-            "destination_lat": 13.7327,
-            "destination_lon": 100.5354,
-            "appointment_at": local(14).isoformat(),
-        },
-        headers=care,
-    )
+    created = await _book_over_http(client, care, "Lan N.", "ambulatory")
     assert created.status_code == 201, created.text
     assert created.json()["status"] == "requested"
     assert (await client.get(f"/bookings/{created.json()['id']}", headers=care)).json()[

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,7 +66,7 @@ class RedisProcess:
             )
             if probe.stdout.strip() == b"PONG":
                 return
-            subprocess.run(["sleep", "0.05"], check=False)
+            time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
     def kill(self) -> None:

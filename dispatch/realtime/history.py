@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, or_, update
@@ -26,11 +26,6 @@ from dispatch.observability import metrics
 from dispatch.realtime.fixes import Fix
 
 log = logging.getLogger(__name__)
-
-
-def _utc(at: datetime) -> datetime:
-    """Keys come back naive from SQLite, aware from PostgreSQL; fixes carry aware UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 class HistoryBusy(Exception):
@@ -197,7 +192,9 @@ class HistoryWriter:
             keys = await self.db.strategy.insert_many_ignoring_duplicates(
                 conn, table, rows, ("vehicle_id", "recorded_at")
             )
-            inserted = {(vid, _utc(at)) for vid, at in keys}
+            # Aware datetimes on both dialects (UTCDateTime / timestamptz): they compare and
+            # hash by instant, so they match the fixes' own keys as they are.
+            inserted = {(vid, at) for vid, at in keys}
             await conn.execute(
                 update(vehicles)
                 .where(
