@@ -171,6 +171,35 @@ async def test_replan_after_preemption_keeps_started_stops(db: Database, world: 
     assert all(s.vehicle_id == other for s in await _stops(db) if s.kind != "break")
 
 
+async def test_a_same_day_replan_gives_no_rides_to_a_unit_out_on_an_emergency(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _fleet(db, world)
+    rides = [
+        await _ride(db, world, Mobility.AMBULATORY, 10, 13.73),
+        await _ride(db, world, Mobility.AMBULATORY, 11, 13.75),
+    ]
+    await _plan(db)
+    # B1 is sent to a call (nothing of its own under way, so nothing is released) ...
+    incident = await client.post(
+        "/incidents",
+        json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
+        headers=world.headers("dispatcher"),
+    )
+    assigned = await client.post(
+        f"/incidents/{incident.json()['id']}/assignments",
+        json={"vehicle_id": world.vehicle_ids["B1"]},
+        headers=world.headers("dispatcher"),
+    )
+    assert assigned.status_code == 201, assigned.text
+    # ... and a later same-day re-plan (another unit taken, a booking inserted) runs.
+    result = await _plan(db, started=True, warm=True, now=local(7))
+    assert sorted(result.served) == sorted(rides), result.unserved
+    bookings = await _bookings(db)
+    assert {bookings[r].vehicle_id for r in rides} == {world.vehicle_ids["T1"]}
+    assert world.vehicle_ids["B1"] not in result.vehicles
+
+
 async def test_patient_aboard_stays_and_stop_under_way_stays_first(
     db: Database, world: World
 ) -> None:
@@ -211,10 +240,14 @@ async def test_red_call_taking_a_van_replans_its_rides_onto_others(
     taken = (await _bookings(db))[ride].vehicle_id
     assert taken is not None
     other = next(v for v in (world.vehicle_ids["T1"], world.vehicle_ids["B1"]) if v != taken)
-    async with db.unit_of_work() as uow:  # the unit is on its way to the pickup
-        booking = await uow.session.get(TransportBooking, ride)
-        assert booking is not None
-        booking.status = BookingStatus.VEHICLE_EN_ROUTE
+    pickup = next(s for s in await _stops(db) if s.booking_id == ride and s.kind == "pickup")
+    on_the_way = await client.post(  # the crew reports it is on its way to the pickup
+        f"/plan-stops/{pickup.id}/status",
+        json={"status": "under_way"},
+        headers=world.headers("dispatcher"),
+    )
+    assert on_the_way.status_code == 200, on_the_way.text
+    assert (await _bookings(db))[ride].status == BookingStatus.VEHICLE_EN_ROUTE
     incident = await client.post(
         "/incidents",
         json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
@@ -230,8 +263,12 @@ async def test_red_call_taking_a_van_replans_its_rides_onto_others(
     # The re-plan ran after the response (a background task of that request).
     booking = (await _bookings(db))[ride]
     assert booking.vehicle_id == other and booking.status == BookingStatus.PLANNED
+    # The stop the taken unit was under way to left its manifest; the other lists both.
     stops = [s for s in await _stops(db) if s.booking_id == ride]
-    assert {s.vehicle_id for s in stops} == {other}
+    assert sorted((s.kind, s.vehicle_id, s.status) for s in stops) == [
+        ("dropoff", other, "planned"),
+        ("pickup", other, "planned"),
+    ]
 
 
 async def _book_over_http(

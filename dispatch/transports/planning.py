@@ -32,7 +32,7 @@ from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.events import Event
-from dispatch.models import Patient, PlanStop, TransportBooking, TransportShift, Vehicle
+from dispatch.models import Assignment, Patient, PlanStop, TransportBooking, TransportShift, Vehicle
 from dispatch.models.enums import BookingStatus, Mobility
 from dispatch.observability.metrics import SOLVER_SECONDS
 from dispatch.routing.base import LatLon, TravelTimeProvider
@@ -185,9 +185,10 @@ async def _build(
     ).all()
     points = _Points()
     fleet: list[tuple[TransportShift, Vehicle, int]] = []
+    on_emergency = await _on_emergency(uow, list(vehicles)) if started else set()
     for shift in shifts:
         vehicle = vehicles[shift.vehicle_id]
-        if vehicle.id in exclude_vehicle_ids:
+        if vehicle.id in exclude_vehicle_ids or vehicle.id in on_emergency:
             continue
         depot = points.add(shift.depot_lat, shift.depot_lon)
         fleet.append((shift, vehicle, depot))
@@ -255,6 +256,19 @@ async def _build(
 
 def _dt(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+async def _on_emergency(uow: UnitOfWork, vehicle_ids: list[int]) -> set[int]:
+    """Vehicles out on an emergency job: a same-day re-plan must not hand them rides (a
+    unit taken earlier for a red call is still on that call when another one re-plans)."""
+    if not vehicle_ids:
+        return set()
+    found = await uow.session.scalars(
+        select(Assignment.vehicle_id).where(
+            Assignment.vehicle_id.in_(vehicle_ids), Assignment.is_active.is_(True)
+        )
+    )
+    return set(found.all())
 
 
 async def has_plan(uow: UnitOfWork, day: date) -> bool:

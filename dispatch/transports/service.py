@@ -10,14 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, delete, or_, select
 
 from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dispatch.events import Event
-from dispatch.models import Hospital, Organisation, Patient, TransportBooking
+from dispatch.models import Hospital, Organisation, Patient, PlanStop, TransportBooking
 from dispatch.models.enums import BookingOutcome, BookingStatus, OrganisationKind, Role
 from dispatch.transports import series
 from dispatch.transports.config import TransportConfig
@@ -377,9 +377,14 @@ async def release_rides(
     """Take rides off their vehicle so they can be planned again, and tell the care centres.
 
     Until the scheduler re-plans them they are *requested* again, with the reason kept.
+    Their stops that are not done leave the old vehicle's manifest (the stop it was under
+    way to included), so the re-plan can list them on the vehicle that takes them over.
     """
     if not booking_ids:
         return []
+    await uow.session.execute(
+        delete(PlanStop).where(PlanStop.booking_id.in_(booking_ids), PlanStop.status != "done")
+    )
     bookings = (
         await uow.session.scalars(
             select(TransportBooking).where(TransportBooking.id.in_(booking_ids))
