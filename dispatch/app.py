@@ -55,6 +55,7 @@ from dispatch.realtime.history import HistoryWriter
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.ingest import Ingestor, LivePublisher
 from dispatch.realtime.outbox import run_relay
+from dispatch.transports import solver_pool
 from dispatch.transports.config import TransportConfig
 from dispatch.travel import provider_from_settings
 from dispatch.web import install as install_web
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
             close = getattr(travel, "close", None)
             if callable(close):
                 close()
+            await asyncio.to_thread(solver_pool.shutdown)
             await broker.close()
             await db.dispose()
 

@@ -3,6 +3,7 @@ scheduler, and the verified plan written back as planned pickups and manifests."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from dispatch.app import create_app
 from dispatch.db.session import Database
 from dispatch.models import Patient, PlanStop, TransportBooking, TransportShift, Vehicle
 from dispatch.models.enums import BookingStatus, Mobility, VehicleState
@@ -17,6 +19,7 @@ from dispatch.routing.straight import StraightLineProvider
 from dispatch.routing.timeofday import FLAT_PROFILE
 from dispatch.transports import planning
 from dispatch.transports.config import TransportConfig
+from tests.conftest import Stack
 from tests.fixtures import World
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -198,6 +201,46 @@ async def test_a_same_day_replan_gives_no_rides_to_a_unit_out_on_an_emergency(
     bookings = await _bookings(db)
     assert {bookings[r].vehicle_id for r in rides} == {world.vehicle_ids["T1"]}
     assert world.vehicle_ids["B1"] not in result.vehicles
+
+
+async def test_a_day_plan_is_solved_without_holding_up_calls(
+    stack: Stack, db: Database, world: World
+) -> None:
+    """A call taken while the day is being planned is stored at once: the solve holds no
+    write transaction (on SQLite that would be the database's one write lock) and runs in
+    its own process (in a thread its GIL use slowed this call from ~15 ms to ~1.5 s)."""
+    await _fleet(db, world)
+    for hour in (9, 10, 11, 12):
+        await _ride(db, world, Mobility.AMBULATORY, hour, 13.73 + hour / 1000)
+    application = create_app(stack.settings(plan_time_limit_s=2.0))
+    finished: list[str] = []
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://test"
+        ) as client,
+    ):
+
+        async def plan() -> httpx.Response:
+            reply = await client.post(f"/plans/{DAY}", headers=world.headers("supervisor"))
+            finished.append("plan")
+            return reply
+
+        async def call() -> httpx.Response:
+            await asyncio.sleep(0.5)  # the solve (2 s) is under way
+            reply = await client.post(
+                "/incidents",
+                json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
+                headers=world.headers("dispatcher"),
+            )
+            finished.append("call")
+            return reply
+
+        planned, called = await asyncio.gather(plan(), call())
+    assert planned.status_code == 200, planned.text
+    assert len(planned.json()["served"]) == 4
+    assert called.status_code == 201, called.text
+    assert finished == ["call", "plan"]
 
 
 async def test_patient_aboard_stays_and_stop_under_way_stays_first(

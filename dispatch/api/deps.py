@@ -13,7 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from dispatch.auth import service as auth_service
 from dispatch.auth.cache import PrincipalCache
-from dispatch.auth.principal import Principal
+from dispatch.auth.principal import OPERATIONAL_ROLES, Principal
 from dispatch.auth.ratelimit import Limits
 from dispatch.config import Settings
 from dispatch.db.session import Database, UnitOfWork
@@ -99,22 +99,46 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+async def principal_outside_request_transaction(
+    state: State, token: Annotated[str | None, Depends(_bearer)]
+) -> Principal:
+    """For endpoints that run their own units of work (a plan solved outside any write
+    transaction): the token is checked in a short read-only one, so the request holds no
+    write transaction (on SQLite: the database's one write lock) while it works."""
+    if not token:
+        raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
+    async with state.db.unit_of_work(read_only=True) as uow:
+        return await auth_service.principal_for_token(uow, token, key=state.settings.token_key)
+
+
+def _check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
+    if principal.role not in allowed:
+        raise Forbidden(
+            f"This needs one of the roles: {', '.join(sorted(r.value for r in allowed))}."
+        )
+    return principal
+
+
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     allowed = frozenset(roles)
 
     async def check(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in allowed:
-            raise Forbidden(
-                f"This needs one of the roles: {', '.join(sorted(r.value for r in allowed))}."
-            )
-        return principal
+        return _check_role(principal, allowed)
 
     return check
+
+
+async def _operational_own_transactions(
+    principal: Annotated[Principal, Depends(principal_outside_request_transaction)],
+) -> Principal:
+    return _check_role(principal, OPERATIONAL_ROLES)
 
 
 Operational = Annotated[
     Principal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))
 ]
+#: Operational staff, for an endpoint that opens its own units of work.
+OperationalOwnTransactions = Annotated[Principal, Depends(_operational_own_transactions)]
 Manager = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from dispatch.api.deps import AppState, Operational, State, UoW
+from dispatch.api.deps import AppState, OperationalOwnTransactions, State
 from dispatch.auth.principal import Principal
 from dispatch.models import TransportBooking
 from dispatch.schemas import Output
@@ -51,9 +51,8 @@ def live_positions(state: AppState) -> dict[int, tuple[float, float]]:
     summary="Plan (or re-plan) a day's booked rides; unserved rides come with the reason",
 )
 async def plan_day(
-    uow: UoW,
     state: State,
-    actor: Operational,
+    actor: OperationalOwnTransactions,
     service_date: date,
     started: bool = Query(
         default=False,
@@ -61,13 +60,10 @@ async def plan_day(
     ),
 ) -> PlanOut:
     async with _lock(state, service_date):
-        result = await planning.plan(
-            uow,
+        result = await _plan(
+            state,
             actor,
             service_date,
-            state.settings.tz,
-            state.travel,
-            state.transport,
             started=started,
             warm=started,
             positions=live_positions(state) if started else None,
@@ -78,6 +74,48 @@ async def plan_day(
 
 def _lock(state: AppState, day: date) -> asyncio.Lock:
     return state.plan_locks.setdefault(day, asyncio.Lock())
+
+
+async def _plan(
+    state: AppState,
+    actor: Principal | None,
+    day: date,
+    *,
+    started: bool,
+    warm: bool,
+    positions: dict[int, tuple[float, float]] | None,
+    time_limit_s: float | None = None,
+    exclude_vehicle_ids: Collection[int] = (),
+) -> planning.PlanResult:
+    """Solve from a read-only snapshot, then re-time that draft on fresh data in one short
+    write transaction: the database is never locked for the length of a solve."""
+    settings = state.settings
+    async with state.db.unit_of_work(read_only=True) as uow:
+        order = await planning.draft(
+            uow,
+            day,
+            settings.tz,
+            state.travel,
+            state.transport,
+            started=started,
+            warm=warm,
+            time_limit_s=time_limit_s,
+            positions=positions,
+            exclude_vehicle_ids=exclude_vehicle_ids,
+        )
+    async with state.db.unit_of_work(publish=state.broker.publish) as uow:
+        return await planning.plan(
+            uow,
+            actor,
+            day,
+            settings.tz,
+            state.travel,
+            state.transport,
+            started=started,
+            warm=order,
+            positions=positions,
+            exclude_vehicle_ids=exclude_vehicle_ids,
+        )
 
 
 async def replan_after_preemption(
@@ -95,17 +133,11 @@ async def replan_after_preemption(
             )
             days = sorted(d for d in found.all() if d is not None)
         for day in days:
-            async with (
-                _lock(state, day),
-                state.db.unit_of_work(publish=state.broker.publish) as uow,
-            ):
-                await planning.plan(
-                    uow,
+            async with _lock(state, day):
+                await _plan(
+                    state,
                     actor,
                     day,
-                    state.settings.tz,
-                    state.travel,
-                    state.transport,
                     started=True,
                     warm=True,
                     positions=live_positions(state),
@@ -129,18 +161,14 @@ async def insert_into_plans(state: AppState, days: Collection[date]) -> None:
                 async with state.db.unit_of_work(read_only=True) as uow:
                     if not await planning.has_plan(uow, day):
                         continue
-                async with state.db.unit_of_work(publish=state.broker.publish) as uow:
-                    await planning.plan(
-                        uow,
-                        None,
-                        day,
-                        state.settings.tz,
-                        state.travel,
-                        state.transport,
-                        started=day == today,
-                        warm=True,
-                        positions=live_positions(state) if day == today else None,
-                        time_limit_s=state.transport.insert_time_limit_s,
-                    )
+                await _plan(
+                    state,
+                    None,
+                    day,
+                    started=day == today,
+                    warm=True,
+                    positions=live_positions(state) if day == today else None,
+                    time_limit_s=state.transport.insert_time_limit_s,
+                )
         except Exception:
             log.exception("inserting booking changes into the plan of %s failed", day)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, cast
@@ -37,6 +37,7 @@ from dispatch.models.enums import BookingStatus, Mobility
 from dispatch.observability.metrics import SOLVER_SECONDS
 from dispatch.routing.base import LatLon, TravelTimeProvider
 from dispatch.routing.darp import model as darp
+from dispatch.transports import solver_pool
 from dispatch.transports.config import TransportConfig
 
 #: Rides the planner places; the others are finished, cancelled or in progress.
@@ -315,25 +316,27 @@ async def _previous_sequences(uow: UnitOfWork, day: date) -> dict[str, list[darp
     return out
 
 
-async def plan(
+#: Solver time to check and re-time a draft under the write transaction.
+COMMIT_TIME_LIMIT_S = 0.3
+
+StopOrder = Mapping[str, Sequence[darp.StopRef]]
+
+
+async def _solve(
     uow: UnitOfWork,
-    actor: Principal | None,
     day: date,
     tz: ZoneInfo,
     travel: TravelTimeProvider,
     cfg: TransportConfig,
     *,
-    now: datetime | None = None,
-    started: bool = False,
-    warm: bool = False,
-    time_limit_s: float | None = None,
-    positions: Mapping[int, tuple[float, float]] | None = None,
-    exclude_vehicle_ids: Collection[int] = (),
-) -> PlanResult:
-    """(Re-)plan ``day`` and store the verified result. ``started``: stops done stay done,
-    the stop under way stays first, patients aboard stay on their vehicle and vehicles
-    leave from ``positions`` now; ``warm``: start from the stored plan (insertion)."""
-    from dispatch.routing.darp.solver import solve  # OR-Tools loads only when planning
+    now: datetime | None,
+    started: bool,
+    warm: bool | StopOrder,
+    time_limit_s: float | None,
+    positions: Mapping[int, tuple[float, float]] | None,
+    exclude_vehicle_ids: Collection[int],
+) -> tuple[_Build, darp.Plan]:
+    from dispatch.routing.darp.solver import INSERT_OPTIONS, solve  # OR-Tools loads lazily
 
     now = now or datetime.now(UTC)
     build = await _build(
@@ -347,18 +350,101 @@ async def plan(
         positions=positions or {},
         exclude_vehicle_ids=exclude_vehicle_ids,
     )
-    warm_start = await _previous_sequences(uow, day) if warm else None
-    if warm_start is not None:
+    drafted = not isinstance(warm, bool)
+    previous: StopOrder | None = None
+    if drafted:
+        previous = cast(StopOrder, warm)
+    elif warm:
+        previous = await _previous_sequences(uow, day)
+    warm_start: dict[str, list[darp.StopRef]] | None = None
+    if previous is not None:
         keep = {str(v.id) for v in build.problem.vehicles}
         known = set(build.bookings)
         warm_start = {
             vid: [s for s in stops if s.request_id in known]
-            for vid, stops in warm_start.items()
+            for vid, stops in previous.items()
             if vid in keep
         }
-    limit = time_limit_s or (cfg.insert_time_limit_s if warm else cfg.plan_time_limit_s)
-    result_plan = await asyncio.to_thread(solve, build.problem, limit, warm_start)
-    SOLVER_SECONDS.labels("insert" if warm else "plan").observe(result_plan.seconds)
+    if drafted:  # re-time the draft on what the day is now, inserting what changed
+        result_plan = await solver_pool.run(
+            solve, build.problem, COMMIT_TIME_LIMIT_S, warm_start, INSERT_OPTIONS
+        )
+    else:
+        limit = time_limit_s or (cfg.insert_time_limit_s if warm else cfg.plan_time_limit_s)
+        result_plan = await solver_pool.run(solve, build.problem, limit, warm_start)
+        SOLVER_SECONDS.labels("insert" if warm else "plan").observe(result_plan.seconds)
+    return build, result_plan
+
+
+async def draft(
+    uow: UnitOfWork,
+    day: date,
+    tz: ZoneInfo,
+    travel: TravelTimeProvider,
+    cfg: TransportConfig,
+    *,
+    now: datetime | None = None,
+    started: bool = False,
+    warm: bool = False,
+    time_limit_s: float | None = None,
+    positions: Mapping[int, tuple[float, float]] | None = None,
+    exclude_vehicle_ids: Collection[int] = (),
+) -> dict[str, list[darp.StopRef]]:
+    """Solve ``day`` from a read-only unit of work and return each vehicle's stop order.
+
+    Why: the solve takes seconds (a day plan, tens of them); inside a write transaction
+    it would hold SQLite's one write lock all that time and stop calls and GPS fixes
+    from being stored. ``plan(..., warm=<this order>)`` then re-reads the day inside the
+    write transaction and only re-times the order, inserting whatever changed meanwhile.
+    """
+    _, result_plan = await _solve(
+        uow,
+        day,
+        tz,
+        travel,
+        cfg,
+        now=now,
+        started=started,
+        warm=warm,
+        time_limit_s=time_limit_s,
+        positions=positions,
+        exclude_vehicle_ids=exclude_vehicle_ids,
+    )
+    return darp.stop_sequences(result_plan)
+
+
+async def plan(
+    uow: UnitOfWork,
+    actor: Principal | None,
+    day: date,
+    tz: ZoneInfo,
+    travel: TravelTimeProvider,
+    cfg: TransportConfig,
+    *,
+    now: datetime | None = None,
+    started: bool = False,
+    warm: bool | StopOrder = False,
+    time_limit_s: float | None = None,
+    positions: Mapping[int, tuple[float, float]] | None = None,
+    exclude_vehicle_ids: Collection[int] = (),
+) -> PlanResult:
+    """(Re-)plan ``day`` and store the verified result. ``started``: stops done stay done,
+    the stop under way stays first, patients aboard stay on their vehicle and vehicles
+    leave from ``positions`` now; ``warm``: start from the stored plan (insertion), or
+    from a ``draft`` made outside the transaction (then only re-timed here)."""
+    build, result_plan = await _solve(
+        uow,
+        day,
+        tz,
+        travel,
+        cfg,
+        now=now,
+        started=started,
+        warm=warm,
+        time_limit_s=time_limit_s,
+        positions=positions,
+        exclude_vehicle_ids=exclude_vehicle_ids,
+    )
     return await _store(uow, actor, day, build, result_plan, cfg, started=started)
 
 
