@@ -180,10 +180,22 @@ def _add_city(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     city.add_argument(
         "--speed", type=_positive_float, default=360.0, help="virtual/real time (default 360)"
     )
-    city.add_argument("--date", help="the simulated local date YYYY-MM-DD (default today)")
+    city.add_argument(
+        "--date",
+        help="the simulated local date YYYY-MM-DD (default tomorrow; today with --no-transports)",
+    )
     city.add_argument("--units", type=int, help="units per policy (default: the scenario's)")
     city.add_argument("--calls-per-day", type=float, help="demand (default: the scenario's)")
     city.add_argument("--calls-csv", help="calls from a CSV time,lat,lon,triage instead")
+    city.add_argument(
+        "--rides-per-day", type=int, help="booked rides a day (default: the scenario's)"
+    )
+    city.add_argument(
+        "--transport-units", type=int, help="transport units per policy (default: the scenario's)"
+    )
+    city.add_argument(
+        "--no-transports", action="store_true", help="emergency calls only, no booked rides"
+    )
     city.add_argument(
         "--policy",
         action="append",
@@ -212,8 +224,12 @@ def cmd_city(args: argparse.Namespace) -> int:
 
     try:
         scenario = load_scenario(Path(args.scenario) if args.scenario else DEFAULT_SCENARIO)
-        if args.units is not None or args.calls_per_day is not None:
-            scenario = scenario.with_overrides(units=args.units, calls_per_day=args.calls_per_day)
+        scenario = scenario.with_overrides(
+            units=args.units,
+            calls_per_day=args.calls_per_day,
+            rides_per_day=args.rides_per_day,
+            transport_units=args.transport_units,
+        )
         config = CityConfig(
             url=args.url.rstrip("/"),
             scenario=scenario,
@@ -228,6 +244,7 @@ def cmd_city(args: argparse.Namespace) -> int:
             password=args.password or os.environ.get("SIM_PASSWORD"),
             setup_token=args.setup_token,
             policies=tuple(args.policy) if args.policy else POLICIES,
+            transports=not args.no_transports,
             verify=not args.no_verify,
             quiet=args.quiet,
         )

@@ -167,3 +167,36 @@ async def test_impossible_times_are_refused(
     assert response.status_code == 422, response.text
     assert ["body", field] in [e["loc"] for e in response.json()["detail"]]
     assert (await client.get("/bookings", headers=world.headers("care_a"))).json() == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"pickup_lat": 10.77, "pickup_lon": 106.70}, "pickup_lat"),
+        ({"destination_lat": 10.77, "destination_lon": 106.70}, "destination_lat"),
+    ],
+)
+async def test_a_ride_outside_the_service_area_is_refused(
+    stack: Any, world: World, extra: dict[str, Any], field: str
+) -> None:
+    from dispatch.app import create_app
+
+    app = create_app(stack.settings(service_area="13.60,100.40,13.90,100.70"))
+    day = next_weekday(2)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            refused = await http.post(
+                "/bookings",
+                json=body(world, appointment_at=at(day, 10), **extra),
+                headers=world.headers("care_a"),
+            )
+            accepted = await http.post(
+                "/bookings",
+                json=body(world, appointment_at=at(day, 10)),
+                headers=world.headers("care_a"),
+            )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", field]
+    assert "outside the service area" in refused.json()["detail"][0]["msg"]
+    assert accepted.status_code == 201, accepted.text

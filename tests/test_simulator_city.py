@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -22,17 +24,18 @@ from simulator.city.engine import (
     CaseRecord,
     City,
     CityConfig,
-    CityError,
     Clock,
     Leg,
     Policy,
     run_city,
 )
+from simulator.city.errors import CityError
 from simulator.city.report import format_table, write_html
 from simulator.city.scenario import (
     DEFAULT_SCENARIO,
     calls_from_csv,
     generate_calls,
+    generate_rides,
     load_scenario,
     relocate,
 )
@@ -158,12 +161,14 @@ async def server(stack: Stack, tmp_path: Path) -> AsyncIterator[str]:
         DISPATCH_CACHE_DIR=str(tmp_path / "cache"),
         DISPATCH_LOG_LEVEL="WARNING",
         DISPATCH_REDIS_PREFIX=REDIS_PREFIX,
+        DISPATCH_PLAN_TIME_LIMIT_S="2",
     )
     if stack.redis_url:
         env["DISPATCH_REDIS_URL"] = stack.redis_url
     if OSM.exists():
         env["DISPATCH_OSM_PATH"] = str(OSM)
     _dispatch(["org", "create", "--name", "City", "--kind", "dispatch_centre"], env)
+    _dispatch(["org", "create", "--name", "CITY care", "--kind", "care_centre"], env)
     _dispatch(
         ["user", "create", "--username", "sup", "--role", "supervisor", "--organisation-id", "1"],
         {**env, "DISPATCH_NEW_USER_PASSWORD": PASSWORD},
@@ -223,7 +228,13 @@ async def test_route_endpoint_serves_the_providers_route(server: str) -> None:
 async def test_a_short_seeded_day_agrees_with_what_the_server_stored(
     server: str, tmp_path: Path
 ) -> None:
-    scenario = load_scenario().with_overrides(units=5, calls_per_day=160)
+    # Two ambulances and mostly red calls: red calls find no free ambulance and the
+    # system takes transport units off their booked runs (preemptions).
+    scenario = load_scenario().with_overrides(
+        units=2, calls_per_day=160, rides_per_day=150, transport_units=3
+    )
+    scenario = replace(scenario, triage_mix={"red": 0.6, "yellow": 0.2, "green": 0.2})
+    tomorrow = datetime.now(ZoneInfo(scenario.timezone)).date() + timedelta(days=1)
     config = CityConfig(
         url=server,
         scenario=scenario,
@@ -231,12 +242,12 @@ async def test_a_short_seeded_day_agrees_with_what_the_server_stored(
         start_hour=9,
         hours=2,
         speed=720,
-        day=date(2026, 11, 24),
+        day=tomorrow,
         username="sup",
         password=PASSWORD,
         quiet=True,
     )
-    report, records, _fleets, setup = await run_city(config)
+    report, records, fleets, setup = await run_city(config)
     calls = generate_calls(scenario, 3, 9 * 3600, 11 * 3600)
     assert report["calls"] == len(calls) > 5
     verify = report["verify"]
@@ -268,9 +279,37 @@ async def test_a_short_seeded_day_agrees_with_what_the_server_stored(
     assert verify["response_compared"] == total_incidents
     assert verify["response_max_abs_diff_s"] < 0.5
     assert verify["kpis_window_calls"] == verify["kpis_window_reached"] == total_incidents
-    assert report["preemptions"]["assignments_with_preemption"] == 0
-    assert "out of scope" in report["transports"]
     assert report["request_failures"] == {}
+    # booked rides: the same rides for both policies, each on its own date
+    rides = generate_rides(scenario, 3, 9 * 3600, 11 * 3600)
+    assert rides and all(len([u for u in fleets[p] if u.transport]) == 3 for p in fleets)
+    transports = report["transports"]
+    for name in ("system", "baseline"):
+        figures, stored = transports[name], verify["transports"][name]
+        assert (
+            figures["booked"]
+            == stored["bookings"]
+            == len(rides) + sum(1 for r in rides if r.return_window)
+        )
+        assert figures["crew_errors"] == []
+        # every ride the crews reported done or a no-show is so on the server, and only those
+        assert stored["status_mismatches"] == []
+        done = stored["stored_statuses"].get("completed", 0)
+        assert figures["completed"] == done > 0
+        assert stored["released_agree"]
+        outcome = figures["all"]
+        assert outcome["on_time"] + outcome["late"] + outcome["not_served"] == outcome["rides"]
+    assert verify["transports"]["baseline"]["released_by_server"] == 0
+    assert transports["baseline"]["service_date"] == (tomorrow + timedelta(days=1)).isoformat()
+    # the system's red calls took transport units; the server released exactly those rides
+    pre = report["policies"]["system"]["preemptions"]
+    assert (
+        pre["assignments"] > 0 and report["policies"]["baseline"]["preemptions"]["assignments"] == 0
+    )
+    assert pre["assignments"] == verify["preempting_assignments"]
+    assert pre["rides_released"] == verify["transports"]["system"]["released_by_server"] > 0
+    taken = [r for r in records if r.preempted_rides]
+    assert all(r.call.triage == "red" and r.call_sign and "-ST" in r.call_sign for r in taken)
     table = format_table(report)
     assert "red: within 8 min" in table or "red" not in report["policies"]["system"]["triage"]
     page = tmp_path / "report.html"

@@ -4,8 +4,18 @@ from datetime import UTC, date, datetime
 
 from fastapi import APIRouter, BackgroundTasks, Query
 
-from dispatch.api.deps import CurrentPrincipal, Manager, Operational, PathId, State, Transport, UoW
+from dispatch.api.deps import (
+    AppState,
+    CurrentPrincipal,
+    Manager,
+    Operational,
+    PathId,
+    State,
+    Transport,
+    UoW,
+)
 from dispatch.api.planning import insert_into_plans
+from dispatch.incidents.recommend import check_location
 from dispatch.schemas import MAX_DB_INT
 from dispatch.transports import manifests, service
 from dispatch.transports.schemas import (
@@ -76,6 +86,9 @@ async def create_booking(
     data: BookingCreate,
     background: BackgroundTasks,
 ) -> BookingCreatedOut:
+    _check_places(
+        state, data.pickup_lat, data.pickup_lon, data.destination_lat, data.destination_lon
+    )
     created = await service.create_booking(uow, actor, data, cfg)
     rides = [created.booking, *([created.return_booking] if created.return_booking else [])]
     days = {b.service_date for b in [*rides, *created.generated] if b.service_date}
@@ -85,6 +98,21 @@ async def create_booking(
         return_booking_id=created.return_booking.id if created.return_booking else None,
         generated_ids=[ride.id for ride in created.generated],
     )
+
+
+def _check_places(
+    state: AppState,
+    pickup_lat: float | None,
+    pickup_lon: float | None,
+    destination_lat: float | None = None,
+    destination_lon: float | None = None,
+) -> None:
+    """A ride the vehicles cannot reach is refused now, naming the field, rather than
+    left for the planner to find."""
+    if pickup_lat is not None and pickup_lon is not None:
+        check_location(state.emergency, pickup_lat, pickup_lon, "pickup_lat")
+    if destination_lat is not None and destination_lon is not None:
+        check_location(state.emergency, destination_lat, destination_lon, "destination_lat")
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingOut)
@@ -101,6 +129,7 @@ async def update_booking(
     data: BookingUpdate,
     background: BackgroundTasks,
 ) -> BookingOut:
+    _check_places(state, data.pickup_lat, data.pickup_lon)
     before = (await service.get_booking(uow, actor, booking_id)).service_date
     booking = await service.update_booking(uow, actor, booking_id, data)
     background.add_task(insert_into_plans, state, {d for d in (before, booking.service_date) if d})

@@ -171,20 +171,20 @@ async def recommend(
     return Recommendation(incident.id, now, ranked, excluded, off_duty)
 
 
-def check_location(cfg: DispatchConfig, lat: float, lon: float) -> None:
-    """Refuse a call outside the service area (the configured box, or too far from any
-    road of the configured map)."""
+def check_location(cfg: DispatchConfig, lat: float, lon: float, field: str = "lat") -> None:
+    """Refuse a place outside the service area (the configured box, or too far from any
+    road of the configured map): a call's, or a booked ride's pickup or destination."""
     if cfg.service_bbox is not None:
         min_lat, min_lon, max_lat, max_lon = cfg.service_bbox
         if not (min_lat <= lat <= max_lat and min_lon <= lon <= max_lon):
-            raise InvalidInput("lat", "The location is outside the service area.")
+            raise InvalidInput(field, "The location is outside the service area.")
     distance_to_network = getattr(cfg.travel, "distance_to_network", None)
     max_snap_m = getattr(cfg.travel, "max_snap_m", None)
     if callable(distance_to_network) and max_snap_m is not None:
         distance = float(distance_to_network([LatLon(lat, lon)])[0])
         if distance > max_snap_m:
             raise InvalidInput(
-                "lat",
+                field,
                 f"The location is outside the service area ({distance:.0f} m from the "
                 "nearest mapped road).",
             )

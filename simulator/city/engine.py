@@ -24,9 +24,9 @@ idle unit by straight line. Both assign through ``POST /incidents/{id}/assignmen
 Running them at once keeps a 24-hour day within minutes and gives both the same server
 conditions. A call nobody can take waits (red first, then oldest) until a unit frees.
 
-Booked patient transports are not simulated in this version: the report says so instead
-of showing figures, and preemptions (which need booked rides) are counted from the
-server's assignments and are zero.
+Booked patient transports (``simulator.city.transports``) run beside the calls: each
+policy's transport units work the server's day plan of their own date; a red call may
+take one of the system's off its run (a preemption), the baseline never does.
 """
 
 from __future__ import annotations
@@ -48,15 +48,19 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from simulator.city.errors import CityError
 from simulator.city.scenario import (
     TRIAGE_ORDER,
     Call,
     Place,
     Scenario,
     calls_from_csv,
+    generate_rides,
     relocate,
 )
 from simulator.city.scenario import generate_calls as generate
+from simulator.city.transports import TransportDay, Transports, TransportSetupError
+from simulator.city.transports import verify as verify_transports
 from simulator.fleet import SetupError, login
 from simulator.http1 import Http1Connection, HttpError
 from simulator.stats import Histogram, percentile
@@ -65,10 +69,6 @@ POLICIES = ("system", "baseline")
 STRAIGHT_SPEED_MPS = 25 / 3.6
 STRAIGHT_DETOUR = 1.4
 IDLE_CLOSE_S = 3.0
-
-
-class CityError(Exception):
-    """The server answered a simulated action unexpectedly."""
 
 
 def haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -99,6 +99,7 @@ class CityConfig:
     password: str | None = None
     setup_token: str | None = None
     policies: tuple[str, ...] = POLICIES
+    transports: bool = True  # simulate the scenario's booked transports, if it has any
     verify: bool = True
     quiet: bool = False
     timeout_s: float = 30.0
@@ -183,6 +184,12 @@ class Unit:
     busy: bool = False
     intervals: list[tuple[float, float]] = field(default_factory=list)
     drive_task: asyncio.Task[None] | None = None
+    # booked transports: a transport unit on its shift works its manifest under ``lock``
+    transport: bool = False
+    on_shift: bool = False
+    on_manifest: bool = False
+    manifest_task: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def position(self, v: float) -> tuple[float, float]:
         return self.leg.at(v) if self.leg is not None else (self.lat, self.lon)
@@ -219,6 +226,9 @@ class CaseRecord:
     rank: int | None = None
     eta_s: int | None = None
     drive_s: float | None = None
+    preempted_rides: list[int] = field(default_factory=list)
+    # a preemption: the best ETA of a unit of this fleet that was free without one
+    best_free_eta_s: int | None = None
 
     @property
     def response_s(self) -> float | None:
@@ -338,14 +348,23 @@ class Policy:
     async def freed(self) -> None:
         """A unit became free: the most urgent waiting call that can take a unit gets it."""
         async with self.lock:
+            # One failed attempt per kind of call is enough: what one red (or one other)
+            # call cannot get, the next cannot either. Trying every waiter would cost a
+            # recommendation each, under the lock, and a backlog would feed on itself.
+            failed: set[bool] = set()
             for entry in sorted(self.waiters, key=lambda w: w[0]):
                 _key, rec, future = entry
+                red = rec.call.triage == "red"
+                if red in failed:
+                    continue
                 try:
                     unit = await self._try(rec)
                 except Exception as exc:  # the waiter must not hang on a failed attempt
                     self.waiters.remove(entry)
                     future.set_exception(exc)
                     continue
+                if unit is None:
+                    failed.add(red)
                 if unit is not None:
                     self.waiters.remove(entry)
                     future.set_result(unit)
@@ -365,7 +384,7 @@ class Policy:
         """Choose and assign under the lock; ``None`` when no unit of this fleet can go."""
         api, clock = self.city.api, self.city.clock
         assert rec.incident_id is not None
-        choices: list[tuple[Unit, int | None, int | None]] = []
+        choices: list[tuple[Unit, int | None, int | None, bool]] = []
         if self.name == "system":
             rec_out = (
                 await api.send("POST", f"/incidents/{rec.incident_id}/recommendations")
@@ -373,30 +392,49 @@ class Policy:
             for c in rec_out["candidates"]:
                 unit = self.units.get(c["vehicle_id"])
                 if unit is not None and not unit.busy:
-                    choices.append((unit, int(c["rank"]), int(c["eta_s"])))
-        else:
+                    preempts = c.get("preemption") is not None
+                    choices.append((unit, int(c["rank"]), int(c["eta_s"]), preempts))
+        else:  # the closest idle unit: never one out on its booked rides
             here = (rec.call.lat, rec.call.lon)
             now = clock.now_v()
-            free = [u for u in self.units.values() if not u.busy]
+            free = [u for u in self.units.values() if _idle(u)]
             free.sort(key=lambda u: (haversine_m(u.position(now), here), u.call_sign))
-            choices = [(u, None, None) for u in free]
-        for unit, rank, eta in choices:
+            choices = [(u, None, None, False) for u in free]
+        free_etas = [eta for _u, _r, eta, preempts in choices if eta is not None and not preempts]
+        for unit, rank, eta, preempts in choices:
             body: dict[str, Any] = {"vehicle_id": unit.vehicle_id}
             if rank is not None:
                 body["recommended_rank"] = rank
-            response = await api.send(
-                "POST", f"/incidents/{rec.incident_id}/assignments", body=body, ok=(201, 409)
-            )
-            if response.status_code == 409:
-                continue
-            assignment = response.json()
+            async with unit.lock:  # a transport crew reports its stops under this lock
+                if unit.on_manifest and not preempts:
+                    continue  # between two stops: taking it would strand its rides
+                response = await api.send(
+                    "POST", f"/incidents/{rec.incident_id}/assignments", body=body, ok=(201, 409)
+                )
+                if response.status_code == 409:
+                    continue
+                assignment = response.json()
+                released = [int(b) for b in assignment.get("preempted_booking_ids") or []]
+                if unit.transport and self.city.transports is not None:
+                    self.city.transports.taken(unit, released)
             rec.notified_v = clock.virtual(epoch(assignment["notified_at"]))
             rec.assignment_id = int(assignment["id"])
             rec.call_sign, rec.unit_kind, rec.rank, rec.eta_s = unit.call_sign, unit.kind, rank, eta
+            if released:
+                rec.preempted_rides = released
+                rec.best_free_eta_s = min(free_etas) if free_etas else None
             unit.busy = True
             unit.halt(rec.notified_v)
             return unit
         return None
+
+
+def _idle(unit: Unit) -> bool:
+    """Free for the baseline: not on a call, and a transport unit only on its shift with
+    nothing left on its manifest."""
+    if unit.busy or unit.on_manifest:
+        return False
+    return not unit.transport or unit.on_shift
 
 
 def _triage_rank(triage: str) -> int:
@@ -420,6 +458,7 @@ class City:
         self.route_fallbacks = 0
         self.done = 0
         self.hospital_positions: dict[int, tuple[float, float]] = {}
+        self.transports: Transports | None = None
 
     # --- crews ---------------------------------------------------------------------------
 
@@ -568,7 +607,10 @@ class City:
                 assert rec.notified_v is not None
                 unit.intervals.append((rec.notified_v, end))
                 unit.busy = False
-                unit.drive_task = asyncio.create_task(self.return_home(unit, end))
+                if unit.transport and self.transports is not None:
+                    self.transports.resume(unit)  # back to its manifest
+                else:
+                    unit.drive_task = asyncio.create_task(self.return_home(unit, end))
                 self.done += 1
                 await policy.freed()
             else:
@@ -613,18 +655,27 @@ async def _setup(
         station_ids.append(int(stations[name]["id"]))
     vehicles = {v["call_sign"]: v for v in (await api.send("GET", "/vehicles")).json()}
     kinds = [k for k, n in s.fleet.items() for _ in range(n)]
+    transport_kinds = (
+        [k for k, n in s.transports.vehicles.items() for _ in range(n)]
+        if s.transports is not None and cfg.transports
+        else []
+    )
     fleets: dict[str, list[Unit]] = {}
     gate = asyncio.Semaphore(8)
 
-    async def one(policy: str, i: int, kind: str) -> Unit:
-        sign = f"{cfg.prefix}-{policy[0].upper()}{i:03d}"
+    async def one(policy: str, i: int, kind: str, transport: bool = False) -> Unit:
+        letter = policy[0].upper()
+        sign = f"{cfg.prefix}-{letter}T{i:02d}" if transport else f"{cfg.prefix}-{letter}{i:03d}"
         place = s.stations[i % len(s.stations)]
         station_id = station_ids[i % len(s.stations)]
         async with gate:
             found = vehicles.get(sign)
             if found is None:
-                body = {"call_sign": sign, "kind": kind, "station_id": station_id}
+                body: dict[str, Any] = {"call_sign": sign, "kind": kind, "station_id": station_id}
                 body["seats_stretcher"] = 1
+                if transport and s.transports is not None:
+                    body.update({f"seats_{k}": v for k, v in s.transports.seats.items()})
+                    body["serves_transports"] = True
                 found = (await api.send("POST", "/vehicles", body=body)).json()
             vid = int(found["id"])
             token = (await api.send("POST", f"/vehicles/{vid}/device-token")).json()["device_token"]
@@ -641,15 +692,21 @@ async def _setup(
                     )
                     if r.status_code == 200:
                         break
-            patch = {"state": "available", "station_id": station_id}
+            # a transport unit is off duty until its shift starts
+            patch = {"state": "off_duty" if transport else "available", "station_id": station_id}
             await api.send("PATCH", f"/vehicles/{vid}", body=patch)
             fix = {"lat": place.lat, "lon": place.lon, "recorded_at": datetime.now(UTC).isoformat()}
             await api.send("POST", f"/vehicles/{vid}/fixes", token=token, body={"fixes": [fix]})
-            return Unit(vid, sign, kind, token, place, place.lat, place.lon)
+            unit = Unit(vid, sign, kind, token, place, place.lat, place.lon)
+            unit.transport = transport
+            return unit
 
     for policy in cfg.policies:
         fleets[policy] = list(
-            await asyncio.gather(*(one(policy, i, k) for i, k in enumerate(kinds, start=1)))
+            await asyncio.gather(
+                *(one(policy, i, k) for i, k in enumerate(kinds, start=1)),
+                *(one(policy, i, k, True) for i, k in enumerate(transport_kinds, start=1)),
+            )
         )
     roads = (await api.send("GET", "/map/roads")).json()
     info = {
@@ -694,7 +751,12 @@ async def _on_the_map(cfg: CityConfig, api: Api, calls: list[Call]) -> tuple[lis
 
 
 async def _verify(
-    api: Api, clock: Clock, run_id: str, records: list[CaseRecord], since: float
+    api: Api,
+    clock: Clock,
+    run_id: str,
+    records: list[CaseRecord],
+    since: float,
+    transports: Transports | None,
 ) -> dict[str, Any]:
     """Read back what the server stored for this run's incidents (each by id: the list
     endpoint shows only the latest 200) and compare with what the simulator recorded."""
@@ -717,6 +779,7 @@ async def _verify(
     per_policy: dict[str, dict[str, int]] = {}
     closed = 0
     preempted = 0
+    released: dict[str, set[int]] = {}
     for incident in incidents:
         rec = by_id.get(int(incident["id"]))
         policy = rec.policy if rec is not None else "unknown"
@@ -725,6 +788,8 @@ async def _verify(
         units = stored[int(incident["id"])]
         counts["assignments"] += len(units)
         preempted += sum(1 for a in units if a.get("preempted_booking_ids"))
+        for a in units:
+            released.setdefault(policy, set()).update(a.get("preempted_booking_ids") or [])
         closed += incident["status"] == "closed"
         scene = [epoch(a["on_scene_at"]) for a in units if a.get("on_scene_at")]
         if rec is not None and rec.response_s is not None and scene:
@@ -749,6 +814,9 @@ async def _verify(
         "response_max_abs_diff_s": round(max(diffs), 3) if diffs else None,
         "kpis_window_calls": sum(int(level["calls"]) for level in kpis["levels"]),
         "kpis_window_reached": sum(int(level["reached"]) for level in kpis["levels"]),
+        "transports": (
+            await verify_transports(api, transports, released) if transports is not None else None
+        ),
     }
 
 
@@ -759,7 +827,14 @@ async def run_city(
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     s = cfg.scenario
     tz = ZoneInfo(s.timezone)
-    day = cfg.day or datetime.now(tz).date()
+    today = datetime.now(tz).date()
+    with_rides = cfg.transports and s.transports is not None
+    day = cfg.day or (today + timedelta(days=1) if with_rides else today)
+    if with_rides and day <= today:
+        raise SetupError(
+            f"--date {day}: booked transports need a day after today (the server refuses "
+            "bookings in the past); give a later date or --no-transports"
+        )
     day_start = datetime(day.year, day.month, day.day, tzinfo=tz)
     start_s, end_s = cfg.start_hour * 3600, (cfg.start_hour + cfg.hours) * 3600
     calls = (
@@ -804,6 +879,20 @@ async def _run(
     relocated = 0
     if cfg.calls_csv is None:
         calls, relocated = await _on_the_map(cfg, api, calls)
+    rides = generate_rides(s, cfg.seed, start_s, end_s) if cfg.transports else []
+    if s.transports is not None and cfg.transports:
+        tz = ZoneInfo(s.timezone)
+        days = [
+            TransportDay(
+                name, day + timedelta(days=k), tz, [u for u in fleets[name] if u.transport]
+            )
+            for k, name in enumerate(cfg.policies)
+        ]
+        city.transports = Transports(city, s, days)
+        try:
+            await city.transports.prepare(api, cfg.prefix, rides)
+        except (CityError, TransportSetupError) as exc:
+            raise SetupError(str(exc)) from exc
     setup["seconds"] = round(time.monotonic() - setup_started, 2)
     real0 = time.time() + 1.0
     clock = Clock(cfg.speed, start_s, real0, day_start)
@@ -813,8 +902,16 @@ async def _run(
         f"city: {len(calls)} calls over {cfg.hours:g} h from {cfg.start_hour:g}:00 at "
         f"{cfg.speed:g}x ({cfg.hours * 3600 / cfg.speed:.0f} s), policies "
         f"{', '.join(cfg.policies)}, {s.units} units each, map {setup['map_source']}"
+        + (
+            f"; {len(rides)} booked rides on {city.transports.units_per_policy} transport "
+            "units each"
+            if city.transports is not None
+            else ""
+        )
     )
     started = time.monotonic()
+    if city.transports is not None:
+        city.transports.start(end_s)
     tasks = [asyncio.create_task(city.run_case(p, c)) for p in policies for c in calls]
 
     async def report_progress() -> None:
@@ -828,6 +925,10 @@ async def _run(
 
     reporter = asyncio.create_task(report_progress()) if not cfg.quiet else None
     records = list(await asyncio.gather(*tasks))
+    if city.transports is not None:  # the crews work on until the end of the span
+        if clock.now_v() < end_s:
+            await clock.sleep_until(end_s)
+        await city.transports.finish()
     if reporter is not None:
         reporter.cancel()
     end_v = clock.now_v()
@@ -837,7 +938,11 @@ async def _run(
     if city.fix_tasks:
         await asyncio.gather(*list(city.fix_tasks), return_exceptions=True)
     wall = time.monotonic() - started
-    verify = await _verify(api, clock, run_id, records, real0 - 1) if cfg.verify else None
+    verify = (
+        await _verify(api, clock, run_id, records, real0 - 1, city.transports)
+        if cfg.verify
+        else None
+    )
     meta: dict[str, Any] = {
         "scenario": s.name,
         "seed": cfg.seed,
@@ -848,6 +953,9 @@ async def _run(
         "run_id": run_id,
         "calls": len(calls),
         "calls_relocated": relocated,
+        "rides": len(rides),
+        "rides_relocated": city.transports.rides_relocated if city.transports else 0,
+        "transport_units_per_policy": (city.transports.units_per_policy if city.transports else 0),
         "units_per_policy": s.units,
         "fleet": s.fleet,
         "wall_s": round(wall, 1),
@@ -870,5 +978,5 @@ async def _run(
         },
         "verify": verify,
     }
-    report = build_report(meta, records, fleets, s, start_s, end_s)
+    report = build_report(meta, records, fleets, s, start_s, end_s, city.transports)
     return report, records, fleets, setup

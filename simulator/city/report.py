@@ -16,13 +16,11 @@ from typing import Any
 
 from simulator.city.engine import CaseRecord, Unit
 from simulator.city.scenario import TRIAGE_ORDER, Scenario
+from simulator.city.transports import RideRecord, TransportDay, Transports
 from simulator.stats import percentile
 
 COLOURS = {"system": "#1f6fd1", "baseline": "#d9730d"}
-TRANSPORTS_NOTE = (
-    "out of scope for this run: booked patient transports are not simulated yet, so no "
-    "on-time figures are reported"
-)
+NO_TRANSPORTS = "not simulated in this run (--no-transports, or the scenario has none)"
 
 
 def _pct(values: Sequence[float], q: float) -> float | None:
@@ -109,6 +107,69 @@ def policy_figures(
     }
 
 
+def ride_figures(day: TransportDay) -> dict[str, Any]:
+    """Booked rides of one policy: served on time against what was booked (arrive by the
+    appointment; picked up by the end of the return window), delays, and what became of
+    the rides released for emergencies."""
+    recs = [r for r in day.records if r.booking_id is not None]
+    due = [r for r in recs if not r.no_show]
+
+    def outcome(group: list[RideRecord]) -> dict[str, Any]:
+        delays = [r.delay_s for r in group if r.delay_s is not None]
+        late = sorted(d for d in delays if d > 0)
+        return {
+            "rides": len(group),
+            "on_time": sum(1 for d in delays if d <= 0),
+            "late": len(late),
+            "not_served": len(group) - len(delays),
+            "on_time_share": (
+                round(sum(1 for d in delays if d <= 0) / len(group), 4) if group else None
+            ),
+            "late_p50_s": _pct(late, 50),
+            "late_p90_s": _pct(late, 90),
+            "late_max_s": round(late[-1], 1) if late else None,
+        }
+
+    return {
+        "service_date": day.day.isoformat(),
+        "units": len(day.units),
+        "booked": len(recs),
+        "outbound": sum(1 for r in recs if r.leg == "outbound"),
+        "returns": sum(1 for r in recs if r.leg == "return"),
+        "day_plan": day.plan,
+        "unserved_by_day_plan": sum(1 for r in recs if r.unserved_reason),
+        "unserved_reasons": sorted({r.unserved_reason for r in recs if r.unserved_reason})[:3],
+        "completed": sum(1 for r in recs if r.completed),
+        "no_shows": sum(1 for r in recs if r.no_show),
+        "all": outcome(due),
+        "outbound_rides": outcome([r for r in due if r.leg == "outbound"]),
+        "return_rides": outcome([r for r in due if r.leg == "return"]),
+        "released": outcome([r for r in due if r.released]),
+        "released_replanned_into_the_past": day.replanned_into_past,
+    }
+
+
+def preemption_figures(records: list[CaseRecord]) -> dict[str, Any]:
+    """Emergencies that took a unit off its booked rides: how many, what they gained over
+    the best unit that was free without one, and how fast those calls were reached."""
+    taken = [r for r in records if r.preempted_rides]
+    gains = [
+        float(r.best_free_eta_s - r.eta_s)
+        for r in taken
+        if r.best_free_eta_s is not None and r.eta_s is not None
+    ]
+    responses = [r.response_s for r in taken if r.response_s is not None]
+    return {
+        "assignments": len(taken),
+        "rides_released": sum(len(r.preempted_rides) for r in taken),
+        "eta_gain_p50_s": _pct(gains, 50),
+        "eta_gain_min_s": round(min(gains), 1) if gains else None,
+        "no_free_unit": sum(1 for r in taken if r.best_free_eta_s is None),
+        "response_p50_s": _pct(responses, 50),
+        "calls": [r.call.n for r in taken][:20],
+    }
+
+
 def build_report(
     meta: dict[str, Any],
     records: list[CaseRecord],
@@ -116,22 +177,26 @@ def build_report(
     s: Scenario,
     start_s: float,
     end_s: float,
+    transports: Transports | None = None,
 ) -> dict[str, Any]:
     policies = {
-        name: policy_figures([r for r in records if r.policy == name], units, s, start_s, end_s)
+        name: policy_figures(
+            [r for r in records if r.policy == name],
+            [u for u in units if not u.transport],  # utilisation of the emergency fleet
+            s,
+            start_s,
+            end_s,
+        )
         for name, units in fleets.items()
     }
-    verify = meta.get("verify") or {}
-    return {
-        **meta,
-        "targets_s": s.targets_s,
-        "policies": policies,
-        "transports": TRANSPORTS_NOTE,
-        "preemptions": {
-            "assignments_with_preemption": verify.get("preempting_assignments"),
-            "note": "none possible without booked transports in the run",
-        },
-    }
+    for name, figures in policies.items():
+        figures["preemptions"] = preemption_figures([r for r in records if r.policy == name])
+    rides: dict[str, Any] | str = NO_TRANSPORTS
+    if transports is not None:
+        rides = {name: ride_figures(day) for name, day in transports.days.items()}
+        for name in rides:
+            rides[name]["crew_errors"] = transports.errors[:5]
+    return {**meta, "targets_s": s.targets_s, "policies": policies, "transports": rides}
 
 
 def _fmt_s(value: float | None) -> str:
@@ -186,6 +251,52 @@ def format_table(report: dict[str, Any]) -> str:
     rows.append(("drive to scene p50", *(_fmt_s(pol[n]["drive_to_scene_p50_s"]) for n in names)))
     rows.append(("transported", *(str(pol[n]["transported"]) for n in names)))
     rows.append(("refused / errors", *(f"{pol[n]['refused']} / {pol[n]['errors']}" for n in names)))
+    pre = [pol[n]["preemptions"] for n in names]
+    rows.append(
+        (
+            "preemptions / rides released",
+            *(f"{p['assignments']} / {p['rides_released']}" for p in pre),
+        )
+    )
+    rows.append(("  ETA gained p50", *(_fmt_sec(p["eta_gain_p50_s"]) for p in pre)))
+    rides = report["transports"]
+    if isinstance(rides, dict):
+        get = [rides.get(n, {}) for n in names]
+        rows.append(
+            (
+                "booked rides: booked / done / no-show",
+                *(f"{g.get('booked')} / {g.get('completed')} / {g.get('no_shows')}" for g in get),
+            )
+        )
+        rows.append(
+            ("  unserved by the day plan", *(str(g.get("unserved_by_day_plan")) for g in get))
+        )
+        for key, label in (
+            ("all", "  on time (all)"),
+            ("outbound_rides", "  on time (to appointment)"),
+            ("return_rides", "  on time (way home)"),
+            ("released", "  on time (released rides)"),
+        ):
+            rows.append(
+                (
+                    label,
+                    *(
+                        f"{_fmt_share(g[key]['on_time_share'])} of {g[key]['rides']}" if g else "-"
+                        for g in get
+                    ),
+                )
+            )
+        rows.append(
+            (
+                "  late p50 / max",
+                *(
+                    f"{_fmt_s(g['all']['late_p50_s'])} / {_fmt_s(g['all']['late_max_s'])}"
+                    if g
+                    else "-"
+                    for g in get
+                ),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         f"city {report['scenario']} seed {report['seed']}: {report['calls']} calls, "
@@ -203,7 +314,15 @@ def format_table(report: dict[str, Any]) -> str:
             f"by policy {json.dumps(v['by_policy'])}, response max |diff| "
             f"{v['response_max_abs_diff_s']} s"
         )
-    lines.append(f"transports: {report['transports']}")
+    if not isinstance(rides, dict):
+        lines.append(f"booked transports: {rides}")
+    elif v and v.get("transports"):
+        for name, t in v["transports"].items():
+            lines.append(
+                f"server, {name} rides on {t['service_date']}: {json.dumps(t['stored_statuses'])}"
+                f", {len(t['status_mismatches'])} differ; released {t['released_by_server']}"
+                f" (simulator saw {t['released_seen']})"
+            )
     lines.append(f"late wake-ups: {report['lag_s']}")
     return "\n".join(lines)
 

@@ -61,6 +61,33 @@ class Crew:
 
 
 @dataclass(frozen=True)
+class Transports:
+    """Booked patient transports of the day: who rides, when, and the vehicles doing them.
+
+    Transport units are ambulances (by default BLS) on a transport shift: a red call may
+    take one off its run while nobody is aboard (a preemption), which is what the report
+    measures against the baseline, which never preempts."""
+
+    rides_per_day: int
+    vehicles: dict[str, int]
+    shift_s: tuple[float, float]  # seconds since local midnight
+    break_minutes: int
+    homes: list[Zone]
+    appointment_s: tuple[float, float]  # first and last appointment
+    return_share: float
+    appointment_length_s: tuple[float, float]  # appointment → return window opens
+    return_window_s: float
+    mobility_mix: dict[str, float]
+    no_show_share: float
+    seats: dict[str, int]
+    hospitals_nearest: int = 5
+
+    @property
+    def units(self) -> int:
+        return sum(self.vehicles.values())
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     timezone: str
@@ -76,13 +103,37 @@ class Scenario:
     crew: Crew
     targets_s: dict[str, list[int]]
     map_path: str | None = None
+    transports: Transports | None = None
 
     @property
     def units(self) -> int:
         return sum(self.fleet.values())
 
-    def with_overrides(self, *, units: int | None, calls_per_day: float | None) -> Scenario:
-        """The same city with another fleet size (kinds kept in proportion) or demand."""
+    def with_overrides(
+        self,
+        *,
+        units: int | None,
+        calls_per_day: float | None,
+        rides_per_day: int | None = None,
+        transport_units: int | None = None,
+    ) -> Scenario:
+        """The same city with another fleet size (kinds kept in proportion), demand or
+        transport day (0 transport units: no booked transports)."""
+        transports = self.transports
+        if transports is not None and (rides_per_day is not None or transport_units is not None):
+            vehicles = transports.vehicles
+            if transport_units is not None:
+                kind = next(iter(vehicles), "bls")
+                vehicles = {kind: transport_units} if transport_units > 0 else {}
+            transports = replace(
+                transports,
+                vehicles=vehicles,
+                rides_per_day=(
+                    transports.rides_per_day if rides_per_day is None else rides_per_day
+                ),
+            )
+            if not transports.vehicles or transports.rides_per_day <= 0:
+                transports = None
         fleet = self.fleet
         if units is not None:
             total = self.units
@@ -96,6 +147,7 @@ class Scenario:
             self,
             fleet=fleet,
             calls_per_day=self.calls_per_day if calls_per_day is None else calls_per_day,
+            transports=transports,
         )
 
 
@@ -110,6 +162,21 @@ class Call:
     triage: str
     transport: bool
     on_scene_s: float
+
+
+@dataclass(frozen=True)
+class Ride:
+    """One booked ride of the day (virtual seconds since local midnight), identical for
+    every policy. ``return_window`` books the way home too."""
+
+    n: int
+    lat: float
+    lon: float
+    hospital: int  # index into the scenario's hospitals
+    mobility: str
+    appointment_s: float
+    return_window: tuple[float, float] | None
+    no_show: bool
 
 
 def _resolve(path: str, base: Path) -> Path:
@@ -194,6 +261,7 @@ def load_scenario(path: Path | str = DEFAULT_SCENARIO) -> Scenario:
             fix_interval_s=float(crew_doc.get("fix_interval_s", 60)),
         )
         map_path = doc.get("map")
+        transports = _transports(doc["transports"]) if doc.get("transports") else None
         scenario = Scenario(
             name=str(doc.get("name", path.stem)),
             timezone=str(doc.get("timezone", "Asia/Bangkok")),
@@ -218,11 +286,103 @@ def load_scenario(path: Path | str = DEFAULT_SCENARIO) -> Scenario:
             crew=crew,
             targets_s={k: [int(x) for x in v] for k, v in doc.get("targets_s", {}).items()},
             map_path=str(_resolve(str(map_path), base)) if map_path else None,
+            transports=transports,
         )
     except KeyError as exc:
         raise ValueError(f"{path}: missing field {exc.args[0]!r}") from None
     check(scenario)
     return scenario
+
+
+def _clock_s(text: str, field_name: str) -> float:
+    try:
+        return _parse_time(str(text))
+    except ValueError:
+        raise ValueError(f"{field_name}: a time of day HH:MM, not {text!r}") from None
+
+
+def _zone(z: dict[str, Any]) -> Zone:
+    return Zone(
+        z.get("name", ""),
+        float(z["lat"]),
+        float(z["lon"]),
+        float(z.get("sigma_m", 1000)),
+        float(z.get("weight", 1)),
+    )
+
+
+def _transports(doc: dict[str, Any]) -> Transports:
+    shift = doc.get("shift", ["07:00", "19:00"])
+    first, last = doc.get("appointments", ["08:00", "16:00"])
+    length = doc.get("appointment_length_minutes", [60, 150])
+    t = Transports(
+        rides_per_day=int(doc["rides_per_day"]),
+        vehicles={str(k): int(v) for k, v in doc["vehicles"].items()},
+        shift_s=(_clock_s(shift[0], "transports.shift"), _clock_s(shift[1], "transports.shift")),
+        break_minutes=int(doc.get("break_minutes", 30)),
+        homes=[_zone(z) for z in doc.get("homes", [])],
+        appointment_s=(
+            _clock_s(first, "transports.appointments"),
+            _clock_s(last, "transports.appointments"),
+        ),
+        return_share=float(doc.get("return_share", 0.6)),
+        appointment_length_s=(float(length[0]) * 60, float(length[1]) * 60),
+        return_window_s=float(doc.get("return_window_minutes", 30)) * 60,
+        mobility_mix={str(k): float(v) for k, v in doc.get("mobility_mix", {}).items()}
+        or {"ambulatory": 0.4, "wheelchair": 0.45, "stretcher": 0.15},
+        no_show_share=float(doc.get("no_show_share", 0.03)),
+        seats={str(k): int(v) for k, v in doc.get("seats", {}).items()}
+        or {"seated": 2, "wheelchair": 1, "stretcher": 1},
+    )
+    if t.shift_s[0] >= t.shift_s[1]:
+        raise ValueError("transports.shift: the shift ends before it starts")
+    if not t.appointment_s[0] <= t.appointment_s[1]:
+        raise ValueError("transports.appointments: first after last")
+    if set(t.mobility_mix) - {"ambulatory", "wheelchair", "stretcher"}:
+        raise ValueError("transports.mobility_mix: ambulatory, wheelchair, stretcher")
+    if t.units <= 0 or t.rides_per_day < 0:
+        raise ValueError("transports.vehicles: at least one; rides_per_day not negative")
+    return t
+
+
+def generate_rides(s: Scenario, seed: int, start_s: float, end_s: float) -> list[Ride]:
+    """The day's booked rides from their own generator (seed, 3): appointments on the
+    quarter hour, homes around the scenario's home zones (or the call zones), one of the
+    ``hospitals_nearest`` hospitals. Only rides that fit in the simulated span are kept:
+    the outbound leaves after it starts and the way home closes before it ends."""
+    t = s.transports
+    if t is None:
+        return []
+    rng = np.random.default_rng([seed, 3])
+    homes = replace(s, zones=t.homes) if t.homes else s
+    kinds = list(t.mobility_mix)
+    mix = np.array([t.mobility_mix[k] for k in kinds], dtype=float)
+    rides: list[Ride] = []
+    for n in range(1, t.rides_per_day + 1):
+        lat, lon = _place(homes, rng)
+        slots = int((t.appointment_s[1] - t.appointment_s[0]) // 900)
+        appointment = t.appointment_s[0] + 900 * int(rng.integers(0, slots + 1))
+        near = sorted(
+            range(len(s.hospitals)),
+            key=lambda i: (
+                (s.hospitals[i].lat - lat) ** 2
+                + ((s.hospitals[i].lon - lon) * math.cos(math.radians(lat))) ** 2
+            ),
+        )[: max(1, t.hospitals_nearest)]
+        hospital = near[int(rng.integers(0, len(near)))]
+        mobility = kinds[int(rng.choice(len(kinds), p=mix / mix.sum()))]
+        back: tuple[float, float] | None = None
+        if rng.random() < t.return_share:
+            opens = appointment + float(rng.uniform(*t.appointment_length_s))
+            opens = 300.0 * round(opens / 300)
+            back = (opens, opens + t.return_window_s)
+        no_show = bool(rng.random() < t.no_show_share)
+        if appointment - 3600 < start_s or appointment > end_s:
+            continue
+        if back is not None and back[1] + 3600 > end_s:
+            back = None
+        rides.append(Ride(n, lat, lon, hospital, mobility, appointment, back, no_show))
+    return rides
 
 
 def check(s: Scenario) -> None:
@@ -266,6 +426,14 @@ def relocate(s: Scenario, seed: int, call: Call, attempt: int) -> Call:
     for a place the server refuses (too far from its road map)."""
     lat, lon = _place(s, np.random.default_rng([seed, call.n, 2, attempt]))
     return replace(call, lat=lat, lon=lon)
+
+
+def relocate_ride(s: Scenario, seed: int, ride: Ride, attempt: int) -> Ride:
+    """The same ride from another home drawn from its own generator (seed, n, attempt)."""
+    t = s.transports
+    homes = replace(s, zones=t.homes) if t is not None and t.homes else s
+    lat, lon = _place(homes, np.random.default_rng([seed, ride.n, 4, attempt]))
+    return replace(ride, lat=lat, lon=lon)
 
 
 def _call_draws(s: Scenario, seed: int, n: int, t_s: float, triage: str) -> Call:
