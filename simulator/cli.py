@@ -165,7 +165,11 @@ def _add_city(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "fixes and milestones; the system's recommendation and a closest straight-line "
         "baseline each run their own fleet on the same day; the report compares them.",
     )
-    city.add_argument("--url", default=DEFAULT_URL, help=f"API base URL (default {DEFAULT_URL})")
+    city.add_argument(
+        "--url",
+        default=DEFAULT_URL,
+        help=f"API base URL, or several workers' comma-separated (default {DEFAULT_URL})",
+    )
     city.add_argument("--username", help="supervisor login used to set up and dispatch")
     city.add_argument("--password", help="its password (or the SIM_PASSWORD environment variable)")
     city.add_argument("--setup-token", help="a supervisor's bearer token instead of a login")

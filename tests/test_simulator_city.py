@@ -28,6 +28,7 @@ from simulator.city.engine import (
     Leg,
     Policy,
     run_city,
+    split_urls,
 )
 from simulator.city.errors import CityError
 from simulator.city.report import format_table, write_html
@@ -119,6 +120,33 @@ async def test_a_call_no_unit_can_ever_take_fails_instead_of_waiting_forever() -
     rec = CaseRecord(generate_calls(scenario, 1, 0, 3600)[0], "baseline", incident_id=1)
     with pytest.raises(CityError, match="no baseline unit"):
         await policy.obtain(rec)
+
+
+def test_several_workers_share_the_connection_pool() -> None:
+    assert split_urls("http://a:1/, http://b:2") == ["http://a:1", "http://b:2"]
+    api = Api("http://127.0.0.1:1,http://127.0.0.1:2", "token", size=3)
+    ports = sorted(api.pool.get_nowait()[0].port for _ in range(6))
+    assert ports == [1, 1, 1, 2, 2, 2]
+    with pytest.raises(ValueError, match="--url"):
+        split_urls(" , ")
+
+
+def test_booked_rides_are_seeded_and_fit_the_span() -> None:
+    s = load_scenario()
+    rides = generate_rides(s, 5, 0, 86_400)
+    assert rides == generate_rides(s, 5, 0, 86_400) != generate_rides(s, 6, 0, 86_400)
+    assert s.transports is not None and len(rides) == s.transports.rides_per_day
+    assert all(r.appointment_s % 900 == 0 for r in rides)  # on the quarter hour
+    assert all(r.return_window is None or r.return_window[0] > r.appointment_s for r in rides)
+    # a short span keeps the same rides (same draws), only those that fit in it
+    morning = generate_rides(s, 5, 9 * 3600, 12 * 3600)
+    whole_day = {r.n: r for r in rides}
+    assert morning and all(
+        replace(r, return_window=whole_day[r.n].return_window) == whole_day[r.n] for r in morning
+    )
+    assert all(10 * 3600 <= r.appointment_s <= 12 * 3600 for r in morning)
+    assert all(r.return_window is None or r.return_window[1] <= 11 * 3600 for r in morning)
+    assert s.with_overrides(units=None, calls_per_day=None, transport_units=0).transports is None
 
 
 def test_the_city_command_parses() -> None:

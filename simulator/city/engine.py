@@ -261,10 +261,14 @@ class Api:
     one-request-at-a-time ``Http1Connection``, handed out from a queue, costs O(1)."""
 
     def __init__(self, base_url: str, token: str, *, size: int = 48, timeout_s: float = 30) -> None:
+        """``base_url`` may list several workers, comma-separated: the pool holds
+        connections to each in turn, so requests spread over them."""
         self.token = token
         self.pool: asyncio.LifoQueue[tuple[Http1Connection, float]] = asyncio.LifoQueue()
-        for _ in range(size):
-            self.pool.put_nowait((Http1Connection(base_url, timeout_s=timeout_s), 0.0))
+        urls = split_urls(base_url)
+        for i in range(size * len(urls)):
+            url = urls[i % len(urls)]
+            self.pool.put_nowait((Http1Connection(url, timeout_s=timeout_s), 0.0))
         self.requests = 0
         self.failures: dict[str, int] = {}
         self.latency_ms: dict[str, Histogram] = {}
@@ -313,6 +317,14 @@ class Api:
             self.pool.get_nowait()[0].close()
 
 
+def split_urls(url: str) -> list[str]:
+    """``http://a:8001,http://b:8002`` → both, without trailing slashes."""
+    urls = [u.strip().rstrip("/") for u in url.split(",") if u.strip()]
+    if not urls:
+        raise ValueError("--url: give at least one server address")
+    return urls
+
+
 def _kind(method: str, path: str) -> str:
     """``POST /incidents/{id}/assignments`` for ``POST /incidents/17/assignments``."""
     parts = ["{id}" if p.isdigit() else p for p in path.split("/")]
@@ -330,6 +342,15 @@ class Policy:
         self.waiters: list[tuple[tuple[int, float], CaseRecord, asyncio.Future[Unit]]] = []
 
     async def obtain(self, rec: CaseRecord) -> Unit:
+        # While nobody waits, calls are dispatched side by side without the lock, as at
+        # several desks: the server arbitrates (a unit another call took meanwhile
+        # answers 409 and the next candidate is tried). Holding the lock across the
+        # recommendation round trip capped dispatching at a few calls a second of real
+        # time, which at 360x fell behind the morning peak. The lock orders the queue.
+        if not self.waiters:
+            unit = await self._try(rec)
+            if unit is not None:
+                return unit
         async with self.lock:
             unit = await self._try(rec)
             if unit is not None:
@@ -381,7 +402,7 @@ class Policy:
         return not any(u.busy for u in self.units.values())
 
     async def _try(self, rec: CaseRecord) -> Unit | None:
-        """Choose and assign under the lock; ``None`` when no unit of this fleet can go."""
+        """Choose and assign; ``None`` when no unit of this fleet can go."""
         api, clock = self.city.api, self.city.clock
         assert rec.incident_id is not None
         choices: list[tuple[Unit, int | None, int | None, bool]] = []
@@ -510,6 +531,8 @@ class City:
         unit.leg = Leg(points, v0, seconds)
         arrival = v0 + seconds
         step = self.crew.fix_interval_s
+        if unit.transport and self.cfg.scenario.transports is not None:
+            step = self.cfg.scenario.transports.fix_interval_s
         t = v0 + step
         while t < arrival:
             await self.clock.sleep_until(t)
@@ -846,7 +869,8 @@ async def run_city(
         token = cfg.setup_token
     else:
         assert cfg.username and cfg.password
-        async with httpx.AsyncClient(base_url=cfg.url, timeout=cfg.timeout_s) as client:
+        first = split_urls(cfg.url)[0]
+        async with httpx.AsyncClient(base_url=first, timeout=cfg.timeout_s) as client:
             token = await login(client, cfg.username, cfg.password)
     api = Api(cfg.url, token, timeout_s=cfg.timeout_s)
     try:

@@ -81,6 +81,7 @@ class Transports:
     no_show_share: float
     seats: dict[str, int]
     hospitals_nearest: int = 5
+    fix_interval_s: float = 300.0  # transport crews' phones report less often
 
     @property
     def units(self) -> int:
@@ -333,6 +334,7 @@ def _transports(doc: dict[str, Any]) -> Transports:
         no_show_share=float(doc.get("no_show_share", 0.03)),
         seats={str(k): int(v) for k, v in doc.get("seats", {}).items()}
         or {"seated": 2, "wheelchair": 1, "stretcher": 1},
+        fix_interval_s=float(doc.get("fix_interval_s", 300)),
     )
     if t.shift_s[0] >= t.shift_s[1]:
         raise ValueError("transports.shift: the shift ends before it starts")
