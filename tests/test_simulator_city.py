@@ -335,8 +335,10 @@ async def test_a_short_seeded_day_agrees_with_what_the_server_stored(
         pre["assignments"] > 0 and report["policies"]["baseline"]["preemptions"]["assignments"] == 0
     )
     assert pre["assignments"] == verify["preempting_assignments"]
-    assert pre["rides_released"] == verify["transports"]["system"]["released_by_server"] > 0
     taken = [r for r in records if r.preempted_rides]
+    released = {b for r in taken for b in r.preempted_rides}  # a ride may be released twice
+    assert pre["rides_released"] == sum(len(r.preempted_rides) for r in taken) >= len(released)
+    assert len(released) == verify["transports"]["system"]["released_by_server"] > 0
     assert all(r.call.triage == "red" and r.call_sign and "-ST" in r.call_sign for r in taken)
     table = format_table(report)
     assert "red: within 8 min" in table or "red" not in report["policies"]["system"]["triage"]

@@ -422,8 +422,10 @@ class Transports:
                     rec.completed = True
 
     async def _off_duty(self, unit: Unit, v: float) -> None:
-        unit.on_shift = False
-        with contextlib.suppress(Exception):
+        async with unit.lock:  # not while a call is taking the unit
+            if unit.busy:
+                return
+            unit.on_shift = False
             await self.city.api.send(
                 "PATCH", f"/vehicles/{unit.vehicle_id}", body={"state": "off_duty"}
             )
