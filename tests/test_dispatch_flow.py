@@ -158,6 +158,25 @@ async def test_recommendation_ranks_by_eta_with_reasons_and_is_audited(
     ]
 
 
+async def test_recommendation_length_can_be_asked_for(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await place(db, world.vehicle_ids["A1"], 13.7600, 100.5340)
+    await place(db, world.vehicle_ids["B1"], 13.7480, 100.5340)
+    incident = await call(client, world)
+    path = f"/incidents/{incident['id']}/recommendations"
+    one = await client.post(path, params={"limit": 1}, headers=world.headers("dispatcher"))
+    assert [c["call_sign"] for c in one.json()["candidates"]] == ["B1"]
+    for bad in ("0", "1001", "many"):
+        refused = await client.post(
+            path, params={"limit": bad}, headers=world.headers("dispatcher")
+        )
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+            "query",
+            "limit",
+        ]
+
+
 async def test_busy_units_are_excluded_and_stale_ones_flagged(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:

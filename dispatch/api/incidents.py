@@ -126,10 +126,20 @@ async def update_incident(
     summary="Rank the units that could go, with ETAs and reasons (recorded in the audit log)",
 )
 async def recommend_units(
-    uow: UoW, actor: Operational, cfg: Emergency, incident_id: PathId
+    uow: UoW,
+    actor: Operational,
+    cfg: Emergency,
+    incident_id: PathId,
+    limit: int | None = Query(
+        default=None,
+        ge=1,
+        le=1000,
+        description="How many ranked units to return (default: the configured 10); "
+        "a larger list for a desk that works only part of the fleet",
+    ),
 ) -> RecommendationOut:
     incident = await service.get(uow, actor, incident_id)
-    rec = await recommend.recommend(uow, incident, cfg)
+    rec = await recommend.recommend(uow, incident, cfg, limit=limit)
     assignments.record_recommendation(uow, actor, incident, rec)
     return RecommendationOut(
         incident_id=incident.id,

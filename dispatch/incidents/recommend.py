@@ -76,8 +76,10 @@ async def recommend(
     *,
     now: datetime | None = None,
     exclude_vehicle_ids: Collection[int] = (),
+    limit: int | None = None,
 ) -> Recommendation:
-    """Rank every unit that could go to ``incident`` right now."""
+    """Rank every unit that could go to ``incident`` right now; the best ``limit``
+    (default ``cfg.shown``) are returned."""
     now = now or datetime.now(UTC)
     session = uow.session
     active = aliased(Assignment)
@@ -166,7 +168,7 @@ async def recommend(
         excluded.append(Excluded(unit.vehicle_id, unit.call_sign, "position off the road network"))
     gone = set(dropped)
     reachable = [c for i, c in enumerate(candidates) if i not in gone]
-    ranked = rank_units(needs, reachable, etas, cfg.policy, limit=cfg.shown)
+    ranked = rank_units(needs, reachable, etas, cfg.policy, limit=limit or cfg.shown)
     excluded.sort(key=lambda e: e.call_sign)
     return Recommendation(incident.id, now, ranked, excluded, off_duty)
 
