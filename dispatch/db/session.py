@@ -8,9 +8,10 @@ not exist.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,6 +23,9 @@ from dispatch.models.outbox import OutboxEvent
 log = logging.getLogger(__name__)
 
 Publisher = Callable[[Sequence[Event]], Awaitable[object]]
+
+#: How long published outbox rows gather before one DELETE removes them.
+FORGET_LINGER_S = 0.05
 
 
 class UnitOfWork:
@@ -52,6 +56,8 @@ class Database:
         self._read_sessions = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
+        self._forget: list[int] = []  # published outbox rows not yet deleted
+        self._forgetting: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def unit_of_work(
@@ -60,7 +66,8 @@ class Database:
         """Commit on success, roll back on error, then publish the collected events."""
         factory = self._read_sessions if read_only else self._sessions
         outbox: list[OutboxEvent] = []
-        async with factory() as session:
+        gate = nullcontext() if read_only else self.strategy.write_gate()
+        async with gate, factory() as session:
             uow = UnitOfWork(session, self.strategy)
             try:
                 yield uow
@@ -83,21 +90,40 @@ class Database:
                     exc_info=True,
                 )
                 return
-            await self._published([row.id for row in outbox])
+            self._published([row.id for row in outbox])
 
-    async def _published(self, ids: list[int]) -> None:
-        """Forget outbox rows once published (best effort: a leftover is published again
-        by the relay, i.e. at least once)."""
-        try:
-            async with self._sessions() as session:
-                await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
-                await session.commit()
-        except Exception:
-            log.warning("clearing %d published outbox events failed", len(ids), exc_info=True)
+    def _published(self, ids: list[int]) -> None:
+        """Forget outbox rows once published, in the background and in batches.
+
+        Why not in the request: it was a second write transaction after every change,
+        which the reply waited for and which, on SQLite, queued for the one write lock
+        again. Rows still there after the relay's grace period (this process died, the
+        delete failed) are published again: delivery stays at least once."""
+        self._forget.extend(ids)
+        if self._forgetting is None or self._forgetting.done():
+            self._forgetting = asyncio.create_task(self._forget_published())
+
+    async def _forget_published(self) -> None:
+        await asyncio.sleep(FORGET_LINGER_S)  # let the changes of the moment gather
+        while self._forget:
+            ids, self._forget = self._forget, []
+            try:
+                async with self.strategy.write_gate(), self._sessions() as session:
+                    await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+                    await session.commit()
+            except Exception:
+                log.warning("clearing %d published outbox events failed", len(ids), exc_info=True)
+
+    async def settle(self) -> None:
+        """Wait for the published outbox rows of this event loop to be forgotten."""
+        task = self._forgetting
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            await task
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.settle()
         await self.engine.dispose()

@@ -188,7 +188,7 @@ class HistoryWriter:
             current = newest.get(fix.vehicle_id)
             if current is None or fix.recorded_at > current.recorded_at:
                 newest[fix.vehicle_id] = fix
-        async with self.db.engine.begin() as conn:
+        async with self.db.strategy.write_gate(), self.db.engine.begin() as conn:
             keys = await self.db.strategy.insert_many_ignoring_duplicates(
                 conn, table, rows, ("vehicle_id", "recorded_at")
             )
