@@ -28,6 +28,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float | None:
+    """A positive number, or ``max`` for no cap."""
+    return None if text.strip().lower() == "max" else _positive_float(text)
+
+
 def _count(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -182,7 +187,12 @@ def _add_city(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--start-hour", type=float, default=0.0, help="local hour the span starts (default 0)"
     )
     city.add_argument(
-        "--speed", type=_positive_float, default=360.0, help="virtual/real time (default 360)"
+        "--speed",
+        type=_speed,
+        default=None,
+        help="at most this many virtual seconds per real second, e.g. 60 to watch the day "
+        "on the control screen (default: as fast as the server answers; the figures do "
+        "not depend on it)",
     )
     city.add_argument(
         "--date",

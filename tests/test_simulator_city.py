@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from simulator.city.clock import Clock, Stalled
 from simulator.city.engine import (
     Api,
     CaseRecord,
     City,
     CityConfig,
-    Clock,
     Leg,
     Policy,
     run_city,
@@ -95,12 +95,102 @@ def test_scenario_errors_name_the_field(tmp_path: Path) -> None:
     assert s.units == 5 and s.calls_per_day == 10
 
 
-def test_virtual_time_maps_onto_the_real_clock_and_back() -> None:
-    day = datetime(2026, 11, 24, tzinfo=UTC)
-    clock = Clock(300.0, 3600.0, 1_000.0, day)
-    assert clock.real(3600.0 + 300.0) == pytest.approx(1_001.0)
-    assert clock.virtual(clock.real(12_345.0)) == pytest.approx(12_345.0)
-    assert clock.local(3600.0) == datetime(2026, 11, 24, 1, tzinfo=UTC)
+DAY = datetime(2026, 11, 24, tzinfo=ZoneInfo("Asia/Bangkok"))
+
+
+async def test_virtual_time_waits_for_the_actors_and_keeps_their_order() -> None:
+    clock = Clock(3600.0, DAY)
+    seen: list[tuple[str, float]] = []
+
+    async def actor(name: str, wake: list[float], work_s: float) -> None:
+        for v in wake:
+            await clock.sleep_until(v)
+            seen.append((name, clock.now_v()))
+            await asyncio.sleep(work_s)  # a request: the clock must not move meanwhile
+            assert clock.now_v() == v
+
+    tasks = [
+        clock.spawn(actor("slow", [3700.0, 3900.0], 0.05)),
+        clock.spawn(actor("fast", [3650.0, 3700.0, 7200.0], 0.0)),
+    ]
+    clock.start()
+    await asyncio.gather(*tasks)
+    await clock.stop()
+    assert sorted(seen, key=lambda x: x[1]) == seen
+    assert seen == [
+        ("fast", 3650.0),
+        ("slow", 3700.0),
+        ("fast", 3700.0),
+        ("slow", 3900.0),
+        ("fast", 7200.0),
+    ] or seen == [
+        ("fast", 3650.0),
+        ("fast", 3700.0),
+        ("slow", 3700.0),
+        ("slow", 3900.0),
+        ("fast", 7200.0),
+    ]
+    assert clock.instants == 4 and clock.local(3600.0) == datetime(
+        2026, 11, 24, 1, tzinfo=ZoneInfo("Asia/Bangkok")
+    )
+
+
+async def test_server_stamps_map_back_to_the_moment_their_request_was_sent() -> None:
+    clock = Clock(0.0, DAY)
+    stamps: dict[float, tuple[str, datetime]] = {}
+
+    async def actor() -> None:
+        for v in (10.0, 10.5, 11.0, 4000.0):
+            await clock.sleep_until(v)
+            sent = clock.stamp()  # what a crew reports as ``at``
+            await asyncio.sleep(0.002)  # the server stamps a moment later
+            stamps[v] = (sent, datetime.now(UTC))
+
+    task = clock.spawn(actor())
+    clock.start()
+    await task
+    await clock.stop()
+    for v, (sent, server) in stamps.items():
+        assert clock.virtual(sent) == v == clock.virtual(server)
+    # the crews' stamps are strictly increasing, so fixes keyed by time never collide
+    assert [stamps[v][0] for v in sorted(stamps)] == sorted({s for s, _ in stamps.values()})
+
+
+async def test_cancelled_sleepers_and_waiters_never_stop_the_clock() -> None:
+    clock = Clock(0.0, DAY)
+    woke: list[float] = []
+
+    async def sleeper(v: float) -> None:
+        await clock.sleep_until(v)
+        woke.append(v)
+
+    async def waits_forever() -> None:
+        never: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await clock.wait(never)
+
+    doomed = clock.spawn(sleeper(50.0))
+    survivor = clock.spawn(sleeper(100.0))
+    stuck = clock.spawn(waits_forever())
+    clock.start()
+    await asyncio.sleep(0)
+    doomed.cancel()
+    await survivor
+    assert woke == [100.0] and doomed.cancelled()
+    # nobody sleeps any more and one actor waits for another: that is a stall, not a hang
+    with pytest.raises(Stalled):
+        await stuck
+    await clock.stop()
+
+
+async def test_the_speed_cap_slows_virtual_time_down() -> None:
+    clock = Clock(0.0, DAY, speed=100.0)
+    task = clock.spawn(clock.sleep_until(20.0))
+    started = time.monotonic()
+    clock.start()
+    await task
+    await clock.stop()
+    assert time.monotonic() - started >= 0.2 - 0.01  # 20 virtual s at most 100x
+    assert clock.summary(1.0)["paced_s"] > 0.15
 
 
 def test_a_leg_moves_along_its_polyline_at_constant_speed() -> None:
@@ -114,9 +204,8 @@ def test_a_leg_moves_along_its_polyline_at_constant_speed() -> None:
 async def test_a_call_no_unit_can_ever_take_fails_instead_of_waiting_forever() -> None:
     scenario = load_scenario()
     cfg = CityConfig(url="http://127.0.0.1:9", scenario=scenario, username="u", password="p")
-    clock = Clock(360.0, 0.0, time.time(), datetime(2026, 11, 24, tzinfo=UTC))
-    city = City(cfg, Api(cfg.url, "token"), clock, "run")
-    policy = Policy("baseline", [], city)  # no unit at all, so none is busy either
+    city = City(cfg, Api(cfg.url, "token"), "run")
+    policy = Policy("baseline", [], city, Clock(0.0, DAY))  # no unit at all, none is busy
     rec = CaseRecord(generate_calls(scenario, 1, 0, 3600)[0], "baseline", incident_id=1)
     with pytest.raises(CityError, match="no baseline unit"):
         await policy.obtain(rec)
@@ -151,7 +240,11 @@ def test_booked_rides_are_seeded_and_fit_the_span() -> None:
 
 def test_the_city_command_parses() -> None:
     args = build_parser().parse_args(["city", "--hours", "2", "--policy", "baseline"])
-    assert args.hours == 2 and args.policy == ["baseline"] and args.speed == 360
+    assert args.hours == 2 and args.policy == ["baseline"] and args.speed is None
+    assert build_parser().parse_args(["city", "--speed", "60"]).speed == 60
+    assert build_parser().parse_args(["city", "--speed", "max"]).speed is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["city", "--speed", "0"])
 
 
 # --- a real short day -----------------------------------------------------------------------
@@ -269,7 +362,6 @@ async def test_a_short_seeded_day_agrees_with_what_the_server_stored(
         seed=3,
         start_hour=9,
         hours=2,
-        speed=720,
         day=tomorrow,
         username="sup",
         password=PASSWORD,
@@ -303,9 +395,14 @@ async def test_a_short_seeded_day_agrees_with_what_the_server_stored(
         assert 0 < figures["utilisation"] <= 1
     assert report["policies"]["system"]["refused"] == report["policies"]["baseline"]["refused"]
     assert verify["incidents_stored"] == verify["incidents_closed"] == total_incidents
-    # response times: the server's stored stamps × speed are the report's virtual seconds
-    assert verify["response_compared"] == total_incidents
-    assert verify["response_max_abs_diff_s"] < 0.5
+    # the server's stored stamps, read on each policy's clock, are the report's moments
+    assert verify["response_compared"] == verify["notified_compared"] == total_incidents
+    assert verify["response_max_abs_diff_s"] == verify["notified_max_abs_diff_s"] == 0
+    # the dispatcher's delay is the scenario's, however long the server took to answer
+    delay = scenario.crew.dispatch_delay_s
+    for r in records:
+        if r.waited_s is None and r.notified_v is not None and r.created_v is not None:
+            assert r.notified_v - r.created_v == delay[r.call.triage]
     assert verify["kpis_window_calls"] == verify["kpis_window_reached"] == total_incidents
     assert report["request_failures"] == {}
     # booked rides: the same rides for both policies, each on its own date
@@ -346,3 +443,36 @@ async def test_a_short_seeded_day_agrees_with_what_the_server_stored(
     write_html(report, records, setup["roads"], scenario.area, page)
     text = page.read_text()
     assert text.count("<svg") >= 4 and "http" not in text.replace("http://www.w3.org", "")
+
+
+async def test_the_same_seed_gives_the_same_day(server: str) -> None:
+    """Virtual time waits for the server, so its latency is no part of the figures: two
+    runs of one seeded span give every call the same unit and the same times."""
+    scenario = load_scenario().with_overrides(units=6, calls_per_day=300)
+    config = CityConfig(
+        url=server,
+        scenario=scenario,
+        seed=11,
+        start_hour=17,
+        hours=1,
+        transports=False,
+        username="sup",
+        password=PASSWORD,
+        quiet=True,
+        verify=False,
+    )
+
+    def outcome(records: list[CaseRecord]) -> list[tuple[object, ...]]:
+        return sorted(
+            (r.policy, r.call.n, r.call_sign, r.created_v, r.notified_v, r.on_scene_v, r.free_v)
+            for r in records
+        )
+
+    first, first_records, _f, _s = await run_city(config)
+    second, second_records, _f, _s = await run_city(config)
+    assert outcome(first_records) == outcome(second_records)
+    for name, figures in first["policies"].items():
+        for key, value in figures.items():
+            assert second["policies"][name][key] == value, (name, key)
+    waited = first["policies"]["system"]["waiting"]["calls"]
+    assert len(first_records) > 20 and waited > 0  # busy enough that choices matter

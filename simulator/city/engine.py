@@ -1,28 +1,27 @@
 """The city day: a discrete-event simulation in virtual time driven against a real server.
 
-Why virtual time is mapped onto the real clock: the server stamps calls and assignments
-with its own clock and validates crews' times against it (a milestone's ``at`` may not be
-more than 2 minutes ahead of the server or before the unit was notified; fixes not more
-than 5 minutes ahead). So instead of faking time, virtual instant ``v`` happens at real
-instant ``real0 + (v - v0) / speed``: every request is sent at (or, when the simulator
-runs late, just after) its mapped moment, crews report ``at`` = the mapped moment, and
-durations the server stored, multiplied by ``speed``, are virtual seconds. The virtual
-times the report uses are read back from the server's own stamps (``created_at``,
-``notified_at``) or are the exact ``at`` values the crews sent, so the report and the
-database agree by construction; the server's latency shows up honestly as dispatch delay
-(at 360× a 20 ms request is 7 virtual seconds).
+Every call and every crew is an actor on a virtual clock (``simulator.city.clock``) that
+moves on only when all of them wait for a later moment: the requests of one virtual
+moment are all answered before the next begins, so the server's latency costs no
+simulated time and a seed gives the same day on a fast machine and a slow one. The
+virtual times the report uses are the moments the simulator acted at; the server's own
+stamps map back to exactly those moments (the verification reads them back).
 
 Why crews ask ``GET /route``: the simulator imports nothing from ``dispatch``, yet the
 crews must drive the roads, at the speeds and rush hours (of the *virtual* time of day,
 passed as ``depart_at``) the recommendation ranks by. A point off the network falls back
-to a straight line at 25 km/h × 1.4 (counted in the report).
+to a straight line at 25 km/h × 1.4 (counted in the report). The server itself ranks at
+*its* time of day, so during simulated rush hours the ranking's ETAs are shorter than
+the drives; every unit's by the same factor, so the order changes only where a fixed
+penalty (BLS on an ALS call, a preemption) weighs against it.
 
 Two policies run side by side on the same seeded day, each with its own fleet (call signs
-``<prefix>-S…`` and ``<prefix>-B…``) and its own incidents: *system* takes the best of its
-own units from ``POST /incidents/{id}/recommendations``; *baseline* takes the closest
-idle unit by straight line. Both assign through ``POST /incidents/{id}/assignments``.
-Running them at once keeps a 24-hour day within minutes and gives both the same server
-conditions. A call nobody can take waits (red first, then oldest) until a unit frees.
+``<prefix>-S…`` and ``<prefix>-B…``), its own incidents and its own clock (they share
+nothing but the server, so the day takes as long as the slower of the two): *system*
+takes the best of its own units from ``POST /incidents/{id}/recommendations``;
+*baseline* takes the closest idle unit by straight line. Both assign through
+``POST /incidents/{id}/assignments``. A call nobody can take waits (red first, then
+oldest) until a unit frees.
 
 Booked patient transports (``simulator.city.transports``) run beside the calls: each
 policy's transport units work the server's day plan of their own date; a red call may
@@ -38,7 +37,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -48,6 +47,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from simulator.city.clock import Clock
 from simulator.city.errors import CityError
 from simulator.city.scenario import (
     TRIAGE_ORDER,
@@ -63,9 +63,10 @@ from simulator.city.transports import TransportDay, Transports, TransportSetupEr
 from simulator.city.transports import verify as verify_transports
 from simulator.fleet import SetupError, login
 from simulator.http1 import Http1Connection, HttpError
-from simulator.stats import Histogram, percentile
+from simulator.stats import Histogram
 
 POLICIES = ("system", "baseline")
+RANKING_LIMIT = 1000  # the most ``POST /incidents/{id}/recommendations`` returns
 STRAIGHT_SPEED_MPS = 25 / 3.6
 STRAIGHT_DETOUR = 1.4
 IDLE_CLOSE_S = 3.0
@@ -80,10 +81,6 @@ def haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
 
 
-def epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp).timestamp()
-
-
 @dataclass
 class CityConfig:
     url: str
@@ -91,7 +88,7 @@ class CityConfig:
     seed: int = 1
     start_hour: float = 0.0
     hours: float = 24.0
-    speed: float = 360.0
+    speed: float | None = None  # at most this many virtual seconds per real second
     day: date | None = None
     calls_csv: Path | None = None
     prefix: str = "CITY"
@@ -107,42 +104,12 @@ class CityConfig:
     def check(self) -> None:
         if not 0 <= self.start_hour < 24:
             raise ValueError("--start-hour must be in [0, 24)")
-        if self.hours <= 0 or self.speed <= 0:
+        if self.hours <= 0 or (self.speed is not None and self.speed <= 0):
             raise ValueError("--hours and --speed must be positive")
         if not self.policies or set(self.policies) - set(POLICIES):
             raise ValueError(f"policies: some of {', '.join(POLICIES)}")
         if not (self.setup_token or (self.username and self.password)):
             raise ValueError("give --username and --password (or --setup-token)")
-
-
-class Clock:
-    """Virtual seconds since local midnight of the simulated day ↔ real epoch seconds."""
-
-    def __init__(self, speed: float, v0: float, real0: float, day_start: datetime) -> None:
-        self.speed, self.v0, self.real0, self.day_start = speed, v0, real0, day_start
-        self.lags_s: list[float] = []  # virtual seconds late, for every late wake-up
-
-    def real(self, v: float) -> float:
-        return self.real0 + (v - self.v0) / self.speed
-
-    def virtual(self, real: float) -> float:
-        return self.v0 + (real - self.real0) * self.speed
-
-    def now_v(self) -> float:
-        return self.virtual(time.time())
-
-    async def sleep_until(self, v: float) -> None:
-        delay = self.real(v) - time.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        elif delay < -0.001:
-            self.lags_s.append(-delay * self.speed)
-
-    def iso(self, v: float) -> str:
-        return datetime.fromtimestamp(self.real(v), UTC).isoformat()
-
-    def local(self, v: float) -> datetime:
-        return self.day_start + timedelta(seconds=v)
 
 
 @dataclass
@@ -180,6 +147,7 @@ class Unit:
     home: Place
     lat: float
     lon: float
+    clock: Clock  # its policy's
     leg: Leg | None = None
     busy: bool = False
     intervals: list[tuple[float, float]] = field(default_factory=list)
@@ -190,6 +158,7 @@ class Unit:
     on_manifest: bool = False
     manifest_task: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    fixes_in_flight: set[asyncio.Task[None]] = field(default_factory=set)
 
     def position(self, v: float) -> tuple[float, float]:
         return self.leg.at(v) if self.leg is not None else (self.lat, self.lon)
@@ -223,9 +192,10 @@ class CaseRecord:
     call_sign: str | None = None
     unit_kind: str | None = None
     assignment_id: int | None = None
-    rank: int | None = None
+    rank: int | None = None  # its place among the fleet's units in the server's ranking
     eta_s: int | None = None
     drive_s: float | None = None
+    chosen_stale: bool = False  # the server flagged the chosen unit's GPS as stale
     preempted_rides: list[int] = field(default_factory=list)
     # a preemption: the best ETA of a unit of this fleet that was free without one
     best_free_eta_s: int | None = None
@@ -334,23 +304,19 @@ def _kind(method: str, path: str) -> str:
 class Policy:
     """One fleet and the rule that picks its unit for a call."""
 
-    def __init__(self, name: str, units: list[Unit], city: City) -> None:
+    def __init__(self, name: str, units: list[Unit], city: City, clock: Clock) -> None:
         self.name = name
         self.units = {u.vehicle_id: u for u in units}
         self.city = city
+        self.clock = clock
         self.lock = asyncio.Lock()
         self.waiters: list[tuple[tuple[int, float], CaseRecord, asyncio.Future[Unit]]] = []
 
     async def obtain(self, rec: CaseRecord) -> Unit:
-        # While nobody waits, calls are dispatched side by side without the lock, as at
-        # several desks: the server arbitrates (a unit another call took meanwhile
-        # answers 409 and the next candidate is tried). Holding the lock across the
-        # recommendation round trip capped dispatching at a few calls a second of real
-        # time, which at 360x fell behind the morning peak. The lock orders the queue.
-        if not self.waiters:
-            unit = await self._try(rec)
-            if unit is not None:
-                return unit
+        """A unit for the call now, or the call waits (most urgent, then oldest, first)
+        until one comes free. The lock orders the calls of one moment and the queue; it
+        costs no simulated time, since the clock waits for whoever holds it."""
+        clock = self.clock
         async with self.lock:
             unit = await self._try(rec)
             if unit is not None:
@@ -360,18 +326,19 @@ class Policy:
             future: asyncio.Future[Unit] = asyncio.get_running_loop().create_future()
             key = (_triage_rank(rec.call.triage), rec.call.t_s)
             self.waiters.append((key, rec, future))
-            wait_from = self.city.clock.now_v()
-        unit = await future
+            wait_from = clock.now_v()
+        unit = await clock.wait(future)
         assert rec.notified_v is not None
         rec.waited_s = rec.notified_v - wait_from
         return unit
 
     async def freed(self) -> None:
         """A unit became free: the most urgent waiting call that can take a unit gets it."""
+        clock = self.clock
         async with self.lock:
             # One failed attempt per kind of call is enough: what one red (or one other)
             # call cannot get, the next cannot either. Trying every waiter would cost a
-            # recommendation each, under the lock, and a backlog would feed on itself.
+            # recommendation each, and a backlog would feed on itself.
             failed: set[bool] = set()
             for entry in sorted(self.waiters, key=lambda w: w[0]):
                 _key, rec, future = entry
@@ -382,19 +349,17 @@ class Policy:
                     unit = await self._try(rec)
                 except Exception as exc:  # the waiter must not hang on a failed attempt
                     self.waiters.remove(entry)
-                    future.set_exception(exc)
+                    clock.fail(future, exc)
                     continue
                 if unit is None:
                     failed.add(red)
                 if unit is not None:
                     self.waiters.remove(entry)
-                    future.set_result(unit)
+                    clock.resolve(future, unit)
                     return
             if self._stuck():  # nothing will ever free a unit: fail instead of hanging
                 for _key, rec, future in self.waiters:
-                    future.set_exception(
-                        CityError(f"no {self.name} unit can take call {rec.call.n}")
-                    )
+                    clock.fail(future, CityError(f"no {self.name} unit can take call {rec.call.n}"))
                 self.waiters.clear()
 
     def _stuck(self) -> bool:
@@ -403,19 +368,32 @@ class Policy:
 
     async def _try(self, rec: CaseRecord) -> Unit | None:
         """Choose and assign; ``None`` when no unit of this fleet can go."""
-        api, clock = self.city.api, self.city.clock
+        api, clock = self.city.api, self.clock
         assert rec.incident_id is not None
         choices: list[tuple[Unit, int | None, int | None, bool]] = []
+        stale: set[int] = set()  # units whose GPS the server considered out of date
         if self.name == "system":
+            await self.city.fixes_settled(u for u in self.units.values() if not u.busy)
+            # The whole ranking: the server ranks every unit it knows, the other policy's
+            # fleet included, and this policy takes the best of its own.
             rec_out = (
-                await api.send("POST", f"/incidents/{rec.incident_id}/recommendations")
+                await api.send(
+                    "POST",
+                    f"/incidents/{rec.incident_id}/recommendations",
+                    params={"limit": RANKING_LIMIT},
+                )
             ).json()
             for c in rec_out["candidates"]:
                 unit = self.units.get(c["vehicle_id"])
+                if c.get("stale"):
+                    stale.add(int(c["vehicle_id"]))
                 if unit is not None and not unit.busy:
                     preempts = c.get("preemption") is not None
                     choices.append((unit, int(c["rank"]), int(c["eta_s"]), preempts))
+            # the place among this fleet's units (the other fleet moves on its own clock)
+            own_rank = {u.vehicle_id: i for i, (u, _r, _e, _p) in enumerate(choices, start=1)}
         else:  # the closest idle unit: never one out on its booked rides
+            own_rank = {}
             here = (rec.call.lat, rec.call.lon)
             now = clock.now_v()
             free = [u for u in self.units.values() if _idle(u)]
@@ -438,14 +416,20 @@ class Policy:
                 released = [int(b) for b in assignment.get("preempted_booking_ids") or []]
                 if unit.transport and self.city.transports is not None:
                     self.city.transports.taken(unit, released)
-            rec.notified_v = clock.virtual(epoch(assignment["notified_at"]))
+            rec.notified_v = clock.now_v()
             rec.assignment_id = int(assignment["id"])
-            rec.call_sign, rec.unit_kind, rec.rank, rec.eta_s = unit.call_sign, unit.kind, rank, eta
+            rec.call_sign, rec.unit_kind, rec.eta_s = unit.call_sign, unit.kind, eta
+            rec.rank = own_rank.get(unit.vehicle_id)
+            rec.chosen_stale = unit.vehicle_id in stale
+            unit.busy = True
+            unit.halt(rec.notified_v)
             if released:
                 rec.preempted_rides = released
                 rec.best_free_eta_s = min(free_etas) if free_etas else None
-            unit.busy = True
-            unit.halt(rec.notified_v)
+                if self.city.transports is not None:
+                    # The server re-plans them right after the reply, in about a second:
+                    # in simulated time that is at once, so the clock waits for it.
+                    await self.city.transports.replanned(released)
             return unit
         return None
 
@@ -465,10 +449,9 @@ def _triage_rank(triage: str) -> int:
 class City:
     """The simulated crews and dispatchers of one run."""
 
-    def __init__(self, cfg: CityConfig, api: Api, clock: Clock, run_id: str) -> None:
+    def __init__(self, cfg: CityConfig, api: Api, run_id: str) -> None:
         self.cfg = cfg
         self.api = api
-        self.clock = clock
         self.run_id = run_id
         self.crew = cfg.scenario.crew
         self.complaints: dict[str, list[str]] = {}
@@ -483,11 +466,12 @@ class City:
 
     # --- crews ---------------------------------------------------------------------------
 
-    def _fix(self, unit: Unit, v: float) -> None:
-        """Send one fix without waiting for it (the server's group commit takes ~100 ms,
-        which must not hold up the crew's next step)."""
-        lat, lon = unit.position(v)
-        body = {"fixes": [{"lat": lat, "lon": lon, "recorded_at": self.clock.iso(v)}]}
+    def _fix(self, unit: Unit) -> None:
+        """Send the unit's position now without waiting for the reply: the server's group
+        commit takes ~100 ms, and a crew never waits for its phone. Recommendations wait
+        for the fixes in flight (:meth:`fixes_settled`)."""
+        lat, lon = unit.position(unit.clock.now_v())
+        body = {"fixes": [{"lat": lat, "lon": lon, "recorded_at": unit.clock.stamp()}]}
 
         async def send() -> None:
             try:
@@ -499,18 +483,29 @@ class City:
                 self.fix_failures += 1
 
         task = asyncio.create_task(send())
-        self.fix_tasks.add(task)
-        task.add_done_callback(self.fix_tasks.discard)
+        for tasks in (self.fix_tasks, unit.fixes_in_flight):
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    async def fixes_settled(self, units: Iterable[Unit] | None = None) -> None:
+        """Every fix these units (default: all) have sent is stored, so the server ranks
+        them by where they are. Units on a case are not ranked, so a recommendation waits
+        only for the free ones."""
+        tasks = (
+            list(self.fix_tasks) if units is None else [t for u in units for t in u.fixes_in_flight]
+        )
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _route(
-        self, a: tuple[float, float], b: tuple[float, float], v: float
+        self, a: tuple[float, float], b: tuple[float, float], at: datetime
     ) -> tuple[float, list[tuple[float, float]]]:
         params = {
             "from_lat": a[0],
             "from_lon": a[1],
             "to_lat": b[0],
             "to_lon": b[1],
-            "depart_at": self.clock.local(v).isoformat(),
+            "depart_at": at.isoformat(),
         }
         self.routes += 1
         response = await self.api.send("GET", "/route", params=params, ok=(200, 422))
@@ -522,12 +517,25 @@ class City:
         points = [(float(p[0]), float(p[1])) for p in out["polyline"]] or [a, b]
         return float(out["seconds"]), [a, *points, b]
 
-    async def drive(self, unit: Unit, dest: tuple[float, float], v0: float) -> float:
-        """Drive from where the unit is to ``dest``, leaving at ``v0``; returns the
-        arrival. One fix per ``fix_interval_s`` on the way and one on arrival."""
+    async def drive(
+        self,
+        unit: Unit,
+        dest: tuple[float, float],
+        *,
+        alongside: Awaitable[Any] | None = None,
+    ) -> float:
+        """Drive from where the unit is now to ``dest``; returns the arrival. One fix per
+        ``fix_interval_s`` on the way and one on arrival. ``alongside`` (the status report
+        of the same moment) is sent together with the route request."""
+        clock = unit.clock
+        v0 = clock.now_v()
         start = unit.position(v0)
         unit.lat, unit.lon, unit.leg = start[0], start[1], None
-        seconds, points = await self._route(start, dest, v0)
+        route = self._route(start, dest, clock.local(v0))
+        if alongside is not None:
+            (seconds, points), _ = await asyncio.gather(route, alongside)
+        else:
+            seconds, points = await route
         unit.leg = Leg(points, v0, seconds)
         arrival = v0 + seconds
         step = self.crew.fix_interval_s
@@ -535,23 +543,21 @@ class City:
             step = self.cfg.scenario.transports.fix_interval_s
         t = v0 + step
         while t < arrival:
-            await self.clock.sleep_until(t)
-            self._fix(unit, t)
+            await clock.sleep_until(t)
+            self._fix(unit)
             t += step
-        await self.clock.sleep_until(arrival)
+        await clock.sleep_until(arrival)
         unit.lat, unit.lon, unit.leg = dest[0], dest[1], None
-        self._fix(unit, arrival)
+        self._fix(unit)
         return arrival
 
-    async def return_home(self, unit: Unit, v: float) -> None:
+    async def return_home(self, unit: Unit) -> None:
         with contextlib.suppress(asyncio.CancelledError):
-            await self.drive(unit, (unit.home.lat, unit.home.lon), v)
+            await self.drive(unit, (unit.home.lat, unit.home.lon))
 
-    async def status(
-        self, unit: Unit, rec: CaseRecord, status: str, v: float, **extra: Any
-    ) -> None:
-        await self.clock.sleep_until(v)
-        body = {"status": status, "at": self.clock.iso(v), **extra}
+    async def status(self, unit: Unit, rec: CaseRecord, status: str, **extra: Any) -> None:
+        """Report a milestone at the current moment."""
+        body = {"status": status, "at": unit.clock.stamp(), **extra}
         await self.api.send(
             "POST", f"/assignments/{rec.assignment_id}/status", token=unit.token, body=body
         )
@@ -577,9 +583,10 @@ class City:
 
     async def run_case(self, policy: Policy, call: Call) -> CaseRecord:
         rec = CaseRecord(call, policy.name)
+        clock = policy.clock
         unit: Unit | None = None
         try:
-            await self.clock.sleep_until(call.t_s)
+            await clock.sleep_until(call.t_s)
             response = await self.api.send(
                 "POST", "/incidents", body=self._incident_body(rec), ok=(201, 422)
             )
@@ -588,21 +595,21 @@ class City:
                 return rec
             incident = response.json()
             rec.incident_id = int(incident["id"])
-            rec.created_v = self.clock.virtual(epoch(incident["created_at"]))
-            delay = self.crew.dispatch_delay_s.get(call.triage, 90.0)
-            await self.clock.sleep_until(rec.created_v + delay)
+            rec.created_v = clock.now_v()
+            await clock.sleep_until(rec.created_v + self.crew.dispatch_delay_s.get(call.triage, 90))
             unit = await policy.obtain(rec)
             assert rec.notified_v is not None
-            await self.status(unit, rec, "acknowledged", rec.notified_v + self.crew.ack_s)
+            await clock.sleep_until(rec.notified_v + self.crew.ack_s)
+            await self.status(unit, rec, "acknowledged")
             rec.en_route_v = rec.notified_v + max(self.crew.turnout_s, self.crew.ack_s)
-            await self.status(unit, rec, "en_route", rec.en_route_v)
-            arrival = await self.drive(unit, (call.lat, call.lon), rec.en_route_v)
+            await clock.sleep_until(rec.en_route_v)
+            en_route = self.status(unit, rec, "en_route")
+            arrival = await self.drive(unit, (call.lat, call.lon), alongside=en_route)
             rec.drive_s = arrival - rec.en_route_v
-            await self.status(unit, rec, "on_scene", arrival)
+            await self.status(unit, rec, "on_scene")
             rec.on_scene_v = arrival
-            v = arrival + call.on_scene_s
+            await clock.sleep_until(arrival + call.on_scene_s)
             if call.transport:
-                await self.clock.sleep_until(v)
                 hospitals = (
                     await self.api.send("GET", f"/incidents/{rec.incident_id}/hospitals")
                 ).json()
@@ -610,30 +617,28 @@ class City:
                     hospitals[0] if hospitals else None
                 )
                 if chosen is not None:
+                    rec.left_scene_v = clock.now_v()
                     extra = {"destination_hospital_id": chosen["hospital_id"]}
-                    await self.status(unit, rec, "left_scene", v, **extra)
-                    rec.left_scene_v = v
+                    left = self.status(unit, rec, "left_scene", **extra)
                     dest = await self._hospital_position(int(chosen["hospital_id"]))
-                    v = await self.drive(unit, dest, v)
-                    await self.status(unit, rec, "at_destination", v)
-                    rec.at_destination_v = v
-                    v += self.crew.handover_s
-                    await self.status(unit, rec, "handed_over", v)
-            await self.status(unit, rec, "back_in_service", v)
-            rec.free_v = v
+                    rec.at_destination_v = await self.drive(unit, dest, alongside=left)
+                    await self.status(unit, rec, "at_destination")
+                    await clock.sleep_until(rec.at_destination_v + self.crew.handover_s)
+                    await self.status(unit, rec, "handed_over")
+            await self.status(unit, rec, "back_in_service")
+            rec.free_v = clock.now_v()
             await self.api.send("POST", f"/incidents/{rec.incident_id}/close")
         except CityError as exc:
             rec.error = f"{type(exc).__name__}: {exc}"[:300]
         finally:
             if unit is not None:
-                end = rec.free_v if rec.free_v is not None else self.clock.now_v()
                 assert rec.notified_v is not None
-                unit.intervals.append((rec.notified_v, end))
+                unit.intervals.append((rec.notified_v, clock.now_v()))
                 unit.busy = False
                 if unit.transport and self.transports is not None:
                     self.transports.resume(unit)  # back to its manifest
                 else:
-                    unit.drive_task = asyncio.create_task(self.return_home(unit, end))
+                    unit.drive_task = clock.spawn(self.return_home(unit))
                 self.done += 1
                 await policy.freed()
             else:
@@ -651,7 +656,7 @@ class City:
 
 
 async def _setup(
-    cfg: CityConfig, api: Api, city: City
+    cfg: CityConfig, api: Api, city: City, clocks: dict[str, Clock]
 ) -> tuple[dict[str, list[Unit]], dict[str, Any]]:
     """Stations, hospitals and one fleet per policy, created or reused by name, every
     unit reset: any active job stood down, available at its station, one fix there."""
@@ -720,7 +725,7 @@ async def _setup(
             await api.send("PATCH", f"/vehicles/{vid}", body=patch)
             fix = {"lat": place.lat, "lon": place.lon, "recorded_at": datetime.now(UTC).isoformat()}
             await api.send("POST", f"/vehicles/{vid}/fixes", token=token, body={"fixes": [fix]})
-            unit = Unit(vid, sign, kind, token, place, place.lat, place.lon)
+            unit = Unit(vid, sign, kind, token, place, place.lat, place.lon, clocks[policy])
             unit.transport = transport
             return unit
 
@@ -775,7 +780,7 @@ async def _on_the_map(cfg: CityConfig, api: Api, calls: list[Call]) -> tuple[lis
 
 async def _verify(
     api: Api,
-    clock: Clock,
+    clocks: dict[str, Clock],
     run_id: str,
     records: list[CaseRecord],
     since: float,
@@ -799,6 +804,7 @@ async def _verify(
 
     await asyncio.gather(*(fetch(i) for i in by_id if i is not None))
     diffs: list[float] = []
+    notify_diffs: list[float] = []
     per_policy: dict[str, dict[str, int]] = {}
     closed = 0
     preempted = 0
@@ -814,10 +820,17 @@ async def _verify(
         for a in units:
             released.setdefault(policy, set()).update(a.get("preempted_booking_ids") or [])
         closed += incident["status"] == "closed"
-        scene = [epoch(a["on_scene_at"]) for a in units if a.get("on_scene_at")]
-        if rec is not None and rec.response_s is not None and scene:
-            server_s = (min(scene) - epoch(incident["created_at"])) * clock.speed
+        if rec is None:
+            continue
+        # the server's stamps, read on the policy's clock, against the simulator's moments
+        clock = clocks[rec.policy]
+        scene = [clock.virtual(a["on_scene_at"]) for a in units if a.get("on_scene_at")]
+        if rec.response_s is not None and scene:
+            server_s = min(scene) - clock.virtual(incident["created_at"])
             diffs.append(abs(server_s - rec.response_s))
+        mine = [a for a in units if a["id"] == rec.assignment_id]
+        if mine and rec.notified_v is not None:
+            notify_diffs.append(abs(clock.virtual(mine[0]["notified_at"]) - rec.notified_v))
     kpis = (
         await api.send(
             "GET",
@@ -835,6 +848,8 @@ async def _verify(
         "preempting_assignments": preempted,
         "response_compared": len(diffs),
         "response_max_abs_diff_s": round(max(diffs), 3) if diffs else None,
+        "notified_compared": len(notify_diffs),
+        "notified_max_abs_diff_s": round(max(notify_diffs), 3) if notify_diffs else None,
         "kpis_window_calls": sum(int(level["calls"]) for level in kpis["levels"]),
         "kpis_window_reached": sum(int(level["reached"]) for level in kpis["levels"]),
         "transports": (
@@ -894,10 +909,13 @@ async def _run(
     s = cfg.scenario
     run_id = f"{int(time.time())}-{cfg.seed}"
     setup_started = time.monotonic()
-    placeholder = Clock(cfg.speed, start_s, time.time(), day_start)
-    city = City(cfg, api, placeholder, run_id)
+    # One clock per policy: the two share nothing but the server (their own units, calls
+    # and transport dates), so each runs at its own pace and the day takes the time of
+    # the slower one, not of both one after the other.
+    clocks = {name: Clock(start_s, day_start, cfg.speed) for name in cfg.policies}
+    city = City(cfg, api, run_id)
     try:
-        fleets, setup = await _setup(cfg, api, city)
+        fleets, setup = await _setup(cfg, api, city, clocks)
     except CityError as exc:
         raise SetupError(str(exc)) from exc
     relocated = 0
@@ -918,13 +936,11 @@ async def _run(
         except (CityError, TransportSetupError) as exc:
             raise SetupError(str(exc)) from exc
     setup["seconds"] = round(time.monotonic() - setup_started, 2)
-    real0 = time.time() + 1.0
-    clock = Clock(cfg.speed, start_s, real0, day_start)
-    city.clock = clock
-    policies = [Policy(name, fleets[name], city) for name in cfg.policies]
+    policies = [Policy(name, fleets[name], city, clocks[name]) for name in cfg.policies]
+    pace = "as fast as the server answers" if cfg.speed is None else f"at most {cfg.speed:g}x"
     say(
-        f"city: {len(calls)} calls over {cfg.hours:g} h from {cfg.start_hour:g}:00 at "
-        f"{cfg.speed:g}x ({cfg.hours * 3600 / cfg.speed:.0f} s), policies "
+        f"city: {len(calls)} calls over {cfg.hours:g} h from {cfg.start_hour:g}:00, {pace}, "
+        "policies "
         f"{', '.join(cfg.policies)}, {s.units} units each, map {setup['map_source']}"
         + (
             f"; {len(rides)} booked rides on {city.transports.units_per_policy} transport "
@@ -934,38 +950,46 @@ async def _run(
         )
     )
     started = time.monotonic()
+    since = time.time()
     if city.transports is not None:
         city.transports.start(end_s)
-    tasks = [asyncio.create_task(city.run_case(p, c)) for p in policies for c in calls]
+    cases = {p.name: [p.clock.spawn(city.run_case(p, c)) for c in calls] for p in policies}
+    for clock in clocks.values():
+        clock.start()
 
     async def report_progress() -> None:
         while True:
             await asyncio.sleep(10)
-            v = clock.now_v()
+            times = "  ".join(
+                f"{name} {int(c.now // 3600):02d}:{int(c.now % 3600 // 60):02d}"
+                for name, c in clocks.items()
+            )
             say(
-                f"  virtual {int(v // 3600):02d}:{int(v % 3600 // 60):02d}  cases done "
-                f"{city.done}/{len(tasks)}  requests {api.requests}"
+                f"  virtual {times}  cases done {city.done}/{len(calls) * len(policies)}  "
+                f"requests {api.requests}"
             )
 
+    async def policy_day(policy: Policy) -> tuple[list[CaseRecord], float]:
+        """The policy's calls, then its crews until the end of the span."""
+        clock = policy.clock
+        done = list(await asyncio.gather(*cases[policy.name]))
+        if city.transports is not None:
+            await clock.spawn(clock.sleep_until(end_s))
+            await city.transports.finish(policy.name)
+        for unit in policy.units.values():
+            unit.halt(clock.now_v())
+        await clock.stop()
+        return done, time.monotonic() - started
+
     reporter = asyncio.create_task(report_progress()) if not cfg.quiet else None
-    records = list(await asyncio.gather(*tasks))
-    if city.transports is not None:  # the crews work on until the end of the span
-        if clock.now_v() < end_s:
-            await clock.sleep_until(end_s)
-        await city.transports.finish()
+    outcomes = await asyncio.gather(*(policy_day(p) for p in policies))
     if reporter is not None:
         reporter.cancel()
-    end_v = clock.now_v()
-    for units in fleets.values():
-        for unit in units:
-            unit.halt(end_v)
-    if city.fix_tasks:
-        await asyncio.gather(*list(city.fix_tasks), return_exceptions=True)
+    records = [rec for done, _wall in outcomes for rec in done]
+    await city.fixes_settled()
     wall = time.monotonic() - started
     verify = (
-        await _verify(api, clock, run_id, records, real0 - 1, city.transports)
-        if cfg.verify
-        else None
+        await _verify(api, clocks, run_id, records, since, city.transports) if cfg.verify else None
     )
     meta: dict[str, Any] = {
         "scenario": s.name,
@@ -994,12 +1018,12 @@ async def _run(
         "fix_failures": city.fix_failures,
         "routes": city.routes,
         "route_fallbacks": city.route_fallbacks,
-        "end_v": end_v,
-        "lag_s": {
-            "late_wakeups": len(clock.lags_s),
-            "p99": round(percentile(sorted(clock.lags_s), 99), 1) if clock.lags_s else 0.0,
-            "max": round(max(clock.lags_s), 1) if clock.lags_s else 0.0,
+        "end_v": {name: c.now for name, c in clocks.items()},
+        "clocks": {
+            name: c.summary(day_wall)
+            for (name, c), (_done, day_wall) in zip(clocks.items(), outcomes, strict=True)
         },
+        "replan_waits_timed_out": city.transports.replans_timed_out if city.transports else 0,
         "verify": verify,
     }
     report = build_report(meta, records, fleets, s, start_s, end_s, city.transports)

@@ -6,9 +6,9 @@ the past and plans a day's bookings with every shift of that day together. So ea
 policy's rides are booked on its own future date (the system's on the simulated date,
 the baseline's on the day after; travel times do not depend on the weekday), the server
 plans each day ahead as it would overnight, and a crew follows its manifest in the
-*virtual* time of that date: a stop planned for 09:40 is driven at virtual 09:40, which
-is mapped onto the real clock like everything else. Booking times, planned times and the
-delays the report shows are therefore on the day's own clock, exact to the second.
+*virtual* time of that date: a stop planned for 09:40 is driven at virtual 09:40.
+Booking times, planned times and the delays the report shows are therefore on the day's
+own clock, exact to the second.
 
 The crew's rules: it leaves for its next stop as soon as the previous one is done (the
 stop is reported *under way* at once, so the unit counts as out on a run and only a red
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 IDLE_POLL_S = 600.0  # an idle crew looks at its manifest again after this (virtual s)
 NO_SHOW_WAIT_S = 300.0  # how long a crew waits for a patient who does not come
+REPLAN_WAIT_S = 60.0  # real seconds to wait for the re-plan after a preemption
+REPLAN_POLL_S = 0.05
 
 
 class TransportSetupError(Exception):
@@ -116,11 +119,12 @@ class Transports:
         self.scenario = scenario
         self.days = {d.policy: d for d in days}
         self.day_of: dict[int, TransportDay] = {u.vehicle_id: d for d in days for u in d.units}
-        self.tasks: list[asyncio.Task[None]] = []
+        self.shifts: dict[str, list[asyncio.Task[None]]] = {d.policy: [] for d in days}
         self.end_v = float("inf")
         self.stop_updates = 0
         self.errors: list[str] = []
         self.stops_gone = 0
+        self.replans_timed_out = 0
         self.rides_relocated = 0
         self.seed = city.cfg.seed
         self.gate = asyncio.Semaphore(8)
@@ -276,25 +280,27 @@ class Transports:
         self.end_v = end_v
         for day in self.days.values():
             for unit in day.units:
-                self.tasks.append(asyncio.create_task(self._shift(unit)))
+                self.shifts[day.policy].append(unit.clock.spawn(self._shift(unit)))
 
-    async def finish(self) -> None:
-        for day in self.days.values():
-            for unit in day.units:
-                async with unit.lock:  # never between a report and its record
-                    if unit.manifest_task is not None:
-                        unit.manifest_task.cancel()
-        for task in self.tasks:  # shifts that had not started by the end of the span
+    async def finish(self, policy: str) -> None:
+        """Stop the policy's crews (at the end of the span)."""
+        units = self.days[policy].units
+        for unit in units:
+            async with unit.lock:  # never between a report and its record
+                if unit.manifest_task is not None:
+                    unit.manifest_task.cancel()
+        shifts = self.shifts[policy]
+        for task in shifts:  # shifts that had not started by the end of the span
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        tasks = [u.manifest_task for d in self.days.values() for u in d.units if u.manifest_task]
+        await asyncio.gather(*shifts, return_exceptions=True)
+        tasks = [u.manifest_task for u in units if u.manifest_task]
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _shift(self, unit: Unit) -> None:
         t = self.scenario.transports
         assert t is not None
-        clock = self.city.clock
-        await clock.sleep_until(max(t.shift_s[0], clock.now_v()))
+        clock = unit.clock
+        await clock.sleep_until(t.shift_s[0])
         if clock.now_v() >= self.end_v:
             return
         with contextlib.suppress(Exception):
@@ -306,7 +312,32 @@ class Transports:
 
     def resume(self, unit: Unit) -> None:
         """Back to the manifest (at shift start, or after an emergency)."""
-        unit.manifest_task = asyncio.create_task(self._follow(unit))
+        unit.manifest_task = unit.clock.spawn(self._follow(unit))
+
+    async def replanned(self, booking_ids: list[int]) -> None:
+        """Wait (in real time, the clock standing still) until the server's background
+        re-plan has placed every released ride on a unit or said why it cannot; give up
+        after ``REPLAN_WAIT_S`` and count it."""
+        api = self.city.api
+        deadline = time.monotonic() + REPLAN_WAIT_S
+        pending = list(booking_ids)
+        while pending:
+            replies = await asyncio.gather(
+                *(api.send("GET", f"/bookings/{b}", ok=(200, 404)) for b in pending)
+            )
+            pending = [
+                b
+                for b, reply in zip(pending, replies, strict=True)
+                if reply.status_code == 200
+                and reply.json()["planned_pickup_at"] is None
+                and reply.json()["unserved_reason"] is None
+                and reply.json()["status"] == "requested"
+            ]
+            if pending and time.monotonic() > deadline:
+                self.replans_timed_out += 1
+                return
+            if pending:
+                await asyncio.sleep(REPLAN_POLL_S)
 
     def taken(self, unit: Unit, released: list[int]) -> None:
         """A call took the unit (under its lock): drop the manifest, mark released rides."""
@@ -353,7 +384,7 @@ class Transports:
         t = self.scenario.transports
         assert t is not None
         day = self.day_of[unit.vehicle_id]
-        clock, city = self.city.clock, self.city
+        clock, city = unit.clock, self.city
         at_depot = False
         while clock.now_v() < self.end_v:
             try:
@@ -370,10 +401,10 @@ class Transports:
                 if stop is None:
                     v = clock.now_v()
                     if v >= t.shift_s[1]:
-                        await self._off_duty(unit, v)
+                        await self._off_duty(unit)
                         return
                     if not at_depot:
-                        await city.drive(unit, (unit.home.lat, unit.home.lon), v)
+                        await city.drive(unit, (unit.home.lat, unit.home.lon))
                         at_depot = True
                     else:
                         await clock.sleep_until(min(v + IDLE_POLL_S, t.shift_s[1]))
@@ -385,7 +416,7 @@ class Transports:
                 await clock.sleep_until(clock.now_v() + 60)
 
     async def _serve(self, unit: Unit, day: TransportDay, stop: dict[str, Any]) -> None:
-        clock = self.city.clock
+        clock = unit.clock
         planned_start = day.v(stop["planned_start"])
         service = day.v(stop["planned_departure"]) - planned_start
         if stop["kind"] == "break":
@@ -397,7 +428,7 @@ class Transports:
         start_v = clock.now_v()
         if planned_start < start_v - 60 and stop["kind"] == "pickup":
             day.replanned_into_past += rec is not None and rec.released
-        arrival = await self.city.drive(unit, (float(stop["lat"]), float(stop["lon"])), start_v)
+        arrival = await self.city.drive(unit, (float(stop["lat"]), float(stop["lon"])))
         if stop["kind"] == "pickup":
             if rec is not None and rec.pickup_arrival_v is None:
                 rec.pickup_arrival_v = arrival
@@ -421,7 +452,7 @@ class Transports:
                 if await self._stop(unit, stop, "done") and rec is not None:
                     rec.completed = True
 
-    async def _off_duty(self, unit: Unit, v: float) -> None:
+    async def _off_duty(self, unit: Unit) -> None:
         async with unit.lock:  # not while a call is taking the unit
             if unit.busy:
                 return
@@ -429,7 +460,7 @@ class Transports:
             await self.city.api.send(
                 "PATCH", f"/vehicles/{unit.vehicle_id}", body={"state": "off_duty"}
             )
-        await self.city.drive(unit, (unit.home.lat, unit.home.lon), v)
+        await self.city.drive(unit, (unit.home.lat, unit.home.lon))
 
 
 async def _care_centre(api: Api, prefix: str) -> int:
