@@ -4,12 +4,15 @@ scheduler, and the verified plan written back as planned pickups and manifests."
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy import select
+from websockets.asyncio.client import connect
 
 from dispatch.app import create_app
 from dispatch.db.session import Database
@@ -19,7 +22,7 @@ from dispatch.routing.straight import StraightLineProvider
 from dispatch.routing.timeofday import FLAT_PROFILE
 from dispatch.transports import planning
 from dispatch.transports.config import TransportConfig
-from tests.conftest import Stack
+from tests.conftest import LiveServer, Stack
 from tests.fixtures import World
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -312,6 +315,98 @@ async def test_red_call_taking_a_van_replans_its_rides_onto_others(
         ("dropoff", other, "planned"),
         ("pickup", other, "planned"),
     ]
+
+
+async def _van_taken_leaving_a_ride_nobody_can_take(
+    http: httpx.AsyncClient, db: Database, world: World
+) -> tuple[int, int]:
+    """B1, the only unit on transports that day, is on its way to a ride when a red call
+    takes it: the ride is released and the re-plan finds no one. (ride, assignment)."""
+    await _fleet(db, world, units=("B1",))
+    ride = await _ride(db, world, Mobility.AMBULATORY, 10, 13.73)
+    await _plan(db)
+    b1 = world.vehicle_ids["B1"]
+    assert (await _bookings(db))[ride].vehicle_id == b1
+    pickup = next(s for s in await _stops(db) if s.booking_id == ride and s.kind == "pickup")
+    await http.post(
+        f"/plan-stops/{pickup.id}/status",
+        json={"status": "under_way"},
+        headers=world.headers("device:B1"),
+    )
+    incident = await http.post(
+        "/incidents",
+        json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
+        headers=world.headers("dispatcher"),
+    )
+    assigned = await http.post(
+        f"/incidents/{incident.json()['id']}/assignments",
+        json={"vehicle_id": b1},
+        headers=world.headers("dispatcher"),
+    )
+    assert assigned.json()["preempted_booking_ids"] == [ride]
+    waiting = await _once(db, ride, lambda b: b.unserved_reason is not None)
+    assert waiting.status == BookingStatus.REQUESTED and waiting.vehicle_id is None
+    assert waiting.release_reason and waiting.unserved_reason
+    return ride, assigned.json()["id"]
+
+
+async def _back_with_b1(db: Database, world: World, ride: int) -> None:
+    back = (await _bookings(db))[ride]
+    assert back.status == BookingStatus.PLANNED and back.vehicle_id == world.vehicle_ids["B1"]
+    assert back.release_reason is None and back.planned_pickup_at is not None
+    assert [s.kind for s in await _stops(db) if s.booking_id == ride] == ["pickup", "dropoff"]
+
+
+async def test_rides_no_other_unit_could_take_go_back_to_the_unit_when_it_is_free(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    ride, assignment = await _van_taken_leaving_a_ride_nobody_can_take(client, db, world)
+    for status in ("acknowledged", "en_route", "on_scene", "back_in_service"):
+        done = await client.post(
+            f"/assignments/{assignment}/status",
+            json={"status": status},
+            headers=world.headers("device:B1"),
+        )
+        assert done.status_code == 200, done.text
+        if status != "back_in_service":  # still on the call: the ride keeps waiting
+            assert (await _bookings(db))[ride].status == BookingStatus.REQUESTED
+    # back in service: the re-plan ran after that reply and gave the ride back to B1
+    await _back_with_b1(db, world, ride)
+
+
+async def test_a_crew_back_in_service_over_its_phone_channel_gets_the_ride_back(
+    live: LiveServer, db: Database, world: World
+) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        ride, assignment = await _van_taken_leaving_a_ride_nobody_can_take(http, db, world)
+    async with connect(f"{live.ws_url}/ws/driver") as phone:
+        await phone.send(json.dumps({"type": "hello", "token": _token(world, "device:B1")}))
+        for n, status in enumerate(("acknowledged", "en_route", "on_scene", "back_in_service")):
+            message = {"type": "status", "id": f"s{n}", "assignment_id": assignment}
+            await phone.send(json.dumps({**message, "status": status}))
+            while (reply := json.loads(await asyncio.wait_for(phone.recv(), 10)))["type"] != "ack":
+                assert reply["type"] != "error", reply
+            assert reply["status"] == status
+    # the re-plan runs after the ack, outside any request: wait for it to commit
+    await _once(db, ride, lambda b: b.status == BookingStatus.PLANNED)
+    await _back_with_b1(db, world, ride)
+
+
+async def _once(
+    db: Database, ride: int, done: Callable[[TransportBooking], bool]
+) -> TransportBooking:
+    """The ride once a re-plan running after the reply has committed (at most 10 s; a
+    server in this process has done it before the reply is read)."""
+    for _ in range(200):
+        booking = (await _bookings(db))[ride]
+        if done(booking):
+            break
+        await asyncio.sleep(0.05)
+    return booking
+
+
+def _token(world: World, who: str) -> str:
+    return world.headers(who)["Authorization"].removeprefix("Bearer ")
 
 
 async def _book_over_http(

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
-from dispatch.api.deps import CurrentPrincipal, PathId, UoW
+from dispatch.api.deps import CurrentPrincipal, PathId, State, UoW
+from dispatch.api.planning import replan_after_return
 from dispatch.errors import InvalidInput
 from dispatch.incidents import assignments
 from dispatch.incidents.schemas import AssignmentOut, CurrentAssignmentOut, IncidentOut, MilestoneIn
@@ -41,7 +42,12 @@ async def get_assignment(uow: UoW, actor: CurrentPrincipal, assignment_id: PathI
     responses={409: {"description": "Not allowed from the current state (lists allowed ones)"}},
 )
 async def report_status(
-    uow: UoW, actor: CurrentPrincipal, assignment_id: PathId, data: MilestoneIn
+    uow: UoW,
+    state: State,
+    background: BackgroundTasks,
+    actor: CurrentPrincipal,
+    assignment_id: PathId,
+    data: MilestoneIn,
 ) -> AssignmentOut:
     assignment = await assignments.get(uow, actor, assignment_id)
     updated = await assignments.apply_milestone(
@@ -52,4 +58,7 @@ async def report_status(
         data.at,
         destination_hospital_id=data.destination_hospital_id,
     )
+    freed = assignments.freed_vehicle(updated)
+    if freed is not None:  # after the commit and the reply
+        background.add_task(replan_after_return, state, actor, freed)
     return AssignmentOut.model_validate(updated)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Coroutine
 from datetime import date, datetime
+from typing import Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -145,6 +146,38 @@ async def replan_after_preemption(
                 )
     except Exception:
         log.exception("re-planning after unit %s was taken failed", vehicle_id)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def in_background(job: Coroutine[Any, Any, None]) -> None:
+    """Run a re-plan after the reply where no request's background tasks exist (the crew
+    websocket), keeping a reference until it ends."""
+    task = asyncio.create_task(job)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def replan_after_return(state: AppState, actor: Principal, vehicle_id: int) -> None:
+    """Run after a unit's job ends (back in service, or stood down): on the days it has a
+    transport shift, rides released for an emergency that no other unit could take go
+    back into the plan, this unit included, instead of staying unserved."""
+    try:
+        async with state.db.unit_of_work(read_only=True) as uow:
+            days = await planning.days_awaiting_unit(uow, vehicle_id)
+        for day in days:
+            async with _lock(state, day):
+                await _plan(
+                    state,
+                    actor,
+                    day,
+                    started=True,
+                    warm=True,
+                    positions=live_positions(state),
+                )
+    except Exception:
+        log.exception("re-planning after unit %s came back failed", vehicle_id)
 
 
 async def insert_into_plans(state: AppState, days: Collection[date]) -> None:

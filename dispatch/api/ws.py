@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from dispatch.api.deps import AppState
 from dispatch.api.gps import FixIn
+from dispatch.api.planning import in_background, replan_after_return
 from dispatch.auth import service as auth_service
 from dispatch.auth.principal import Principal
 from dispatch.errors import DomainError
@@ -311,8 +312,11 @@ async def _handle_driver_message(
                     destination_hospital_id=data.destination_hospital_id,
                 )
                 status = updated.status.value
+                freed = assignments.freed_vehicle(updated)
         except DomainError as exc:
             return _error(msg_id, exc.code, exc.message, exc.context.get("field"))
+        if freed is not None:  # committed: rides waiting for this unit are re-planned
+            in_background(replan_after_return(state, principal, freed))
         return {"type": "ack", "id": msg_id, "assignment_id": assignment_id, "status": status}
     if kind in ("ack", "ping"):
         return {"type": "pong", "id": msg_id}

@@ -208,6 +208,12 @@ async def _refresh_incident(uow: UnitOfWork, incident: Incident) -> None:
     )
 
 
+def freed_vehicle(assignment: Assignment) -> int | None:
+    """The vehicle a finished assignment leaves free: booked rides released for an
+    emergency may be waiting for it (``api.planning.replan_after_return``)."""
+    return None if assignment.is_active else assignment.vehicle_id
+
+
 async def apply_milestone(
     uow: UnitOfWork,
     actor: Principal,

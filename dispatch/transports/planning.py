@@ -272,6 +272,23 @@ async def _on_emergency(uow: UnitOfWork, vehicle_ids: list[int]) -> set[int]:
     return set(found.all())
 
 
+async def days_awaiting_unit(uow: UnitOfWork, vehicle_id: int) -> list[date]:
+    """Days on which ``vehicle_id`` has a transport shift and rides released for an
+    emergency are still waiting for a unit (no other unit had room when they were
+    re-planned): the days to re-plan when this unit is free again."""
+    shifts = select(TransportShift.service_date).where(TransportShift.vehicle_id == vehicle_id)
+    found = await uow.session.scalars(
+        select(TransportBooking.service_date)
+        .where(
+            TransportBooking.status == BookingStatus.REQUESTED,
+            TransportBooking.release_reason.is_not(None),
+            TransportBooking.service_date.in_(shifts),
+        )
+        .distinct()
+    )
+    return sorted(d for d in found.all() if d is not None)
+
+
 async def has_plan(uow: UnitOfWork, day: date) -> bool:
     """Whether ``day`` already has a published plan (changes to it are then inserted)."""
     found = await uow.session.scalar(
