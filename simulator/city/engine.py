@@ -429,7 +429,7 @@ class Policy:
                 if self.city.transports is not None:
                     # The server re-plans them right after the reply, in about a second:
                     # in simulated time that is at once, so the clock waits for it.
-                    await self.city.transports.replanned(released)
+                    await self.city.transports.replanned(self.name, released)
             return unit
         return None
 
@@ -636,6 +636,7 @@ class City:
                 unit.intervals.append((rec.notified_v, clock.now_v()))
                 unit.busy = False
                 if unit.transport and self.transports is not None:
+                    await self.transports.returned(unit)
                     self.transports.resume(unit)  # back to its manifest
                 else:
                     unit.drive_task = clock.spawn(self.return_home(unit))
@@ -1023,7 +1024,10 @@ async def _run(
             name: c.summary(day_wall)
             for (name, c), (_done, day_wall) in zip(clocks.items(), outcomes, strict=True)
         },
-        "replan_waits_timed_out": city.transports.replans_timed_out if city.transports else 0,
+        "replan_waits_timed_out": {
+            "after_preemption": city.transports.replans_timed_out if city.transports else 0,
+            "after_return": city.transports.return_waits_timed_out if city.transports else 0,
+        },
         "verify": verify,
     }
     report = build_report(meta, records, fleets, s, start_s, end_s, city.transports)

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 IDLE_POLL_S = 600.0  # an idle crew looks at its manifest again after this (virtual s)
 NO_SHOW_WAIT_S = 300.0  # how long a crew waits for a patient who does not come
 REPLAN_WAIT_S = 60.0  # real seconds to wait for the re-plan after a preemption
+RETURN_WAIT_S = 3.0  # and for released rides to be placed when a unit comes back
 REPLAN_POLL_S = 0.05
 
 
@@ -99,6 +100,7 @@ class TransportDay:
     by_booking: dict[int, RideRecord] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
     replanned_into_past: int = 0
+    waiting: set[int] = field(default_factory=set)  # released rides without a unit
 
     @property
     def start(self) -> datetime:
@@ -125,6 +127,7 @@ class Transports:
         self.errors: list[str] = []
         self.stops_gone = 0
         self.replans_timed_out = 0
+        self.return_waits_timed_out = 0
         self.rides_relocated = 0
         self.seed = city.cfg.seed
         self.gate = asyncio.Semaphore(8)
@@ -314,30 +317,61 @@ class Transports:
         """Back to the manifest (at shift start, or after an emergency)."""
         unit.manifest_task = unit.clock.spawn(self._follow(unit))
 
-    async def replanned(self, booking_ids: list[int]) -> None:
-        """Wait (in real time, the clock standing still) until the server's background
-        re-plan has placed every released ride on a unit or said why it cannot; give up
-        after ``REPLAN_WAIT_S`` and count it."""
-        api = self.city.api
+    async def replanned(self, policy: str, booking_ids: list[int]) -> None:
+        """After a preemption: wait (in real time, the clock standing still) until the
+        server's background re-plan has placed every released ride on a unit or said why
+        it cannot; give up after ``REPLAN_WAIT_S`` and count it. Rides left without a unit
+        wait for one to come back (:meth:`returned`)."""
+        day = self.days[policy]
         deadline = time.monotonic() + REPLAN_WAIT_S
-        pending = list(booking_ids)
-        while pending:
-            replies = await asyncio.gather(
-                *(api.send("GET", f"/bookings/{b}", ok=(200, 404)) for b in pending)
-            )
+        while True:
+            found = await self._bookings(booking_ids)
             pending = [
                 b
-                for b, reply in zip(pending, replies, strict=True)
-                if reply.status_code == 200
-                and reply.json()["planned_pickup_at"] is None
-                and reply.json()["unserved_reason"] is None
-                and reply.json()["status"] == "requested"
+                for b, x in found.items()
+                if x["status"] == "requested"
+                and x["planned_pickup_at"] is None
+                and x["unserved_reason"] is None
             ]
-            if pending and time.monotonic() > deadline:
+            if not pending:
+                break
+            if time.monotonic() > deadline:
                 self.replans_timed_out += 1
+                break
+            await asyncio.sleep(REPLAN_POLL_S)
+        day.waiting.update(b for b, x in found.items() if x["status"] == "requested")
+
+    async def returned(self, unit: Unit) -> None:
+        """A transport unit is free again and the server re-plans the released rides no
+        unit could take: wait (the clock standing still) until that re-plan shows, at most
+        ``RETURN_WAIT_S``. A re-plan is one transaction, so any ride placed means it ran;
+        when none could be placed nothing shows and the wait runs out (counted)."""
+        day = self.day_of[unit.vehicle_id]
+        before = len(day.waiting)
+        deadline = time.monotonic() + RETURN_WAIT_S
+        while day.waiting:
+            try:
+                found = await self._bookings(sorted(day.waiting))
+            except CityError as exc:  # recorded; the crew goes back to its manifest
+                self.errors.append(f"{unit.call_sign}: {exc}"[:300])
                 return
-            if pending:
-                await asyncio.sleep(REPLAN_POLL_S)
+            day.waiting = {b for b, x in found.items() if x["status"] == "requested"}
+            if len(day.waiting) < before:
+                return
+            if time.monotonic() > deadline:
+                self.return_waits_timed_out += 1
+                return
+            await asyncio.sleep(REPLAN_POLL_S)
+
+    async def _bookings(self, booking_ids: list[int]) -> dict[int, dict[str, Any]]:
+        replies = await asyncio.gather(
+            *(self.city.api.send("GET", f"/bookings/{b}", ok=(200, 404)) for b in booking_ids)
+        )
+        return {
+            b: reply.json()
+            for b, reply in zip(booking_ids, replies, strict=True)
+            if reply.status_code == 200
+        }
 
     def taken(self, unit: Unit, released: list[int]) -> None:
         """A call took the unit (under its lock): drop the manifest, mark released rides."""
