@@ -24,6 +24,7 @@ from dispatch.transports import planning
 from dispatch.transports.config import TransportConfig
 from tests.conftest import LiveServer, Stack
 from tests.fixtures import World
+from tests.test_live_ws import hello, token
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 DAY = datetime.now(BANGKOK).date() + timedelta(days=1)
@@ -88,6 +89,20 @@ async def _ride(db: Database, world: World, mobility: Mobility, hour: int, lat: 
 async def _plan(db: Database, **kwargs: object) -> planning.PlanResult:
     async with db.unit_of_work() as uow:
         return await planning.plan(uow, None, DAY, BANGKOK, TRAVEL, CFG, **kwargs)  # type: ignore[arg-type]
+
+
+async def _red_call(http: httpx.AsyncClient, world: World, vehicle_id: int) -> httpx.Response:
+    """A cardiac arrest near the depot, assigned to ``vehicle_id``: the assignment reply."""
+    incident = await http.post(
+        "/incidents",
+        json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
+        headers=world.headers("dispatcher"),
+    )
+    return await http.post(
+        f"/incidents/{incident.json()['id']}/assignments",
+        json={"vehicle_id": vehicle_id},
+        headers=world.headers("dispatcher"),
+    )
 
 
 async def _bookings(db: Database) -> dict[int, TransportBooking]:
@@ -187,16 +202,7 @@ async def test_a_same_day_replan_gives_no_rides_to_a_unit_out_on_an_emergency(
     ]
     await _plan(db)
     # B1 is sent to a call (nothing of its own under way, so nothing is released) ...
-    incident = await client.post(
-        "/incidents",
-        json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
-        headers=world.headers("dispatcher"),
-    )
-    assigned = await client.post(
-        f"/incidents/{incident.json()['id']}/assignments",
-        json={"vehicle_id": world.vehicle_ids["B1"]},
-        headers=world.headers("dispatcher"),
-    )
+    assigned = await _red_call(client, world, world.vehicle_ids["B1"])
     assert assigned.status_code == 201, assigned.text
     # ... and a later same-day re-plan (another unit taken, a booking inserted) runs.
     result = await _plan(db, started=True, warm=True, now=local(7))
@@ -294,16 +300,7 @@ async def test_red_call_taking_a_van_replans_its_rides_onto_others(
     )
     assert on_the_way.status_code == 200, on_the_way.text
     assert (await _bookings(db))[ride].status == BookingStatus.VEHICLE_EN_ROUTE
-    incident = await client.post(
-        "/incidents",
-        json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
-        headers=world.headers("dispatcher"),
-    )
-    assigned = await client.post(
-        f"/incidents/{incident.json()['id']}/assignments",
-        json={"vehicle_id": taken},
-        headers=world.headers("dispatcher"),
-    )
+    assigned = await _red_call(client, world, taken)
     assert assigned.status_code == 201, assigned.text
     assert assigned.json()["preempted_booking_ids"] == [ride]
     # The re-plan ran after the response (a background task of that request).
@@ -333,16 +330,7 @@ async def _van_taken_leaving_a_ride_nobody_can_take(
         json={"status": "under_way"},
         headers=world.headers("device:B1"),
     )
-    incident = await http.post(
-        "/incidents",
-        json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
-        headers=world.headers("dispatcher"),
-    )
-    assigned = await http.post(
-        f"/incidents/{incident.json()['id']}/assignments",
-        json={"vehicle_id": b1},
-        headers=world.headers("dispatcher"),
-    )
+    assigned = await _red_call(http, world, b1)
     assert assigned.json()["preempted_booking_ids"] == [ride]
     waiting = await _once(db, ride, lambda b: b.unserved_reason is not None)
     assert waiting.status == BookingStatus.REQUESTED and waiting.vehicle_id is None
@@ -380,7 +368,7 @@ async def test_a_crew_back_in_service_over_its_phone_channel_gets_the_ride_back(
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         ride, assignment = await _van_taken_leaving_a_ride_nobody_can_take(http, db, world)
     async with connect(f"{live.ws_url}/ws/driver") as phone:
-        await phone.send(json.dumps({"type": "hello", "token": _token(world, "device:B1")}))
+        await hello(phone, token(world, "device:B1"))
         for n, status in enumerate(("acknowledged", "en_route", "on_scene", "back_in_service")):
             message = {"type": "status", "id": f"s{n}", "assignment_id": assignment}
             await phone.send(json.dumps({**message, "status": status}))
@@ -403,10 +391,6 @@ async def _once(
             break
         await asyncio.sleep(0.05)
     return booking
-
-
-def _token(world: World, who: str) -> str:
-    return world.headers(who)["Authorization"].removeprefix("Bearer ")
 
 
 async def _book_over_http(

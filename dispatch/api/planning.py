@@ -119,6 +119,26 @@ async def _plan(
         )
 
 
+async def _replan_running(
+    state: AppState,
+    actor: Principal,
+    days: Collection[date],
+    exclude_vehicle_ids: Collection[int] = (),
+) -> None:
+    """Re-plan running days one after another, warm, from live positions."""
+    for day in days:
+        async with _lock(state, day):
+            await _plan(
+                state,
+                actor,
+                day,
+                started=True,
+                warm=True,
+                positions=live_positions(state),
+                exclude_vehicle_ids=exclude_vehicle_ids,
+            )
+
+
 async def replan_after_preemption(
     state: AppState, actor: Principal, vehicle_id: int, booking_ids: list[int]
 ) -> None:
@@ -133,17 +153,7 @@ async def replan_after_preemption(
                 .distinct()
             )
             days = sorted(d for d in found.all() if d is not None)
-        for day in days:
-            async with _lock(state, day):
-                await _plan(
-                    state,
-                    actor,
-                    day,
-                    started=True,
-                    warm=True,
-                    positions=live_positions(state),
-                    exclude_vehicle_ids={vehicle_id},
-                )
+        await _replan_running(state, actor, days, exclude_vehicle_ids={vehicle_id})
     except Exception:
         log.exception("re-planning after unit %s was taken failed", vehicle_id)
 
@@ -166,16 +176,7 @@ async def replan_after_return(state: AppState, actor: Principal, vehicle_id: int
     try:
         async with state.db.unit_of_work(read_only=True) as uow:
             days = await planning.days_awaiting_unit(uow, vehicle_id)
-        for day in days:
-            async with _lock(state, day):
-                await _plan(
-                    state,
-                    actor,
-                    day,
-                    started=True,
-                    warm=True,
-                    positions=live_positions(state),
-                )
+        await _replan_running(state, actor, days)
     except Exception:
         log.exception("re-planning after unit %s came back failed", vehicle_id)
 
