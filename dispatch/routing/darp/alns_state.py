@@ -1,0 +1,280 @@
+"""The ALNS search state: routes as node lists, and their exact schedules.
+
+Every change the search keeps must leave each route with a schedule, so the exact check is
+here beside the routes: the least schedule of a sequence, found by raising start times until
+windows, ride limits and route duration all hold (the simple temporal problem of
+:mod:`.timetable`, specialised to a chain). The destroy (:mod:`.alns_destroy`) and repair
+(:mod:`.alns_repair`) operators read and change this state; :mod:`.alns` runs the search.
+
+A break is placed in one gap of the route (or before or after it), trying the gaps around
+where its window opens; placement is sound but not exhaustive, which costs at worst a missed
+insertion.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dispatch.routing.darp.engine import DarpModel, Routes
+from dispatch.routing.darp.precheck import fitting_vehicles
+
+BIG = 2**50  # "no limit" for ride gaps, route spans and seats
+
+
+@dataclass(slots=True)
+class RouteState:
+    """A route's nodes and what screening insertions into it needs (plain lists: routes are
+    short and the screening prunes hard, where numpy's per-call cost would dominate)."""
+
+    nodes: list[int]
+    start: list[int]  # least feasible start of service per position
+    latest: list[int]  # latest start keeping later windows (rides ignored: optimistic)
+    slack: list[int]  # cumulative waiting up to each position
+    along: list[int]  # cumulative transit along the route
+    room: list[list[int]]  # [kind][position]: free seats after service at the position
+    legcost: list[int]  # cost of the arc leaving each position
+
+
+class AlnsState:
+    """The search state over ``model``'s nodes; routes are lists of node ids."""
+
+    def __init__(self, model: DarpModel, routes: Routes, seed: int = 0) -> None:
+        problem = model.problem
+        self.rng = random.Random(seed)
+        self.nv = nv = len(problem.vehicles)
+        self.tr_l, self.cost_l = model.matrices_as_lists()
+        self.early_l: list[int] = model.early.tolist()
+        self.late_l: list[int] = model.late.tolist()
+        kinds = problem.seat_kinds
+        n = model.n
+        self.demand = np.zeros((n, len(kinds)), dtype=np.int64)
+        self.cap = np.array(
+            [[v.capacity.get(k, 0) for k in kinds] for v in problem.vehicles], dtype=np.int64
+        ).reshape(nv, len(kinds))
+        self.start_load = np.zeros((nv, len(kinds)), dtype=np.int64)
+        self.ride_gap = [BIG] * n  # max start(d) - start(p), indexed by pickup node
+        self.partner = [-1] * n
+        self.is_pickup = [False] * n
+        by_id = {r.id: r for r in model.requests}
+        self.requests: list[tuple[str, int, int]] = []
+        for r in model.requests:
+            load = np.array([r.load.get(k, 0) for k in kinds], dtype=np.int64)
+            d = model.dropoff[r.id]
+            self.demand[d] = -load
+            if r.aboard is not None:
+                self.start_load[model.vehicle_index[r.aboard.vehicle_id]] += load
+                continue
+            p = model.pickup[r.id]
+            self.demand[p] = load
+            self.partner[p], self.partner[d] = d, p
+            self.is_pickup[p] = True
+            if r.max_ride is not None:
+                self.ride_gap[p] = int(r.max_ride) + int(r.pickup_service)
+            if r.id not in model.mandatory:
+                self.requests.append((r.id, p, d))
+        self.max_span = [
+            BIG if v.max_duration is None else int(v.max_duration) for v in problem.vehicles
+        ]
+        self.first_gap = [1 if v.next_stop is not None else 0 for v in problem.vehicles]
+        self.service_l: list[int] = model.service.tolist()
+        self.breaks: list[list[tuple[int, int, int]]] = [
+            [(int(b.duration), int(b.window.earliest), int(b.window.latest)) for b in v.breaks]
+            for v in problem.vehicles
+        ]
+        self.break_order: list[list[int]] = [
+            sorted(range(len(bs)), key=[b[1] for b in bs].__getitem__) for bs in self.breaks
+        ]
+        fits = fitting_vehicles(problem, [by_id[rid] for rid, _, _ in self.requests])
+        self.fits = fits if len(self.requests) else np.zeros((0, nv), dtype=bool)
+        self.req_index = {p: i for i, (_, p, _) in enumerate(self.requests)}
+        self.needs: list[list[tuple[int, int]]] = [
+            [(k, int(q)) for k, q in enumerate(self.demand[p].tolist()) if q > 0]
+            for _, p, _ in self.requests
+        ]
+        self.routes: list[list[int]] = []
+        for v, vehicle in enumerate(problem.vehicles):
+            stops = routes.get(vehicle.id, ([], None))[0]
+            middle = [
+                (model.pickup if s.kind == "pickup" else model.dropoff)[s.request_id] for s in stops
+            ]
+            self.routes.append([v, *middle, nv + v])
+        self.cache: list[RouteState | None] = [None] * nv
+        self.frozen = [False] * nv
+        self.where: dict[int, int] = {}  # pickup node -> vehicle
+        for v, nodes in enumerate(self.routes):
+            for x in nodes:
+                if self.is_pickup[x]:
+                    self.where[x] = v
+
+    # --- exact schedule -------------------------------------------------------------------
+
+    def schedule(self, v: int, nodes: list[int]) -> list[int] | None:
+        """Least start times of ``nodes`` on vehicle ``v``, or None when infeasible."""
+        if not self.breaks[v]:
+            return self._least(v, nodes, ())
+        found = self.place_breaks(v, nodes)
+        return None if found is None else found[0]
+
+    def place_breaks(self, v: int, nodes: list[int]) -> tuple[list[int], list[int]] | None:
+        """Least times with each break in its own gap, and the gaps (-1: before the start).
+
+        Breaks are placed in window order, each trying the gaps around where its window
+        opens; sound (what it returns is feasible) though not exhaustive.
+        """
+        base = self._least(v, nodes, ())
+        if base is None:
+            return None
+        m = len(nodes)
+        placed: list[tuple[int, int, int, int]] = []
+        times = base
+        gaps = [0] * len(self.breaks[v])
+        for index in self.break_order[v]:
+            duration, opens, closes = self.breaks[v][index]
+            first = next((k for k in range(m) if base[k] >= opens), m) - 1
+            later = [g for g in range(max(first, -1), m) if g < 0 or base[g] <= closes]
+            earlier = list(range(min(first, m - 1) - 1, -2, -1))
+            used = {g for g, _, _, _ in placed}
+            for g in [*later[:4], *earlier[:2]]:
+                if g in used:
+                    continue
+                trial = sorted([*placed, (g, duration, opens, closes)])
+                got = self._least(v, nodes, trial)
+                if got is not None:
+                    placed, times, gaps[index] = trial, got, g
+                    break
+            else:
+                return None
+        return times, gaps
+
+    def _least(
+        self, v: int, nodes: list[int], placed: Sequence[tuple[int, int, int, int]]
+    ) -> list[int] | None:
+        """Least start times with breaks ``(gap, duration, opens, closes)`` in given gaps."""
+        tr, early, late = self.tr_l, self.early_l, self.late_l
+        m = len(nodes)
+        low = [early[x] for x in nodes]
+        up = [late[x] for x in nodes]
+        pause = [0] * m
+        for g, duration, opens, closes in placed:
+            if g < 0:  # before leaving the start
+                low[0] = max(low[0], opens + duration)
+            elif g >= m - 1:  # after arriving at the end
+                up[m - 1] = min(up[m - 1], closes)
+            else:
+                pause[g] += duration
+                low[g + 1] = max(low[g + 1], opens + duration)
+                up[g] = min(up[g], closes - self.service_l[nodes[g]])
+        t = [0] * m
+        t[0] = low[0]
+        if t[0] > up[0]:
+            return None
+        for k in range(1, m):
+            x = t[k - 1] + tr[nodes[k - 1]][nodes[k]] + pause[k - 1]
+            e = low[k]
+            t[k] = x if x > e else e
+            if t[k] > up[k]:
+                return None
+        rides: list[tuple[int, int, int]] = []
+        pos: dict[int, int] = {}
+        for k, x in enumerate(nodes):
+            if self.is_pickup[x]:
+                pos[x] = k
+            elif self.partner[x] in pos:
+                p = self.partner[x]
+                gap = self.ride_gap[p]
+                if gap < BIG:
+                    rides.append((pos[p], k, gap))
+        span = self.max_span[v]
+        for _ in range(2 * m + 2):
+            lowest = m
+            for i, j, gap in rides:
+                if t[j] - t[i] > gap:
+                    t[i] = t[j] - gap
+                    if t[i] > up[i]:
+                        return None
+                    lowest = min(lowest, i)
+            if t[m - 1] - t[0] > span:
+                t[0] = t[m - 1] - span
+                if t[0] > up[0]:
+                    return None
+                lowest = 0
+            if lowest == m:
+                return t
+            for k in range(lowest + 1, m):
+                x = t[k - 1] + tr[nodes[k - 1]][nodes[k]] + pause[k - 1]
+                if x > t[k]:
+                    if x > up[k]:
+                        return None
+                    t[k] = x
+        return None
+
+    def route_cost(self, nodes: list[int]) -> int:
+        c = self.cost_l
+        return sum(c[a][b] for a, b in itertools.pairwise(nodes))
+
+    def route_state(self, v: int) -> RouteState:
+        """What screening needs of route ``v``, cached until the route changes."""
+        cached = self.cache[v]
+        if cached is not None:
+            return cached
+        nodes = self.routes[v]
+        start = self.schedule(v, nodes)
+        assert start is not None, "routes must stay feasible"
+        tr, cost = self.tr_l, self.cost_l
+        m = len(nodes)
+        legs = [tr[a][b] for a, b in itertools.pairwise(nodes)]
+        latest = [self.late_l[x] for x in nodes]
+        for k in range(m - 2, -1, -1):
+            latest[k] = min(latest[k], latest[k + 1] - legs[k])
+        slack = [0] * m
+        along = [0] * m
+        for k in range(1, m):
+            slack[k] = slack[k - 1] + start[k] - (start[k - 1] + legs[k - 1])
+            along[k] = along[k - 1] + legs[k - 1]
+        load = self.start_load[v] + np.cumsum(self.demand[nodes], axis=0)
+        room = (self.cap[v][None, :] - load).T.tolist()
+        state = RouteState(
+            nodes=nodes,
+            start=start,
+            latest=latest,
+            slack=slack,
+            along=along,
+            room=room,
+            legcost=[*(cost[a][b] for a, b in itertools.pairwise(nodes)), 0],
+        )
+        self.cache[v] = state
+        return state
+
+    # --- changes --------------------------------------------------------------------------
+
+    def apply(self, v: int, nodes: list[int]) -> None:
+        """Make ``nodes`` route ``v`` (already checked feasible by the caller)."""
+        self.routes[v] = nodes
+        self.cache[v] = None
+        for x in nodes:
+            if self.is_pickup[x]:
+                self.where[x] = v
+
+    def remove(self, ri: int) -> bool:
+        """Take request ``ri`` out of its route; False when it is on none, or when the
+        shorter route gets no schedule from :meth:`schedule` (whose break placement is
+        heuristic), so the route stays as it was."""
+        _, p, d = self.requests[ri]
+        v = self.where.get(p)
+        if v is None:
+            return False
+        new = [x for x in self.routes[v] if x != p and x != d]
+        if self.schedule(v, new) is None:
+            return False
+        self.apply(v, new)
+        del self.where[p]
+        return True
+
+    def total(self) -> int:
+        """Travel cost of all routes, frozen ones included."""
+        return sum(self.route_cost(r) for r in self.routes)
