@@ -231,8 +231,10 @@ def cmd_city(args: argparse.Namespace) -> int:
 
     import httpx
 
-    from simulator.city.engine import POLICIES, CityConfig, run_city
-    from simulator.city.report import format_table, write_html
+    from simulator.city.charts import write_html
+    from simulator.city.config import POLICIES, CityConfig
+    from simulator.city.engine import run_city
+    from simulator.city.report import format_table
     from simulator.city.scenario import DEFAULT_SCENARIO, load_scenario
     from simulator.fleet import SetupError
 
@@ -310,7 +312,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     gc.set_threshold(10_000, 50, 1_000)
 
     from simulator.fleet import SetupError
-    from simulator.load import LoadConfig, format_table, run_load
+    from simulator.load import run_load
+    from simulator.load_config import LoadConfig
+    from simulator.load_report import format_table
 
     config = LoadConfig(
         urls=_urls(args.url) or [DEFAULT_URL],

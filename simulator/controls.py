@@ -27,8 +27,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from simulator.senders import Clock, ws_url
+from simulator.driver_socket import ws_url
 from simulator.stats import Histogram, error_kind
+from simulator.timetable import Clock
 
 
 @dataclass

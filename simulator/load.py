@@ -12,24 +12,27 @@ The run has fixed phases so every figure means one thing:
    examined, everything closes. Nothing loops past these bounds;
 5. unless told not to, read every SIM vehicle's stored track back and compare it fix by
    fix with what was acknowledged (``simulator.storage``).
+
+The settings are ``simulator.load_config``; the server-process figures and the human
+table of the report, ``simulator.load_report``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import httpx
 
 from simulator import procinfo
+from simulator.calls import Calls
 from simulator.controls import ControlClient
+from simulator.driver_socket import DriverSocket
+from simulator.fixes import Track
 from simulator.fleet import (
     Fleet,
     SetupError,
@@ -38,78 +41,19 @@ from simulator.fleet import (
     login,
     setup_fleet,
 )
-from simulator.movement import BANGKOK_BOX, Mover
-from simulator.senders import (
-    MAX_BATCH,
-    Clock,
-    DriverSocket,
-    HttpSender,
-    Ledger,
-    Phone,
-    Plan,
-    Track,
-    timetable,
-)
+from simulator.load_config import LoadConfig
+from simulator.load_report import machine_busy, server_figures
+from simulator.movement import Mover
+from simulator.senders import HttpSender, Phone
 from simulator.stats import Histogram, error_kind, rate
-from simulator.storage import verify_storage
+from simulator.storage import last_fix_check, verify_storage
+from simulator.timetable import Clock, Ledger, Plan, timetable
 
-PROTOCOLS = ("batch", "websocket", "osmand")
 DRAIN_S = 1.5
 #: The stored-track check reads from this long before the run's first fix (clock skew
 #: between phone and server does not matter, but a fix stamped a moment early must count).
 VERIFY_MARGIN_MS = 5_000
 VERIFY_CONCURRENCY = 16
-
-
-@dataclass
-class LoadConfig:
-    urls: list[str]
-    protocol: str = "batch"
-    vehicles: int = 200
-    rate_hz: float = 1.0
-    batch_size: int = 1
-    senders: int | None = None
-    controls: int = 5
-    stalled: int = 0
-    duration_s: float = 30.0
-    warmup_s: float = 1.0
-    calls_per_min: float = 0.0
-    seed: int | None = None
-    username: str | None = None
-    password: str | None = None
-    setup_token: str | None = None
-    osmand_urls: list[str] = field(default_factory=list)
-    compression: str | None = "deflate"
-    quiet: bool = False
-    progress_s: float = 5.0
-    request_timeout_s: float = 10.0
-    connect_concurrency: int = 32
-    retry: bool = False
-    flush_timeout_s: float = 30.0
-    verify_storage: bool = True
-
-    def check(self) -> None:
-        """Refuse settings that would make the figures meaningless or the run unbounded."""
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}")
-        if self.vehicles < 1 or self.rate_hz <= 0:
-            raise ValueError("need at least one vehicle and a positive rate")
-        if not 1 <= self.batch_size <= MAX_BATCH:
-            raise ValueError(f"batch size must be 1..{MAX_BATCH}")
-        if self.protocol == "osmand" and self.batch_size != 1:
-            raise ValueError("OsmAnd sends one fix per request; leave --batch-size at 1")
-        if not 0 <= self.stalled <= self.controls:
-            raise ValueError("--stalled must be between 0 and --controls")
-        if self.duration_s <= 0 or not 0 <= self.warmup_s < self.duration_s:
-            raise ValueError("need 0 <= warmup < duration")
-        if self.calls_per_min < 0:
-            raise ValueError("--calls-per-min must not be negative")
-        if self.retry and self.protocol == "websocket":
-            raise ValueError("--retry applies to the batch and osmand protocols")
-        if self.flush_timeout_s < 0:
-            raise ValueError("--flush-timeout must not be negative")
-        if self.setup_token is None and not (self.username and self.password):
-            raise ValueError("give --username and --password of a supervisor, or --setup-token")
 
 
 def _say(cfg: LoadConfig, text: str) -> None:
@@ -147,47 +91,6 @@ async def _gather_bounded(jobs: list[Any], limit: int) -> list[Any]:
     return list(await asyncio.gather(*(one(j) for j in jobs)))
 
 
-class Calls:
-    """A dispatcher taking calls at a steady rate (``POST /incidents``)."""
-
-    def __init__(self, clients: list[httpx.AsyncClient], codes: list[str], seed: int | None):
-        self.clients = clients
-        self.codes = codes
-        self.rng = random.Random(seed)
-        self.created = 0
-        self.errors: Counter[str] = Counter()
-        self.latency_ms = Histogram()
-        self._n = 0
-
-    async def send(self, _item: int) -> None:
-        client = self.clients[self._n % len(self.clients)]
-        self._n += 1
-        min_lat, max_lat, min_lon, max_lon = BANGKOK_BOX
-        body = {
-            "lat": round(self.rng.uniform(min_lat, max_lat), 6),
-            "lon": round(self.rng.uniform(min_lon, max_lon), 6),
-            "chief_complaint": self.rng.choice(self.codes),
-        }
-        started = time.monotonic()
-        try:
-            response = await client.post("/incidents", json=body)
-        except httpx.HTTPError as exc:
-            self.errors[error_kind(exc)] += 1
-            return
-        if response.status_code == 201:
-            self.created += 1
-            self.latency_ms.add(round((time.monotonic() - started) * 1000))
-        else:
-            self.errors[f"http_{response.status_code}"] += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "errors": dict(self.errors),
-            "latency_ms": self.latency_ms.summary(),
-        }
-
-
 def _progress_line(clock: Clock, ledger: Ledger, controls: list[ControlClient]) -> str:
     t = ledger.total
     positions = sum(c.stats.positions for c in controls if not c.stalled)
@@ -208,28 +111,6 @@ async def _progress(cfg: LoadConfig, clock: Clock, ledger: Ledger, controls: lis
     while True:  # cancelled after the drain
         await asyncio.sleep(cfg.progress_s)
         _say(cfg, _progress_line(clock, ledger, controls))
-
-
-def _durability(
-    stored: dict[int, str | None], acked: dict[int, int], sim_ids: list[int]
-) -> dict[str, Any]:
-    """Compare each vehicle's last stored fix time (``GET /vehicles``) with the newest fix
-    the server acknowledged to us: stored at or after it means the acknowledgement was
-    durable at least for that vehicle's newest fix."""
-    checked = behind = 0
-    for vid in sim_ids:
-        if vid not in acked:
-            continue
-        checked += 1
-        raw = stored.get(vid)
-        stored_ms = (
-            int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000 + 0.5)
-            if raw
-            else 0
-        )
-        if stored_ms < acked[vid]:
-            behind += 1
-    return {"vehicles_checked": checked, "newest_fix_stored": checked - behind, "behind": behind}
 
 
 async def run_load(cfg: LoadConfig) -> dict[str, Any]:
@@ -365,7 +246,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
         await asyncio.gather(*(c.close() for c in controls))
         try:
             stored = await last_fix_times(setup)
-            durability: dict[str, Any] = _durability(
+            durability: dict[str, Any] = last_fix_check(
                 stored, ledger.last_acked_ms, [v.vehicle_id for v in fleet.vehicles]
             )
         except (SetupError, httpx.HTTPError) as exc:
@@ -468,154 +349,14 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
             "stalled_fate": list(fates),
         },
         "calls": calls.as_dict() if calls is not None else None,
-        "server_process": _server_figures(
+        "server_process": server_figures(
             before, server0, after, cfg.vehicles + cfg.controls, run_wall
         ),
         "generator": {
             "cpu_s": round(cpu1 - cpu0, 2),
             "cpu_cores_used": round((cpu1 - cpu0) / run_wall, 2) if run_wall > 0 else None,
-            "machine_cpu_busy": _machine_busy(machine0, machine1),
+            "machine_cpu_busy": machine_busy(machine0, machine1),
             "wall_s": round(run_wall, 2),
         },
     }
     return report
-
-
-def _machine_busy(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float | None:
-    if a is None or b is None or b[1] <= a[1]:
-        return None
-    return round((b[0] - a[0]) / (b[1] - a[1]), 3)
-
-
-def _server_figures(
-    before: procinfo.ServerSample,
-    run_start: procinfo.ServerSample,
-    after: procinfo.ServerSample,
-    connections: int,
-    wall_s: float,
-) -> dict[str, Any]:
-    if not after.pids:
-        return {
-            "best_effort": True,
-            "found": False,
-            "note": "no local process found listening on the server port(s)",
-        }
-    mib = 1024 * 1024
-    if set(after.rss) != set(before.rss) or set(after.cpu) != set(run_start.cpu):
-        return {
-            "best_effort": True,
-            "found": True,
-            "pids": list(after.pids),
-            "exited": sorted(set(before.rss) - set(after.rss)),
-            "note": "a server process exited during the run (a restart?): its memory and "
-            "CPU before and after are not comparable",
-        }
-    grown = after.rss_total - before.rss_total
-    cpu = after.cpu_total - run_start.cpu_total if run_start.cpu else None
-    return {
-        "best_effort": True,
-        "found": True,
-        "method": "/proc/net/tcp listening inode -> /proc/*/fd -> VmRSS and utime+stime",
-        "pids": list(after.pids),
-        "rss_before_mib": round(before.rss_total / mib, 1),
-        "rss_after_mib": round(after.rss_total / mib, 1),
-        # (after - before) / (vehicles + controls): every phone and screen counts as one
-        # connection, whether it holds a websocket or keep-alive HTTP.
-        "rss_per_connection_kib": round(grown / connections / 1024, 1) if connections else None,
-        "cpu_s": None if cpu is None else round(cpu, 2),
-        "cpu_cores_used": None if cpu is None or wall_s <= 0 else round(cpu / wall_s, 2),
-    }
-
-
-def format_table(report: dict[str, Any]) -> str:
-    """The human summary."""
-    cfg = report["config"]
-    w = report["ingest"]["window"]
-    ctl = report["controls"]
-    lat = ctl["latency_ms"]
-    srv = report["server_process"]
-    gen = report["generator"]
-    rows: list[tuple[str, Any]] = [
-        ("protocol", f"{cfg['protocol']} (batch size {cfg['batch_size']})"),
-        (
-            "vehicles × rate",
-            f"{cfg['vehicles']} × {cfg['rate_hz']:g} Hz = "
-            f"{cfg['offered_fixes_per_s']:g} fixes/s offered",
-        ),
-        ("measured window", f"{w['seconds']} s"),
-        ("fixes sent", f"{w['fixes_sent']} ({w['fixes_sent_per_s']}/s)"),
-        (
-            "fixes acknowledged (2xx)",
-            f"{w['fixes_acknowledged']} ({w['fixes_acknowledged_per_s']}/s)",
-        ),
-        (
-            "requests ok / sent",
-            f"{w['requests_ok']} / {w['requests']} ({w['requests_ok_per_s']}/s ok)",
-        ),
-        ("server accepted / duplicates", f"{w['server_accepted']} / {w['server_duplicates']}"),
-        ("errors", w["errors"] or "none"),
-        ("skipped slots (behind)", w["skipped_slots"]),
-        ("ack latency ms p50/p99/max", _pcts(w["ack_latency_ms"])),
-    ]
-    retry = report["retry"]
-    if retry["enabled"]:
-        rows.append(
-            (
-                "retry",
-                f"{retry['fixes_resent']} fixes resent, {retry['failovers']} failovers, "
-                f"flush {retry['flush_s']} s, final backlog {retry['final_backlog']}",
-            )
-        )
-    rows += [
-        ("stored fixes/s (by fix time)", _stored(report["stored"])),
-        ("newest fix stored check", report["stored"]["last_fix_check"]),
-        ("control screens", f"{ctl['healthy']} healthy, {ctl['stalled']} stalled"),
-        ("positions received", ctl["positions_received"]),
-        (
-            "GPS→screen ms p50/p95/p99/max",
-            f"{lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} ({lat['count']} samples)",
-        ),
-        ("per-screen p99 ms", ", ".join(str(c["p99_ms"]) for c in ctl["per_client_p99_ms"])),
-        ("stalled screens", "; ".join(_fate(f) for f in ctl["stalled_fate"]) or "none"),
-    ]
-    if report["calls"] is not None:
-        rows.append(("calls created", report["calls"]))
-    if srv.get("found") and "note" not in srv:
-        rows += [
-            (
-                "server RSS before → after (best effort)",
-                f"{srv['rss_before_mib']} → {srv['rss_after_mib']} MiB, "
-                f"{srv['rss_per_connection_kib']} KiB/connection",
-            ),
-            ("server CPU (cores used)", srv["cpu_cores_used"]),
-        ]
-    else:
-        rows.append(("server process", srv["note"]))
-    rows.append(("generator CPU (cores used)", gen["cpu_cores_used"]))
-    rows.append(("machine CPU busy", gen["machine_cpu_busy"]))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-
-def _stored(s: dict[str, Any]) -> str:
-    if "fixes" not in s:
-        return str(s.get("note", "not counted"))
-    text = (
-        f"{s['stored_fixes_per_s']}/s ({s['fixes']} stored; acked but missing "
-        f"{s['acked_missing']}, duplicates {s['duplicates']}, stored unacked "
-        f"{s['stored_unacknowledged']}, sent never stored {s['never_stored_unacked']})"
-    )
-    if not s["counted"]:
-        text += f"; NOT COUNTED: {s.get('errors_total')} vehicles unreadable"
-    return text
-
-
-def _pcts(s: dict[str, Any]) -> str:
-    return f"{s['p50']} / {s['p99']} / {s['max']}"
-
-
-def _fate(f: dict[str, Any]) -> str:
-    text = f"#{f['client']} {f['state']}"
-    if "code" in f:
-        text += f" (code {f['code']} {f.get('reason', '')!r})"
-    return text + f", backlog {f.get('backlog_frames', 0)} frames"

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from simulator.senders import iso_ms
+from simulator.fixes import iso_ms
 from simulator.stats import error_kind, rate
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -171,3 +171,25 @@ async def verify_storage(
         out["errors"] = errors[:EXAMPLES]
         out["errors_total"] = len(errors)
     return out
+
+
+def last_fix_check(
+    stored: dict[int, str | None], acked: dict[int, int], sim_ids: list[int]
+) -> dict[str, Any]:
+    """Compare each vehicle's last stored fix time (``GET /vehicles``) with the newest fix
+    the server acknowledged to us: stored at or after it means the acknowledgement was
+    durable at least for that vehicle's newest fix."""
+    checked = behind = 0
+    for vid in sim_ids:
+        if vid not in acked:
+            continue
+        checked += 1
+        raw = stored.get(vid)
+        stored_ms = (
+            int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000 + 0.5)
+            if raw
+            else 0
+        )
+        if stored_ms < acked[vid]:
+            behind += 1
+    return {"vehicles_checked": checked, "newest_fix_stored": checked - behind, "behind": behind}

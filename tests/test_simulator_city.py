@@ -5,10 +5,6 @@ stored."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -19,29 +15,22 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from simulator.city.api import Api, split_urls
+from simulator.city.charts import write_html
 from simulator.city.clock import Clock, Stalled
-from simulator.city.engine import (
-    Api,
-    CaseRecord,
-    City,
-    CityConfig,
-    Leg,
-    Policy,
-    run_city,
-    split_urls,
-)
+from simulator.city.config import CityConfig
+from simulator.city.crews import Crews
+from simulator.city.demand import calls_from_csv, generate_calls, generate_rides, relocate
+from simulator.city.engine import run_city
 from simulator.city.errors import CityError
-from simulator.city.report import format_table, write_html
-from simulator.city.scenario import (
-    DEFAULT_SCENARIO,
-    calls_from_csv,
-    generate_calls,
-    generate_rides,
-    load_scenario,
-    relocate,
-)
+from simulator.city.geometry import Leg
+from simulator.city.policies import Policy
+from simulator.city.records import CaseRecord
+from simulator.city.report import format_table
+from simulator.city.scenario import DEFAULT_SCENARIO, load_scenario
 from simulator.cli import build_parser
-from tests.conftest import REDIS_PREFIX, TEST_SECRET, Stack
+from tests.helpers.simulator_server import clean_env, dispatch_cli, start_server, stop_server
+from tests.helpers.stacks import REDIS_PREFIX, TEST_SECRET, Stack
 
 PASSWORD = "city-supervisor-password-1"
 OSM = Path(__file__).resolve().parents[2] / "shared/data/bangkok/bangkok_central_major_roads.osm"
@@ -204,8 +193,8 @@ def test_a_leg_moves_along_its_polyline_at_constant_speed() -> None:
 async def test_a_call_no_unit_can_ever_take_fails_instead_of_waiting_forever() -> None:
     scenario = load_scenario()
     cfg = CityConfig(url="http://127.0.0.1:9", scenario=scenario, username="u", password="p")
-    city = City(cfg, Api(cfg.url, "token"), "run")
-    policy = Policy("baseline", [], city, Clock(0.0, DAY))  # no unit at all, none is busy
+    crews = Crews(cfg, Api(cfg.url, "token"))
+    policy = Policy("baseline", [], crews, Clock(0.0, DAY))  # no unit at all, none is busy
     rec = CaseRecord(generate_calls(scenario, 1, 0, 3600)[0], "baseline", incident_id=1)
     with pytest.raises(CityError, match="no baseline unit"):
         await policy.obtain(rec)
@@ -250,31 +239,11 @@ def test_the_city_command_parses() -> None:
 # --- a real short day -----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _dispatch(args: list[str], env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "dispatch.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-
-
 @pytest.fixture
 async def server(stack: Stack, tmp_path: Path) -> AsyncIterator[str]:
     """A real server on the test stack's empty database, with a supervisor; on the
     central-Bangkok road map when the shared data is there, else straight lines."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
-    env.update(
+    env = clean_env(
         DISPATCH_DATABASE_URL=stack.database_url,
         DISPATCH_SECRET_KEY=TEST_SECRET,
         DISPATCH_OSMAND_PORT="0",
@@ -288,46 +257,17 @@ async def server(stack: Stack, tmp_path: Path) -> AsyncIterator[str]:
         env["DISPATCH_REDIS_URL"] = stack.redis_url
     if OSM.exists():
         env["DISPATCH_OSM_PATH"] = str(OSM)
-    _dispatch(["org", "create", "--name", "City", "--kind", "dispatch_centre"], env)
-    _dispatch(["org", "create", "--name", "CITY care", "--kind", "care_centre"], env)
-    _dispatch(
+    dispatch_cli(["org", "create", "--name", "City", "--kind", "dispatch_centre"], env)
+    dispatch_cli(["org", "create", "--name", "CITY care", "--kind", "care_centre"], env)
+    dispatch_cli(
         ["user", "create", "--username", "sup", "--role", "supervisor", "--organisation-id", "1"],
         {**env, "DISPATCH_NEW_USER_PASSWORD": PASSWORD},
     )
-    proc, url = await asyncio.to_thread(_start_server, env, tmp_path / "server.log")
+    proc, url = await asyncio.to_thread(start_server, env, tmp_path / "server.log")
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            await asyncio.to_thread(proc.wait, 15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(log_path.read_text()[-3000:])
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("the server did not become ready")
-        time.sleep(0.1)
+        await asyncio.to_thread(stop_server, proc)
 
 
 async def test_route_endpoint_serves_the_providers_route(server: str) -> None:

@@ -1,5 +1,11 @@
-"""The city simulator's error for a server answer it did not expect."""
+"""The city simulator's errors, in a module of their own so every layer (the HTTP client,
+the crews, the booked transports, the run) can raise and catch them without importing
+one another."""
 
 
 class CityError(Exception):
     """The server answered a simulated action unexpectedly."""
+
+
+class TransportSetupError(Exception):
+    """The server cannot hold this transport day (no care centre, a refused booking)."""

@@ -1,5 +1,6 @@
-"""Booked patient transports in the city day: care-centre bookings, the server's day plan,
-and crews working through their manifests, all through the public API.
+"""Booked patient transports in the city day: each policy's transport crews working
+through the server's day plan (their manifests), all through the public API. The
+bookings and the plan before the day are ``simulator.city.bookings``.
 
 Why the rides live on a day of their own, after today: the server refuses bookings in
 the past and plans a day's bookings with every shift of that day together. So each
@@ -30,16 +31,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import Any
 
+from simulator.city.api import Api
+from simulator.city.bookings import (
+    add_shifts,
+    book_rides,
+    care_centre,
+    clear_leftovers,
+    nearest_id,
+    plan_day,
+    rides_on_the_map,
+)
+from simulator.city.crews import Crews
 from simulator.city.errors import CityError
-from simulator.city.scenario import Ride, Scenario, relocate_ride
-
-if TYPE_CHECKING:
-    from simulator.city.engine import Api, City, Unit
+from simulator.city.records import TransportDay, Unit
+from simulator.city.scenario import Ride, Scenario
 
 IDLE_POLL_S = 600.0  # an idle crew looks at its manifest again after this (virtual s)
 NO_SHOW_WAIT_S = 300.0  # how long a crew waits for a patient who does not come
@@ -48,76 +55,11 @@ RETURN_WAIT_S = 3.0  # and for released rides to be placed when a unit comes bac
 REPLAN_POLL_S = 0.05
 
 
-class TransportSetupError(Exception):
-    """The server cannot hold this transport day (no care centre, a refused booking)."""
-
-
-@dataclass
-class RideRecord:
-    """One booked ride (outbound or the way home) under one policy, in virtual seconds of
-    its service date."""
-
-    ride: Ride
-    policy: str
-    leg: str  # "outbound" | "return"
-    booking_id: int | None = None
-    planned_pickup_v: float | None = None  # the day-ahead plan's pickup
-    unserved_reason: str | None = None  # the day-ahead plan could not serve it
-    pickup_arrival_v: float | None = None
-    pickup_v: float | None = None  # patient aboard
-    dropoff_v: float | None = None  # arrived at the destination
-    no_show: bool = False
-    completed: bool = False  # the drop-off was reported done
-    released: bool = False  # taken off its unit by a preemption
-    vehicle: str | None = None  # who carried the patient
-    error: str | None = None
-
-    @property
-    def due_v(self) -> float:
-        """Arrive by the appointment (outbound); be picked up by the window's end (home)."""
-        if self.leg == "outbound":
-            return self.ride.appointment_s
-        assert self.ride.return_window is not None
-        return self.ride.return_window[1]
-
-    @property
-    def delay_s(self) -> float | None:
-        """Seconds after what was booked (negative: early); None while not done."""
-        if self.leg == "outbound":
-            return None if self.dropoff_v is None else self.dropoff_v - self.due_v
-        return None if self.pickup_arrival_v is None else self.pickup_arrival_v - self.due_v
-
-
-@dataclass
-class TransportDay:
-    """One policy's transport units and booked rides on its own service date."""
-
-    policy: str
-    day: date
-    tz: ZoneInfo
-    units: list[Unit]
-    records: list[RideRecord] = field(default_factory=list)
-    by_booking: dict[int, RideRecord] = field(default_factory=dict)
-    plan: dict[str, Any] = field(default_factory=dict)
-    replanned_into_past: int = 0
-    waiting: set[int] = field(default_factory=set)  # released rides without a unit
-
-    @property
-    def start(self) -> datetime:
-        return datetime(self.day.year, self.day.month, self.day.day, tzinfo=self.tz)
-
-    def v(self, stamp: str) -> float:
-        return (datetime.fromisoformat(stamp) - self.start).total_seconds()
-
-    def iso(self, v: float) -> str:
-        return (self.start + timedelta(seconds=v)).isoformat()
-
-
 class Transports:
     """The crews of every policy's transport units and the bookings they serve."""
 
-    def __init__(self, city: City, scenario: Scenario, days: list[TransportDay]) -> None:
-        self.city = city
+    def __init__(self, crews: Crews, scenario: Scenario, days: list[TransportDay]) -> None:
+        self.crews = crews
         self.scenario = scenario
         self.days = {d.policy: d for d in days}
         self.day_of: dict[int, TransportDay] = {u.vehicle_id: d for d in days for u in d.units}
@@ -129,8 +71,7 @@ class Transports:
         self.replans_timed_out = 0
         self.return_waits_timed_out = 0
         self.rides_relocated = 0
-        self.seed = city.cfg.seed
-        self.gate = asyncio.Semaphore(8)
+        self.seed = crews.cfg.seed
 
     @property
     def units_per_policy(self) -> int:
@@ -141,141 +82,15 @@ class Transports:
     async def prepare(self, api: Api, prefix: str, rides: list[Ride]) -> None:
         """Care centre, leftovers of an earlier run cancelled, shifts, patients, bookings,
         and the day-ahead plan of every policy's date (the plans run side by side)."""
-        organisation_id = await _care_centre(api, prefix)
-        rides = list(await asyncio.gather(*(self._on_the_map(api, r) for r in rides)))
+        organisation_id = await care_centre(api, prefix)
+        rides, self.rides_relocated = await rides_on_the_map(api, self.scenario, self.seed, rides)
         hospitals = (await api.send("GET", "/hospitals")).json()
-        hospital_ids = [_nearest_id(hospitals, h.lat, h.lon) for h in self.scenario.hospitals]
+        hospital_ids = [nearest_id(hospitals, h.lat, h.lon) for h in self.scenario.hospitals]
         for day in self.days.values():
-            await self._clear(api, day)
-            await self._shifts(api, day)
-            await self._book(api, day, organisation_id, hospital_ids, prefix, rides)
-        await asyncio.gather(*(self._plan(api, day) for day in self.days.values()))
-
-    async def _on_the_map(self, api: Api, ride: Ride) -> Ride:
-        """A home the server's map cannot reach is drawn again (as calls are), before the
-        day, so both policies get the same rides; a zero-length ``GET /route`` checks."""
-        for attempt in range(1, 6):
-            params = {"from_lat": ride.lat, "from_lon": ride.lon, "to_lat": ride.lat}
-            params["to_lon"] = ride.lon
-            async with self.gate:
-                reply = await api.send("GET", "/route", params=params, ok=(200, 422))
-            if reply.status_code == 200:
-                return ride
-            ride = relocate_ride(self.scenario, self.seed, ride, attempt)
-            self.rides_relocated += attempt == 1
-        return ride
-
-    async def _clear(self, api: Api, day: TransportDay) -> None:
-        old = (
-            await api.send("GET", "/bookings", params={"service_date": day.day.isoformat()})
-        ).json()
-        for b in old:
-            if (
-                b["status"] in ("requested", "planned", "vehicle_en_route")
-                and b["series_id"] is None
-            ):
-                await api.send("POST", f"/bookings/{b['id']}/cancel", ok=(200, 404, 409))
-
-    async def _shifts(self, api: Api, day: TransportDay) -> None:
-        t = self.scenario.transports
-        assert t is not None
-        have = {
-            int(s["vehicle_id"])
-            for s in (
-                await api.send(
-                    "GET", "/transport-shifts", params={"service_date": day.day.isoformat()}
-                )
-            ).json()
-        }
-        lunch = (11.5 * 3600, 13.5 * 3600)
-        for unit in day.units:
-            if unit.vehicle_id in have:
-                continue
-            body: dict[str, Any] = {
-                "vehicle_id": unit.vehicle_id,
-                "starts_at": day.iso(t.shift_s[0]),
-                "ends_at": day.iso(t.shift_s[1]),
-            }
-            if t.break_minutes and t.shift_s[0] <= lunch[0] and lunch[1] < t.shift_s[1]:
-                body["breaks"] = [
-                    {
-                        "earliest": day.iso(lunch[0]),
-                        "latest": day.iso(lunch[1]),
-                        "minutes": t.break_minutes,
-                    }
-                ]
-            await api.send("POST", "/transport-shifts", body=body)
-
-    async def _book(
-        self,
-        api: Api,
-        day: TransportDay,
-        organisation_id: int,
-        hospital_ids: list[int],
-        prefix: str,
-        rides: list[Ride],
-    ) -> None:
-        gate = asyncio.Semaphore(8)
-
-        async def one(ride: Ride) -> None:
-            out = RideRecord(ride, day.policy, "outbound")
-            back = RideRecord(ride, day.policy, "return") if ride.return_window else None
-            day.records.extend([out, *([back] if back else [])])
-            patient_body = {
-                "full_name": f"{prefix} {day.policy} patient {ride.n}",
-                "mobility": ride.mobility,
-                "home_lat": ride.lat,
-                "home_lon": ride.lon,
-                "organisation_id": organisation_id,
-            }
-            async with gate:
-                patient = (await api.send("POST", "/patients", body=patient_body)).json()
-                body: dict[str, Any] = {
-                    "patient_id": patient["id"],
-                    "pickup_lat": ride.lat,
-                    "pickup_lon": ride.lon,
-                    "destination_hospital_id": hospital_ids[ride.hospital],
-                    "appointment_at": day.iso(ride.appointment_s),
-                    "notes": f"city-sim policy={day.policy} ride={ride.n}",
-                }
-                if ride.return_window is not None:
-                    body["return_pickup_window_start"] = day.iso(ride.return_window[0])
-                    body["return_pickup_window_end"] = day.iso(ride.return_window[1])
-                reply = await api.send("POST", "/bookings", body=body, ok=(201, 422))
-            if reply.status_code == 422:  # a place the server refuses: reported, not booked
-                out.error = reply.text[:200]
-                self.errors.append(f"ride {ride.n} refused: {reply.text[:200]}")
-                if back is not None:
-                    day.records.remove(back)
-                return
-            created = reply.json()
-            out.booking_id = int(created["id"])
-            day.by_booking[out.booking_id] = out
-            if back is not None:
-                back.booking_id = int(created["return_booking_id"])
-                day.by_booking[back.booking_id] = back
-
-        await asyncio.gather(*(one(r) for r in rides))
-        day.records.sort(key=lambda r: (r.ride.n, r.leg != "outbound"))
-
-    async def _plan(self, api: Api, day: TransportDay) -> None:
-        result = (await api.send("POST", f"/plans/{day.day.isoformat()}")).json()
-        day.plan = {
-            "served": len(result["served"]),
-            "unserved": len(result["unserved"]),
-            "solver_s": result["seconds"],
-        }
-        for booking_id, reason in result["unserved"].items():
-            rec = day.by_booking.get(int(booking_id))
-            if rec is not None:
-                rec.unserved_reason = reason
-        booked = (
-            await api.send("GET", "/bookings", params={"service_date": day.day.isoformat()})
-        ).json()
-        for b in booked:
-            rec = day.by_booking.get(int(b["id"]))
-            if rec is not None and b["planned_pickup_at"]:
-                rec.planned_pickup_v = day.v(b["planned_pickup_at"])
+            await clear_leftovers(api, day)
+            await add_shifts(api, self.scenario, day)
+            await book_rides(api, day, organisation_id, hospital_ids, prefix, rides, self.errors)
+        await asyncio.gather(*(plan_day(api, day) for day in self.days.values()))
 
     # --- the day ------------------------------------------------------------------------
 
@@ -307,7 +122,7 @@ class Transports:
         if clock.now_v() >= self.end_v:
             return
         with contextlib.suppress(Exception):
-            await self.city.api.send(
+            await self.crews.api.send(
                 "PATCH", f"/vehicles/{unit.vehicle_id}", body={"state": "available"}
             )
         unit.on_shift = True
@@ -365,7 +180,7 @@ class Transports:
 
     async def _bookings(self, booking_ids: list[int]) -> dict[int, dict[str, Any]]:
         replies = await asyncio.gather(
-            *(self.city.api.send("GET", f"/bookings/{b}", ok=(200, 404)) for b in booking_ids)
+            *(self.crews.api.send("GET", f"/bookings/{b}", ok=(200, 404)) for b in booking_ids)
         )
         return {
             b: reply.json()
@@ -388,7 +203,7 @@ class Transports:
     async def _stop(self, unit: Unit, stop: dict[str, Any], status: str) -> bool:
         """Report progress; False when a re-plan took the stop off this manifest (the crew
         then looks at its manifest again, as the crew app would)."""
-        reply = await self.city.api.send(
+        reply = await self.crews.api.send(
             "POST",
             f"/plan-stops/{stop['id']}/status",
             token=unit.token,
@@ -401,7 +216,7 @@ class Transports:
 
     async def _next_stop(self, unit: Unit, day: TransportDay) -> dict[str, Any] | None:
         manifest = (
-            await self.city.api.send(
+            await self.crews.api.send(
                 "GET",
                 f"/vehicles/{unit.vehicle_id}/manifest",
                 token=unit.token,
@@ -418,7 +233,7 @@ class Transports:
         t = self.scenario.transports
         assert t is not None
         day = self.day_of[unit.vehicle_id]
-        clock, city = unit.clock, self.city
+        clock = unit.clock
         at_depot = False
         while clock.now_v() < self.end_v:
             try:
@@ -438,7 +253,7 @@ class Transports:
                         await self._off_duty(unit)
                         return
                     if not at_depot:
-                        await city.drive(unit, (unit.home.lat, unit.home.lon))
+                        await self.crews.drive(unit, (unit.home.lat, unit.home.lon))
                         at_depot = True
                     else:
                         await clock.sleep_until(min(v + IDLE_POLL_S, t.shift_s[1]))
@@ -462,7 +277,7 @@ class Transports:
         start_v = clock.now_v()
         if planned_start < start_v - 60 and stop["kind"] == "pickup":
             day.replanned_into_past += rec is not None and rec.released
-        arrival = await self.city.drive(unit, (float(stop["lat"]), float(stop["lon"])))
+        arrival = await self.crews.drive(unit, (float(stop["lat"]), float(stop["lon"])))
         if stop["kind"] == "pickup":
             if rec is not None and rec.pickup_arrival_v is None:
                 rec.pickup_arrival_v = arrival
@@ -491,69 +306,7 @@ class Transports:
             if unit.busy:
                 return
             unit.on_shift = False
-            await self.city.api.send(
+            await self.crews.api.send(
                 "PATCH", f"/vehicles/{unit.vehicle_id}", body={"state": "off_duty"}
             )
-        await self.city.drive(unit, (unit.home.lat, unit.home.lon))
-
-
-async def _care_centre(api: Api, prefix: str) -> int:
-    """The care centre that books the rides: ``<prefix> care`` if it exists, else any care
-    centre, else one is created (which needs an administrator)."""
-    found = (await api.send("GET", "/organisations")).json()
-    centres = [o for o in found if o["kind"] == "care_centre"]
-    named = [o for o in centres if o["name"] == f"{prefix} care"]
-    if named or centres:
-        return int((named or centres)[0]["id"])
-    try:
-        body = {"name": f"{prefix} care", "kind": "care_centre"}
-        return int((await api.send("POST", "/organisations", body=body)).json()["id"])
-    except CityError as exc:
-        raise TransportSetupError(
-            "booked transports need a care-centre organisation: create one "
-            "(dispatch org create --kind care_centre) or log in as an administrator"
-        ) from exc
-
-
-def _nearest_id(hospitals: list[dict[str, Any]], lat: float, lon: float) -> int:
-    best = min(hospitals, key=lambda h: (h["lat"] - lat) ** 2 + (h["lon"] - lon) ** 2)
-    return int(best["id"])
-
-
-async def verify(api: Api, transports: Transports, released: dict[str, set[int]]) -> dict[str, Any]:
-    """What the server stored for each policy's rides against what its crews did: every
-    booking's final status, and the rides the server released for emergencies (from the
-    stored assignments) against those the simulator saw released."""
-    out: dict[str, Any] = {}
-    for name, day in transports.days.items():
-        stored = {
-            int(b["id"]): b
-            for b in (
-                await api.send("GET", "/bookings", params={"service_date": day.day.isoformat()})
-            ).json()
-        }
-        expected: dict[int, str] = {}
-        for booking_id, rec in day.by_booking.items():
-            if rec.completed:
-                expected[booking_id] = "completed"
-            elif rec.no_show:
-                expected[booking_id] = "no_show"
-        statuses: dict[str, int] = {}
-        mismatched: list[int] = []
-        for booking_id in day.by_booking:
-            status = stored[booking_id]["status"] if booking_id in stored else "missing"
-            statuses[status] = statuses.get(status, 0) + 1
-            finished = status in ("completed", "no_show")
-            if expected.get(booking_id) != (status if finished else None):
-                mismatched.append(booking_id)
-        seen = {b for b, rec in day.by_booking.items() if rec.released}
-        out[name] = {
-            "service_date": day.day.isoformat(),
-            "bookings": len(day.by_booking),
-            "stored_statuses": dict(sorted(statuses.items())),
-            "status_mismatches": sorted(mismatched),
-            "released_by_server": len(released.get(name, set())),
-            "released_seen": len(seen),
-            "released_agree": released.get(name, set()) == seen,
-        }
-    return out
+        await self.crews.drive(unit, (unit.home.lat, unit.home.lon))

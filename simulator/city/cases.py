@@ -1,0 +1,127 @@
+"""One call under one policy, from the phone ringing to the unit back in service: the
+incident is created at the call's virtual moment, the policy finds a unit after the
+dispatcher's delay, and the crew reports every milestone at the moment it happens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.city.api import Api
+from simulator.city.config import CityConfig
+from simulator.city.crews import Crews
+from simulator.city.errors import CityError
+from simulator.city.policies import Policy
+from simulator.city.records import CaseRecord, Unit
+from simulator.city.scenario import Call
+from simulator.city.transports import Transports
+
+
+class City:
+    """The simulated callers, dispatchers and crews of one run (:class:`Crews` drives)."""
+
+    def __init__(self, cfg: CityConfig, api: Api, run_id: str) -> None:
+        self.cfg = cfg
+        self.api = api
+        self.run_id = run_id
+        self.crew = cfg.scenario.crew
+        self.crews = Crews(cfg, api)
+        self.complaints: dict[str, list[str]] = {}
+        self.done = 0
+        self.hospital_positions: dict[int, tuple[float, float]] = {}
+        self.transports: Transports | None = None
+
+    async def status(self, unit: Unit, rec: CaseRecord, status: str, **extra: Any) -> None:
+        """Report a milestone at the current moment."""
+        body = {"status": status, "at": unit.clock.stamp(), **extra}
+        await self.api.send(
+            "POST", f"/assignments/{rec.assignment_id}/status", token=unit.token, body=body
+        )
+
+    def _incident_body(self, rec: CaseRecord) -> dict[str, Any]:
+        call = rec.call
+        codes = self.complaints.get(call.triage)
+        body: dict[str, Any] = {
+            "lat": call.lat,
+            "lon": call.lon,
+            "notes": f"city-sim run={self.run_id} policy={rec.policy} call={call.n}",
+        }
+        if codes:
+            body["chief_complaint"] = codes[call.n % len(codes)]
+        else:
+            any_codes = sorted(c for cs in self.complaints.values() for c in cs)
+            body["chief_complaint"] = any_codes[call.n % len(any_codes)]
+            body["triage"] = call.triage
+            body["triage_override_reason"] = "simulated call of this triage level"
+        return body
+
+    async def run_case(self, policy: Policy, call: Call) -> CaseRecord:
+        rec = CaseRecord(call, policy.name)
+        clock = policy.clock
+        unit: Unit | None = None
+        try:
+            await clock.sleep_until(call.t_s)
+            response = await self.api.send(
+                "POST", "/incidents", body=self._incident_body(rec), ok=(201, 422)
+            )
+            if response.status_code == 422:
+                rec.refused = response.text[:200]
+                return rec
+            incident = response.json()
+            rec.incident_id = int(incident["id"])
+            rec.created_v = clock.now_v()
+            await clock.sleep_until(rec.created_v + self.crew.dispatch_delay_s.get(call.triage, 90))
+            unit = await policy.obtain(rec)
+            assert rec.notified_v is not None
+            await clock.sleep_until(rec.notified_v + self.crew.ack_s)
+            await self.status(unit, rec, "acknowledged")
+            rec.en_route_v = rec.notified_v + max(self.crew.turnout_s, self.crew.ack_s)
+            await clock.sleep_until(rec.en_route_v)
+            en_route = self.status(unit, rec, "en_route")
+            arrival = await self.crews.drive(unit, (call.lat, call.lon), alongside=en_route)
+            rec.drive_s = arrival - rec.en_route_v
+            await self.status(unit, rec, "on_scene")
+            rec.on_scene_v = arrival
+            await clock.sleep_until(arrival + call.on_scene_s)
+            if call.transport:
+                hospitals = (
+                    await self.api.send("GET", f"/incidents/{rec.incident_id}/hospitals")
+                ).json()
+                chosen = next((h for h in hospitals if h["recommended"]), None) or (
+                    hospitals[0] if hospitals else None
+                )
+                if chosen is not None:
+                    rec.left_scene_v = clock.now_v()
+                    extra = {"destination_hospital_id": chosen["hospital_id"]}
+                    left = self.status(unit, rec, "left_scene", **extra)
+                    dest = await self._hospital_position(int(chosen["hospital_id"]))
+                    rec.at_destination_v = await self.crews.drive(unit, dest, alongside=left)
+                    await self.status(unit, rec, "at_destination")
+                    await clock.sleep_until(rec.at_destination_v + self.crew.handover_s)
+                    await self.status(unit, rec, "handed_over")
+            await self.status(unit, rec, "back_in_service")
+            rec.free_v = clock.now_v()
+            await self.api.send("POST", f"/incidents/{rec.incident_id}/close")
+        except CityError as exc:
+            rec.error = f"{type(exc).__name__}: {exc}"[:300]
+        finally:
+            if unit is not None:
+                assert rec.notified_v is not None
+                unit.intervals.append((rec.notified_v, clock.now_v()))
+                unit.busy = False
+                if unit.transport and self.transports is not None:
+                    await self.transports.returned(unit)
+                    self.transports.resume(unit)  # back to its manifest
+                else:
+                    unit.drive_task = clock.spawn(self.crews.return_home(unit))
+                self.done += 1
+                await policy.freed()
+            else:
+                self.done += 1
+        return rec
+
+    async def _hospital_position(self, hospital_id: int) -> tuple[float, float]:
+        if hospital_id not in self.hospital_positions:
+            for h in (await self.api.send("GET", "/hospitals")).json():
+                self.hospital_positions[int(h["id"])] = (float(h["lat"]), float(h["lon"]))
+        return self.hospital_positions[hospital_id]

@@ -1,0 +1,43 @@
+"""What a city run is asked to do (the options of ``python -m simulator city``), checked
+before anything talks to the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from simulator.city.scenario import Scenario
+
+POLICIES = ("system", "baseline")
+
+
+@dataclass
+class CityConfig:
+    url: str
+    scenario: Scenario
+    seed: int = 1
+    start_hour: float = 0.0
+    hours: float = 24.0
+    speed: float | None = None  # at most this many virtual seconds per real second
+    day: date | None = None
+    calls_csv: Path | None = None
+    prefix: str = "CITY"
+    username: str | None = None
+    password: str | None = None
+    setup_token: str | None = None
+    policies: tuple[str, ...] = POLICIES
+    transports: bool = True  # simulate the scenario's booked transports, if it has any
+    verify: bool = True
+    quiet: bool = False
+    timeout_s: float = 30.0
+
+    def check(self) -> None:
+        if not 0 <= self.start_hour < 24:
+            raise ValueError("--start-hour must be in [0, 24)")
+        if self.hours <= 0 or (self.speed is not None and self.speed <= 0):
+            raise ValueError("--hours and --speed must be positive")
+        if not self.policies or set(self.policies) - set(POLICIES):
+            raise ValueError(f"policies: some of {', '.join(POLICIES)}")
+        if not (self.setup_token or (self.username and self.password)):
+            raise ValueError("give --username and --password (or --setup-token)")

@@ -1,0 +1,145 @@
+"""Before the day: what the calls need from the server (complaint codes, hospitals), the
+stations and one fleet per policy, and the generated calls moved onto the server's map.
+
+Everything is created or reused by name (``<prefix> …``), so a run can follow another on
+the same server: each unit is reset (any job stood down, at its station, one fix there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from simulator.city.api import Api
+from simulator.city.clock import Clock
+from simulator.city.config import CityConfig
+from simulator.city.demand import RELOCATE_ATTEMPTS, relocate
+from simulator.city.geometry import haversine_m
+from simulator.city.records import Unit
+from simulator.city.scenario import Call
+
+
+async def complaint_codes(api: Api) -> dict[str, list[str]]:
+    """The server's chief-complaint codes by triage level, each list sorted, so a call
+    of a given level and number always gets the same code."""
+    complaints: dict[str, list[str]] = {}
+    for c in (await api.send("GET", "/complaints")).json():
+        complaints.setdefault(c["triage"], []).append(c["code"])
+    for codes in complaints.values():
+        codes.sort()
+    return complaints
+
+
+async def setup_fleets(
+    cfg: CityConfig, api: Api, clocks: dict[str, Clock]
+) -> tuple[dict[str, list[Unit]], dict[str, Any]]:
+    """Stations, hospitals and one fleet per policy, created or reused by name, every
+    unit reset: any active job stood down, available at its station, one fix there."""
+    s = cfg.scenario
+    hospitals = (await api.send("GET", "/hospitals")).json()
+    created_hospitals = 0
+    for h in s.hospitals:
+        near = any(haversine_m((h.lat, h.lon), (x["lat"], x["lon"])) < 50 for x in hospitals)
+        if not near:
+            body = {"name": h.name[:200], "lat": h.lat, "lon": h.lon}
+            hospitals.append((await api.send("POST", "/hospitals", body=body)).json())
+            created_hospitals += 1
+    stations = {st["name"]: st for st in (await api.send("GET", "/stations")).json()}
+    station_ids: list[int] = []
+    for place in s.stations:
+        name = f"{cfg.prefix} {place.name}"
+        if name not in stations:
+            body = {"name": name, "lat": place.lat, "lon": place.lon}
+            stations[name] = (await api.send("POST", "/stations", body=body)).json()
+        station_ids.append(int(stations[name]["id"]))
+    vehicles = {v["call_sign"]: v for v in (await api.send("GET", "/vehicles")).json()}
+    kinds = [k for k, n in s.fleet.items() for _ in range(n)]
+    transport_kinds = (
+        [k for k, n in s.transports.vehicles.items() for _ in range(n)]
+        if s.transports is not None and cfg.transports
+        else []
+    )
+    fleets: dict[str, list[Unit]] = {}
+    gate = asyncio.Semaphore(8)
+
+    async def one(policy: str, i: int, kind: str, transport: bool = False) -> Unit:
+        letter = policy[0].upper()
+        sign = f"{cfg.prefix}-{letter}T{i:02d}" if transport else f"{cfg.prefix}-{letter}{i:03d}"
+        place = s.stations[i % len(s.stations)]
+        station_id = station_ids[i % len(s.stations)]
+        async with gate:
+            found = vehicles.get(sign)
+            if found is None:
+                body: dict[str, Any] = {"call_sign": sign, "kind": kind, "station_id": station_id}
+                body["seats_stretcher"] = 1
+                if transport and s.transports is not None:
+                    body.update({f"seats_{k}": v for k, v in s.transports.seats.items()})
+                    body["serves_transports"] = True
+                found = (await api.send("POST", "/vehicles", body=body)).json()
+            vid = int(found["id"])
+            token = (await api.send("POST", f"/vehicles/{vid}/device-token")).json()["device_token"]
+            current = (await api.send("GET", "/assignments/current", token=token)).json()
+            if current.get("assignment"):
+                aid = current["assignment"]["id"]
+                for status in ("cancelled", "back_in_service"):
+                    r = await api.send(
+                        "POST",
+                        f"/assignments/{aid}/status",
+                        token=token,
+                        body={"status": status},
+                        ok=(200, 409),
+                    )
+                    if r.status_code == 200:
+                        break
+            # a transport unit is off duty until its shift starts
+            patch = {"state": "off_duty" if transport else "available", "station_id": station_id}
+            await api.send("PATCH", f"/vehicles/{vid}", body=patch)
+            fix = {"lat": place.lat, "lon": place.lon, "recorded_at": datetime.now(UTC).isoformat()}
+            await api.send("POST", f"/vehicles/{vid}/fixes", token=token, body={"fixes": [fix]})
+            unit = Unit(vid, sign, kind, token, place, place.lat, place.lon, clocks[policy])
+            unit.transport = transport
+            return unit
+
+    for policy in cfg.policies:
+        fleets[policy] = list(
+            await asyncio.gather(
+                *(one(policy, i, k) for i, k in enumerate(kinds, start=1)),
+                *(one(policy, i, k, True) for i, k in enumerate(transport_kinds, start=1)),
+            )
+        )
+    roads = (await api.send("GET", "/map/roads")).json()
+    info = {
+        "hospitals_known": len(hospitals),
+        "hospitals_created": created_hospitals,
+        "stations": len(station_ids),
+        "map_source": roads.get("source"),
+        "roads": roads.get("lines", []),
+    }
+    return fleets, info
+
+
+async def calls_on_the_map(cfg: CityConfig, api: Api, calls: list[Call]) -> tuple[list[Call], int]:
+    """Generated calls the server's map cannot reach (farther from a road than it accepts)
+    are drawn again at another place of the same call, before the day starts, so both
+    policies get the same, servable day. A zero-length ``GET /route`` is the check."""
+    gate = asyncio.Semaphore(8)
+    moved = 0
+
+    async def servable(call: Call) -> bool:
+        params = {"from_lat": call.lat, "from_lon": call.lon, "to_lat": call.lat}
+        params["to_lon"] = call.lon
+        async with gate:
+            reply = await api.send("GET", "/route", params=params, ok=(200, 422))
+        return reply.status_code == 200
+
+    async def fix(call: Call) -> Call:
+        nonlocal moved
+        for attempt in range(1, RELOCATE_ATTEMPTS + 1):
+            if await servable(call):
+                return call
+            call = relocate(cfg.scenario, cfg.seed, call, attempt)
+            moved += attempt == 1
+        return call
+
+    return list(await asyncio.gather(*(fix(c) for c in calls))), moved
