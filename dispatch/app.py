@@ -35,13 +35,15 @@ from dispatch.api import (
     transports,
     ws,
 )
-from dispatch.api.deps import AppState
 from dispatch.api.middleware import (
     HttpMetricsMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from dispatch.api.responses import document_errors
+from dispatch.auth.cache import PrincipalCache
 from dispatch.auth.ratelimit import Limits
+from dispatch.clock import SYSTEM_CLOCK, Clock
 from dispatch.config import Settings
 from dispatch.db.session import Database
 from dispatch.incidents.alerts import raise_ack_alerts
@@ -51,12 +53,15 @@ from dispatch.models import Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES
 from dispatch.realtime.broker import create_bus
 from dispatch.realtime.devices import DeviceDirectory
+from dispatch.realtime.gpsdoor import GpsDoor
 from dispatch.realtime.history import HistoryWriter
 from dispatch.realtime.hub import Hub
 from dispatch.realtime.ingest import Ingestor, LivePublisher
 from dispatch.realtime.outbox import run_relay
+from dispatch.state import AppState
 from dispatch.transports import solver_pool
 from dispatch.transports.config import TransportConfig
+from dispatch.transports.replanning import Replanner
 from dispatch.travel import provider_from_settings
 from dispatch.web import install as install_web
 
@@ -105,9 +110,12 @@ def create_osmand_app(main: FastAPI) -> Starlette:
     return Starlette(routes=[Route("/", gps.osmand, methods=["GET", "POST"])], lifespan=lifespan)
 
 
-def create_app(settings: Settings | None = None, *, trap_signals: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, trap_signals: bool = False, clock: Clock = SYSTEM_CLOCK
+) -> FastAPI:
     """``trap_signals``: drain before the server's own SIGINT/SIGTERM handling (``dispatch
-    serve`` sets it; see ``dispatch.lifecycle``)."""
+    serve`` sets it; see ``dispatch.lifecycle``). ``clock``: what the server's timers read
+    (rate-limit windows, cache lifetimes); tests pass a ``ManualClock``."""
     settings = settings or Settings()
     if settings.secret_key is None:
         log.warning(
@@ -135,22 +143,52 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
             positions_interval_s=settings.positions_interval_ms / 1000,
             heartbeat_s=settings.heartbeat_s,
             max_client_events=settings.client_queue_events,
+            clock=clock,
         )
         live.fallback = hub.apply_positions  # screens on this worker move even without Redis
+        devices = DeviceDirectory(db, clock=clock)
+        principals = PrincipalCache(clock=clock)
+        limits = Limits.build(
+            settings.login_failures_per_15_minutes,
+            settings.device_requests_per_minute,
+            clock=clock,
+        )
+        ingestor = Ingestor(history, live)
+        transport = TransportConfig.from_settings(settings)
+        replanner = Replanner(
+            db=db,
+            publish=broker.publish,
+            travel=travel,
+            cfg=transport,
+            tz=settings.tz,
+            clock=clock,
+            positions=lambda: {vid: (p.lat, p.lon) for vid, p in hub.positions.items()},
+        )
+        replanner.subscribe(db.reactions)
         state = AppState(
             settings=settings,
             db=db,
             broker=broker,
             travel=travel,
             emergency=emergency,
-            ingestor=Ingestor(history, live),
-            devices=DeviceDirectory(db),
+            ingestor=ingestor,
+            devices=devices,
             hub=hub,
-            transport=TransportConfig.from_settings(settings),
+            transport=transport,
+            replanner=replanner,
             lifecycle=Lifecycle(hub, drain_s=settings.drain_s),
-            limits=Limits.build(
-                settings.login_failures_per_15_minutes, settings.device_requests_per_minute
+            gps=GpsDoor(
+                db=db,
+                token_key=settings.token_key,
+                principals=principals,
+                devices=devices,
+                limits=limits,
+                ingestor=ingestor,
+                clock=clock,
             ),
+            clock=clock,
+            principals=principals,
+            limits=limits,
         )
         app.state.dispatch = state
         await history.start()
@@ -225,6 +263,7 @@ def create_app(settings: Settings | None = None, *, trap_signals: bool = False) 
         maps,
         routes,
     ):
+        document_errors(module.router)  # declares the 401/403/404/409/422/503 answers
         app.include_router(module.router)
     install_web(app)  # the browser screens: /control, /crew, /care and /static
     return app

@@ -211,8 +211,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan a day's booked rides (the day-ahead run, e.g. from cron) and print the result."""
+    from dispatch.clock import SYSTEM_CLOCK
     from dispatch.transports import planning
     from dispatch.transports.config import TransportConfig
+    from dispatch.transports.replanning import Replanner
     from dispatch.travel import provider_from_settings
 
     settings = _settings()
@@ -221,18 +223,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     async def run() -> planning.PlanResult:
         db = _database(settings)
         travel = await asyncio.to_thread(provider_from_settings, settings)
-        cfg = TransportConfig.from_settings(settings)
+        # The same path as POST /plans: solved outside any write transaction, so calls and
+        # fixes are stored while the cron job thinks.
+        replanner = Replanner(
+            db=db,
+            publish=None,
+            travel=travel,
+            cfg=TransportConfig.from_settings(settings),
+            tz=settings.tz,
+            clock=SYSTEM_CLOCK,
+        )
         try:
-            async with db.unit_of_work() as uow:
-                return await planning.plan(
-                    uow,
-                    None,
-                    day,
-                    settings.tz,
-                    travel,
-                    cfg,
-                    time_limit_s=args.time_limit or None,
-                )
+            return await replanner.plan_day(None, day, time_limit_s=args.time_limit or None)
         finally:
             await db.dispose()
 

@@ -9,6 +9,8 @@ from typing import Any
 class DomainError(Exception):
     status_code = 400
     code = "bad_request"
+    #: Seconds after which a retry may succeed (sent as ``Retry-After``), when known.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)
@@ -60,3 +62,11 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message, retry_after_s=retry_after_s)
         self.retry_after_s = retry_after_s
+
+
+class Unavailable(DomainError):
+    """Nothing was done because a backing service is busy or down; retry shortly."""
+
+    status_code = 503
+    code = "unavailable"
+    retry_after_s = 2

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 
-from dispatch.api.deps import CurrentPrincipal, PathId, State, UoW
-from dispatch.api.planning import replan_after_return
+from dispatch.api.deps import CurrentPrincipal, PathId, UoW
 from dispatch.errors import InvalidInput
 from dispatch.incidents import assignments
 from dispatch.incidents.schemas import AssignmentOut, CurrentAssignmentOut, IncidentOut, MilestoneIn
@@ -43,8 +42,6 @@ async def get_assignment(uow: UoW, actor: CurrentPrincipal, assignment_id: PathI
 )
 async def report_status(
     uow: UoW,
-    state: State,
-    background: BackgroundTasks,
     actor: CurrentPrincipal,
     assignment_id: PathId,
     data: MilestoneIn,
@@ -58,7 +55,4 @@ async def report_status(
         data.at,
         destination_hospital_id=data.destination_hospital_id,
     )
-    freed = assignments.freed_vehicle(updated)
-    if freed is not None:  # after the commit and the reply
-        background.add_task(replan_after_return, state, actor, freed)
     return AssignmentOut.model_validate(updated)

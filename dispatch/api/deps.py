@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from dispatch.auth import service as auth_service
-from dispatch.auth.cache import PrincipalCache
 from dispatch.auth.principal import OPERATIONAL_ROLES, Principal
-from dispatch.auth.ratelimit import Limits
-from dispatch.config import Settings
-from dispatch.db.session import Database, UnitOfWork
+from dispatch.db.session import UnitOfWork
 from dispatch.errors import Forbidden, Unauthorized
 from dispatch.incidents.config import DispatchConfig
-from dispatch.lifecycle import Lifecycle
 from dispatch.models.enums import Role
-from dispatch.realtime.broker import Bus
-from dispatch.realtime.devices import DeviceDirectory
-from dispatch.realtime.hub import Hub
-from dispatch.realtime.ingest import Ingestor
-from dispatch.routing.base import TravelTimeProvider
 from dispatch.schemas import MAX_DB_INT
+from dispatch.state import AppState
 from dispatch.transports.config import TransportConfig
-
-
-@dataclass
-class AppState:
-    """What the lifespan builds once and every request shares."""
-
-    settings: Settings
-    db: Database
-    broker: Bus
-    travel: TravelTimeProvider
-    emergency: DispatchConfig
-    ingestor: Ingestor
-    devices: DeviceDirectory
-    hub: Hub
-    transport: TransportConfig
-    lifecycle: Lifecycle
-    principals: PrincipalCache = field(default_factory=PrincipalCache)
-    limits: Limits = field(default_factory=Limits.build)
-    #: One re-plan per day at a time in this worker (a burst of booking changes queues up).
-    plan_locks: dict[date, asyncio.Lock] = field(default_factory=dict)
 
 
 def get_state(request: Request) -> AppState:

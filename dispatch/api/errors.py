@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch.errors import DomainError, InvalidInput, TooManyRequests, Unauthorized
-from dispatch.realtime.history import HistoryBusy
+from dispatch.errors import DomainError, InvalidInput, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,7 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     else:
         body = {"detail": exc.message, "code": exc.code, **exc.context}
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    if isinstance(exc, TooManyRequests):
+    if exc.retry_after_s is not None:
         headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
@@ -64,16 +63,7 @@ async def _database(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Internal error.", "code": "internal"}, status_code=500)
 
 
-async def _busy(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(
-        {"detail": f"Storage is busy ({exc}); retry shortly.", "code": "busy"},
-        status_code=503,
-        headers={"Retry-After": "2"},
-    )
-
-
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(HistoryBusy, _busy)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StaleDataError, _stale)
     app.add_exception_handler(IntegrityError, _integrity)

@@ -11,66 +11,26 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import AwareDatetime, Field
 from starlette.responses import PlainTextResponse, Response
 
-from dispatch.api.deps import AppState, Operational, PathId, State, UoW, get_state
-from dispatch.auth import service as auth_service
+from dispatch.api.deps import Operational, PathId, State, UoW, get_state
 from dispatch.auth.principal import Principal
-from dispatch.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
+from dispatch.errors import DomainError, InvalidInput, TooManyRequests
 from dispatch.realtime.broker import GEO_MAX_LAT
-from dispatch.realtime.fixes import (
-    Fix,
-    FixError,
-    decode_osmand_json,
-    decode_osmand_params,
-    make_fix,
-)
-from dispatch.realtime.history import HistoryBusy
+from dispatch.realtime.fixes import FixError, decode_osmand_json, decode_osmand_params
+from dispatch.realtime.gpsdoor import MAX_FIXES, FixIn
 from dispatch.realtime.track import read_track
-from dispatch.schemas import Input, Latitude, Longitude, Output
+from dispatch.schemas import Input, Output
+from dispatch.state import AppState
 
 router = APIRouter(tags=["gps"])
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
 async def gps_principal(state: State, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
-    """Authenticate in a short read-only transaction of its own: an ingest request must
-    not hold a database transaction while it waits for the history writer."""
-    if not token:
-        raise Unauthorized("Send the vehicle's device token: 'Authorization: Bearer dvt_…'.")
-    cached = state.principals.get(token)
-    if cached is not None:
-        return cached
-    async with state.db.unit_of_work(read_only=True) as uow:
-        principal = await auth_service.principal_for_token(uow, token, key=state.settings.token_key)
-    state.principals.put(token, principal)
-    return principal
-
-
-class FixIn(Input):
-    lat: Latitude
-    lon: Longitude
-    recorded_at: AwareDatetime = Field(description="The phone's time of the fix")
-    speed_mps: Annotated[float, Field(ge=0, le=200)] | None = None
-    heading: Annotated[float, Field(ge=0, le=360)] | None = None
-    accuracy_m: Annotated[float, Field(ge=0, le=100_000)] | None = None
-    battery_pct: Annotated[float, Field(ge=0, le=100)] | None = None
-
-    def to_fix(self, vehicle_id: int, now: datetime) -> Fix:
-        """The validated fix; ``FixError`` for what only the clock can tell (future, old)."""
-        return make_fix(
-            vehicle_id,
-            self.recorded_at,
-            self.lat,
-            self.lon,
-            now=now,
-            speed_mps=self.speed_mps,
-            heading=self.heading,
-            accuracy_m=self.accuracy_m,
-            battery_pct=self.battery_pct,
-        )
+    return await state.gps.principal(token)
 
 
 class FixBatch(Input):
-    fixes: list[FixIn] = Field(min_length=1, max_length=500)
+    fixes: list[FixIn] = Field(min_length=1, max_length=MAX_FIXES)
 
 
 class IngestOut(Output):
@@ -90,20 +50,7 @@ async def post_fixes(
     batch: FixBatch,
     principal: Annotated[Principal, Depends(gps_principal)],
 ) -> IngestOut:
-    if principal.vehicle_id != vehicle_id:
-        raise Forbidden("A phone sends fixes only for its own vehicle.")
-    wait = state.limits.device_request(vehicle_id)
-    if wait is not None:
-        raise TooManyRequests("Too many uploads from this phone; wait.", retry_after_s=wait)
-    now = datetime.now(UTC)
-    fixes = []
-    for i, f in enumerate(batch.fixes):
-        try:
-            fixes.append(f.to_fix(vehicle_id, now))
-        except FixError as exc:
-            name = "recorded_at" if exc.field == "timestamp" else exc.field
-            raise InvalidInput(f"fixes.{i}.{name}", exc.message) from None
-    result = await state.ingestor.ingest(fixes)
+    result = await state.gps.from_crew(principal, vehicle_id, batch.fixes)
     return IngestOut(accepted=result.accepted, duplicates=result.duplicates)
 
 
@@ -176,9 +123,9 @@ async def vehicle_track(
 
 async def osmand(request: Request) -> Response:
     """Traccar Client / OsmAnd: parameters in the query string or a form body, or the
-    JSON body of newer clients. 200 with an empty body on success, as the app expects."""
+    JSON body of newer clients. 200 with an empty body on success, as the app expects;
+    errors as plain text with the status the app understands."""
     state: AppState = get_state(request)
-    now = datetime.now(UTC)
     try:
         params = dict(request.query_params)
         content_type = request.headers.get("content-type", "")
@@ -186,27 +133,22 @@ async def osmand(request: Request) -> Response:
             body = await request.body()
             if len(body) > 1_000_000:
                 return PlainTextResponse("body too large", status_code=413)
-            reports = decode_osmand_json(body, now)
+            reports = decode_osmand_json(body, state.clock.now())
         else:
             if request.method == "POST" and "form" in content_type:
                 form = await request.form()
                 params.update({k: str(v) for k, v in form.items()})
-            reports = [decode_osmand_params(params, now)]
-        fixes = []
-        for report in reports:
-            vehicle_id = await state.devices.vehicle_for(report.device_id)
-            if vehicle_id is None:
-                return PlainTextResponse(f"unknown device {report.device_id!r}", status_code=404)
-            wait = state.limits.device_request(vehicle_id)
-            if wait is not None:
-                return PlainTextResponse(
-                    "too many requests", status_code=429, headers={"Retry-After": str(wait)}
-                )
-            fixes.append(report.to_fix(vehicle_id, now))
+            reports = [decode_osmand_params(params, state.clock.now())]
+        await state.gps.from_devices(reports)
     except FixError as exc:
         return PlainTextResponse(f"{exc.field}: {exc.message}", status_code=400)
-    try:
-        await state.ingestor.ingest(fixes)
-    except HistoryBusy as exc:
-        return PlainTextResponse(str(exc), status_code=503, headers={"Retry-After": "2"})
+    except InvalidInput as exc:
+        return PlainTextResponse(f"{exc.field}: {exc.message}", status_code=400)
+    except TooManyRequests as exc:
+        return PlainTextResponse(
+            "too many requests", status_code=429, headers={"Retry-After": str(exc.retry_after_s)}
+        )
+    except DomainError as exc:  # unknown device, storage busy
+        retry = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        return PlainTextResponse(exc.message, status_code=exc.status_code, headers=retry)
     return Response(status_code=200)

@@ -9,8 +9,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from dispatch.api.deps import AppState, State
+from dispatch.api.deps import State
 from dispatch.observability import metrics
+from dispatch.state import AppState
 
 router = APIRouter(tags=["health"])
 

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi import APIRouter, Query
 
-from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, State, UoW
-from dispatch.api.planning import replan_after_preemption
+from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, UoW
 from dispatch.errors import InvalidInput
 from dispatch.incidents import alerts, assignments, recommend, reports, service
 from dispatch.incidents.schemas import (
@@ -64,22 +63,11 @@ async def complaints(_actor: CurrentPrincipal, cfg: Emergency) -> list[Complaint
 @router.post("/incidents", response_model=IntakeOut, status_code=201, summary="Take a call")
 async def create_incident(
     uow: UoW,
-    state: State,
     actor: Operational,
     cfg: Emergency,
     data: IncidentCreate,
-    background: BackgroundTasks,
 ) -> IntakeOut:
     intake = await service.create(uow, actor, data, cfg)
-    auto = intake.auto_assignment
-    if auto is not None and auto.preempted_booking_ids:
-        background.add_task(
-            replan_after_preemption,
-            state,
-            actor,
-            auto.vehicle_id,
-            list(auto.preempted_booking_ids),
-        )
     return IntakeOut(
         **IncidentOut.model_validate(intake.incident).model_dump(),
         complaint_label=intake.complaint_label,
@@ -167,24 +155,14 @@ async def list_assignments(
 )
 async def assign_unit(
     uow: UoW,
-    state: State,
     actor: Operational,
     incident_id: PathId,
     data: AssignmentCreate,
-    background: BackgroundTasks,
 ) -> AssignmentOut:
     incident = await service.get(uow, actor, incident_id)
     assignment = await assignments.assign(
         uow, actor, incident, data.vehicle_id, recommended_rank=data.recommended_rank
     )
-    if assignment.preempted_booking_ids:
-        background.add_task(
-            replan_after_preemption,
-            state,
-            actor,
-            assignment.vehicle_id,
-            list(assignment.preempted_booking_ids),
-        )
     return AssignmentOut.model_validate(assignment)
 
 

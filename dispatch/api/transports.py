@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi import APIRouter, Query
 
 from dispatch.api.deps import (
-    AppState,
     CurrentPrincipal,
     Manager,
     Operational,
@@ -14,9 +13,9 @@ from dispatch.api.deps import (
     Transport,
     UoW,
 )
-from dispatch.api.planning import insert_into_plans
 from dispatch.incidents.recommend import check_location
 from dispatch.schemas import MAX_DB_INT
+from dispatch.state import AppState
 from dispatch.transports import manifests, service
 from dispatch.transports.schemas import (
     BookingCreate,
@@ -84,15 +83,11 @@ async def create_booking(
     actor: CurrentPrincipal,
     cfg: Transport,
     data: BookingCreate,
-    background: BackgroundTasks,
 ) -> BookingCreatedOut:
     _check_places(
         state, data.pickup_lat, data.pickup_lon, data.destination_lat, data.destination_lon
     )
     created = await service.create_booking(uow, actor, data, cfg)
-    rides = [created.booking, *([created.return_booking] if created.return_booking else [])]
-    days = {b.service_date for b in [*rides, *created.generated] if b.service_date}
-    background.add_task(insert_into_plans, state, days)  # after the commit and the reply
     return BookingCreatedOut(
         **BookingOut.model_validate(created.booking).model_dump(),
         return_booking_id=created.return_booking.id if created.return_booking else None,
@@ -127,27 +122,20 @@ async def update_booking(
     actor: CurrentPrincipal,
     booking_id: PathId,
     data: BookingUpdate,
-    background: BackgroundTasks,
 ) -> BookingOut:
     _check_places(state, data.pickup_lat, data.pickup_lon)
-    before = (await service.get_booking(uow, actor, booking_id)).service_date
     booking = await service.update_booking(uow, actor, booking_id, data)
-    background.add_task(insert_into_plans, state, {d for d in (before, booking.service_date) if d})
     return BookingOut.model_validate(booking)
 
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingOut)
 async def cancel_booking(
     uow: UoW,
-    state: State,
     actor: CurrentPrincipal,
     cfg: Transport,
     booking_id: PathId,
-    background: BackgroundTasks,
 ) -> BookingOut:
     booking = await service.cancel_booking(uow, actor, booking_id, late_cancel=cfg.late_cancel)
-    if booking.service_date is not None:
-        background.add_task(insert_into_plans, state, {booking.service_date})
     return BookingOut.model_validate(booking)
 
 

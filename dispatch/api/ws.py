@@ -10,16 +10,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from dispatch.api.deps import AppState
-from dispatch.api.gps import FixIn
-from dispatch.api.planning import in_background, replan_after_return
 from dispatch.auth import service as auth_service
 from dispatch.auth.principal import Principal
 from dispatch.errors import DomainError
@@ -27,9 +23,9 @@ from dispatch.incidents import assignments
 from dispatch.incidents.schemas import AssignmentOut, IncidentOut, MilestoneIn
 from dispatch.models import Incident
 from dispatch.realtime import protocol, snapshot
-from dispatch.realtime.fixes import FixError
-from dispatch.realtime.history import HistoryBusy
+from dispatch.realtime.gpsdoor import parse_fixes
 from dispatch.schemas import MAX_DB_INT
+from dispatch.state import AppState
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -108,29 +104,22 @@ async def control_feed(ws: WebSocket) -> None:
         resumed = await _resume(state, hello.get("resume"))
         if resumed is not None:
             seq, missed = resumed
-            await ws.send_json({"type": "resumed", "epoch": state.broker.epoch, "seq": seq})
+            await ws.send_json(protocol.resumed_frame(state.broker.epoch, seq))
             for message in missed:
-                await ws.send_json(
-                    {
-                        "type": "event",
-                        "seq": message["seq"],
-                        "event": {"type": message["type"], "data": message["data"]},
-                    }
-                )
+                await ws.send_json(protocol.event_frame(message))
             client.skip_through = missed[-1]["seq"] if missed else seq
-            await ws.send_json({"type": "positions", "positions": hub.position_list()})
+            await ws.send_json(protocol.positions_frame(hub.position_list()))
         else:
             seq = await state.broker.last_seq()
             picture = await snapshot.build(state.db)
             await ws.send_json(
-                {
-                    "type": "snapshot",
-                    "epoch": state.broker.epoch,
-                    "seq": seq,
-                    "stale_after_s": state.settings.stale_gps_s,
-                    "positions": hub.position_list(),
-                    **picture,
-                }
+                protocol.snapshot_frame(
+                    epoch=state.broker.epoch,
+                    seq=seq,
+                    stale_after_s=state.settings.stale_gps_s,
+                    positions=hub.position_list(),
+                    picture=picture,
+                )
             )
             client.skip_through = seq
         writer = asyncio.create_task(client.run(hub.heartbeat_s, lambda: hub.last_seq))
@@ -147,7 +136,7 @@ async def control_feed(ws: WebSocket) -> None:
                 await writer
 
 
-async def _resume(state: AppState, resume: Any) -> tuple[int, list[dict[str, Any]]] | None:
+async def _resume(state: AppState, resume: Any) -> tuple[int, list[protocol.LogEntry]] | None:
     """The missed events when the client's position in the log is still known."""
     if not isinstance(resume, dict) or resume.get("epoch") != state.broker.epoch:
         return None
@@ -200,7 +189,9 @@ async def driver_channel(ws: WebSocket) -> None:
             except Exception:  # never leave a phone waiting for an answer that won't come
                 log.exception("driver message from vehicle %s failed", principal.vehicle_id)
                 msg_id = message.get("id") if isinstance(message, dict) else None
-                reply = _error(msg_id, "internal", "could not handle this message; retry later")
+                reply = protocol.error_msg(
+                    msg_id, "internal", "could not handle this message; retry later"
+                )
             finally:
                 slots.release()
             session.send(reply)
@@ -213,7 +204,7 @@ async def driver_channel(ws: WebSocket) -> None:
             try:
                 message = json.loads(text)
             except ValueError:  # one garbled message does not cost the phone its connection
-                session.send(_error(None, "invalid", "messages are JSON objects"))
+                session.send(protocol.error_msg(None, "invalid", "messages are JSON objects"))
                 continue
             await slots.acquire()
             task = asyncio.create_task(respond(message))
@@ -228,7 +219,7 @@ async def driver_channel(ws: WebSocket) -> None:
             await writer
 
 
-async def _current_job(state: AppState, vehicle_id: int) -> dict[str, Any] | None:
+async def _current_job(state: AppState, vehicle_id: int) -> protocol.AssignmentMsg | None:
     async with state.db.unit_of_work(read_only=True) as uow:
         assignment = await assignments.current_for_vehicle(uow, vehicle_id)
         if assignment is None:
@@ -241,54 +232,31 @@ async def _current_job(state: AppState, vehicle_id: int) -> dict[str, Any] | Non
         }
 
 
-def _error(msg_id: Any, code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    return {"type": "error", "id": msg_id, "code": code, "field": field, "message": message}
-
-
 async def _handle_driver_message(
     state: AppState, principal: Principal, message: Any
-) -> dict[str, Any]:
+) -> protocol.DriverMsg:
     if not isinstance(message, dict):
-        return _error(None, "invalid", "messages are JSON objects")
+        return protocol.error_msg(None, "invalid", "messages are JSON objects")
     msg_id = message.get("id")
     kind = message.get("type")
     assert principal.vehicle_id is not None
-    if kind == "fixes":
-        if state.limits.device_request(principal.vehicle_id) is not None:
-            return _error(msg_id, "rate_limited", "too many uploads from this phone; slow down")
-        raw = message.get("fixes")
-        if not isinstance(raw, list) or not 1 <= len(raw) <= 500:
-            return _error(msg_id, "invalid", "fixes must be a list of 1 to 500 fixes", "fixes")
-        now = datetime.now(UTC)
-        fixes = []
-        for i, item in enumerate(raw):
-            try:
-                f = FixIn.model_validate(item)
-                fixes.append(f.to_fix(principal.vehicle_id, now))
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"])
-                return _error(msg_id, "invalid", first["msg"], f"fixes.{i}.{field}")
-            except FixError as exc:
-                return _error(msg_id, "invalid", exc.message, f"fixes.{i}.{exc.field}")
+    if kind == protocol.DRIVER_FIXES:
         try:
-            result = await state.ingestor.ingest(fixes)
-        except HistoryBusy as exc:
-            return _error(msg_id, "busy", str(exc))
-        return {
-            "type": "ack",
-            "id": msg_id,
-            "accepted": result.accepted,
-            "duplicates": result.duplicates,
-        }
-    if kind == "status":
+            items = parse_fixes(message.get("fixes"))
+            result = await state.gps.from_crew(principal, principal.vehicle_id, items)
+        except DomainError as exc:
+            return protocol.error_msg(msg_id, exc.code, exc.message, exc.context.get("field"))
+        return protocol.fixes_ack(msg_id, result.accepted, result.duplicates)
+    if kind == protocol.DRIVER_STATUS:
         assignment_id = message.get("assignment_id")
         if (
             not isinstance(assignment_id, int)
             or isinstance(assignment_id, bool)
             or not 1 <= assignment_id <= MAX_DB_INT
         ):
-            return _error(msg_id, "invalid", "assignment_id must be a known id", "assignment_id")
+            return protocol.error_msg(
+                msg_id, "invalid", "assignment_id must be a known id", "assignment_id"
+            )
         try:
             data = MilestoneIn.model_validate(
                 {
@@ -299,7 +267,9 @@ async def _handle_driver_message(
             )
         except ValidationError as exc:
             first = exc.errors()[0]
-            return _error(msg_id, "invalid", first["msg"], ".".join(str(p) for p in first["loc"]))
+            return protocol.error_msg(
+                msg_id, "invalid", first["msg"], ".".join(str(p) for p in first["loc"])
+            )
         try:
             async with state.db.unit_of_work(publish=state.broker.publish) as uow:
                 assignment = await assignments.get(uow, principal, assignment_id)
@@ -312,12 +282,9 @@ async def _handle_driver_message(
                     destination_hospital_id=data.destination_hospital_id,
                 )
                 status = updated.status.value
-                freed = assignments.freed_vehicle(updated)
         except DomainError as exc:
-            return _error(msg_id, exc.code, exc.message, exc.context.get("field"))
-        if freed is not None:  # committed: rides waiting for this unit are re-planned
-            in_background(replan_after_return(state, principal, freed))
-        return {"type": "ack", "id": msg_id, "assignment_id": assignment_id, "status": status}
-    if kind in ("ack", "ping"):
+            return protocol.error_msg(msg_id, exc.code, exc.message, exc.context.get("field"))
+        return protocol.status_ack(msg_id, assignment_id, status)
+    if kind in protocol.DRIVER_PING:
         return {"type": "pong", "id": msg_id}
-    return _error(msg_id, "invalid", f"unknown message type {kind!r}", "type")
+    return protocol.error_msg(msg_id, "invalid", f"unknown message type {kind!r}", "type")

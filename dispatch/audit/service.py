@@ -2,15 +2,26 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import inspect, select
 
 from dispatch import context
-from dispatch.auth.principal import Principal
-from dispatch.db.base import Base
 from dispatch.db.session import UnitOfWork
 from dispatch.models import AuditEntry
+from dispatch.models.base import Base
+
+
+class Actor(Protocol):
+    """Who did it, as the log needs it; a ``Principal`` is one. Declared here so the audit
+    log depends on no authentication code (which itself records logins here)."""
+
+    @property
+    def user_id(self) -> int | None: ...
+
+    @property
+    def label(self) -> str: ...
+
 
 #: Never copied into the audit log.
 _SECRET_COLUMNS = frozenset({"password_hash", "device_token_hash"})
@@ -36,7 +47,7 @@ def _jsonable(value: Any) -> Any:
 
 def record(
     uow: UnitOfWork,
-    actor: Principal | None,
+    actor: Actor | None,
     action: str,
     entity: Base,
     *,

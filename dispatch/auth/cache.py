@@ -5,14 +5,17 @@ working for at most ``ttl_s`` on this path."""
 from __future__ import annotations
 
 import hashlib
-import time
 
 from dispatch.auth.principal import Principal
+from dispatch.clock import SYSTEM_CLOCK, Clock
 
 
 class PrincipalCache:
-    def __init__(self, ttl_s: float = 30.0, max_entries: int = 50_000) -> None:
+    def __init__(
+        self, ttl_s: float = 30.0, max_entries: int = 50_000, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.ttl_s = ttl_s
+        self.clock = clock
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Principal, float]] = {}
 
@@ -22,14 +25,14 @@ class PrincipalCache:
 
     def get(self, token: str) -> Principal | None:
         hit = self._entries.get(self._key(token))
-        if hit is None or hit[1] < time.monotonic():
+        if hit is None or hit[1] < self.clock.monotonic():
             return None
         return hit[0]
 
     def put(self, token: str, principal: Principal) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[self._key(token)] = (principal, time.monotonic() + self.ttl_s)
+        self._entries[self._key(token)] = (principal, self.clock.monotonic() + self.ttl_s)
 
     def clear(self) -> None:
         self._entries.clear()

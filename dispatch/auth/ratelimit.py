@@ -9,8 +9,9 @@ in-process means the GPS hot path never waits for Redis to decide whether to acc
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
+
+from dispatch.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +23,10 @@ class Limit:
 class WindowCounter:
     """At most ``limit.count`` hits per key in each window of ``limit.window_s``."""
 
-    def __init__(self, limit: Limit, max_keys: int = 100_000) -> None:
+    def __init__(self, limit: Limit, max_keys: int = 100_000, clock: Clock = SYSTEM_CLOCK) -> None:
         self.limit = limit
         self.max_keys = max_keys
+        self.clock = clock
         self._windows: dict[str, tuple[int, int]] = {}  # key -> (window number, hits)
 
     def _window(self, now: float) -> int:
@@ -32,7 +34,7 @@ class WindowCounter:
 
     def retry_after(self, key: str, now: float | None = None) -> int | None:
         """Seconds until ``key`` may try again, or None when it is under the limit."""
-        now = time.monotonic() if now is None else now
+        now = self.clock.monotonic() if now is None else now
         window = self._window(now)
         current, hits = self._windows.get(key, (window, 0))
         if current != window or hits < self.limit.count:
@@ -41,7 +43,7 @@ class WindowCounter:
 
     def hit(self, key: str, now: float | None = None) -> int | None:
         """Count one hit; like :meth:`retry_after` but counting this one first."""
-        now = time.monotonic() if now is None else now
+        now = self.clock.monotonic() if now is None else now
         window = self._window(now)
         current, hits = self._windows.get(key, (window, 0))
         if current != window:
@@ -69,12 +71,14 @@ class Limits:
     device: WindowCounter
 
     @classmethod
-    def build(cls, login_failures: int = 10, device_per_minute: int = 600) -> Limits:
+    def build(
+        cls, login_failures: int = 10, device_per_minute: int = 600, clock: Clock = SYSTEM_CLOCK
+    ) -> Limits:
         return cls(
-            login_user=WindowCounter(Limit(login_failures, LOGIN_WINDOW_S)),
+            login_user=WindowCounter(Limit(login_failures, LOGIN_WINDOW_S), clock=clock),
             # One address may be a whole control room behind NAT: more room, still bounded.
-            login_client=WindowCounter(Limit(login_failures * 5, LOGIN_WINDOW_S)),
-            device=WindowCounter(Limit(device_per_minute, 60.0)),
+            login_client=WindowCounter(Limit(login_failures * 5, LOGIN_WINDOW_S), clock=clock),
+            device=WindowCounter(Limit(device_per_minute, 60.0), clock=clock),
         )
 
     def login_wait(self, username: str, client: str) -> int | None:

@@ -16,8 +16,9 @@ from contextlib import asynccontextmanager, nullcontext
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from dispatch.db.reactions import Reactions
 from dispatch.db.strategy import READ_ONLY, DialectStrategy, strategy_for
-from dispatch.events import Event
+from dispatch.events import DomainEvent, Event
 from dispatch.models.outbox import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,10 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession, strategy: DialectStrategy) -> None:
         self.session = session
         self.strategy = strategy
-        self.events: list[Event] = []
+        self.events: list[DomainEvent] = []
 
-    def emit(self, event: Event) -> None:
-        """Queue an event; it is published only if the transaction commits."""
+    def emit(self, event: DomainEvent) -> None:
+        """Record a fact; it is published (and reacted to) only if the transaction commits."""
         self.events.append(event)
 
 
@@ -56,6 +57,8 @@ class Database:
         self._read_sessions = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
+        #: Handlers of committed events in this process (``dispatch.db.reactions``).
+        self.reactions = Reactions()
         self._forget: list[int] = []  # published outbox rows not yet deleted
         self._forgetting: asyncio.Task[None] | None = None
 
@@ -63,9 +66,11 @@ class Database:
     async def unit_of_work(
         self, *, read_only: bool = False, publish: Publisher | None = None
     ) -> AsyncIterator[UnitOfWork]:
-        """Commit on success, roll back on error, then publish the collected events."""
+        """Commit on success, roll back on error, then publish the collected events and hand
+        them to the reactions."""
         factory = self._read_sessions if read_only else self._sessions
         outbox: list[OutboxEvent] = []
+        envelopes: list[Event] = []
         gate = nullcontext() if read_only else self.strategy.write_gate()
         async with gate, factory() as session:
             uow = UnitOfWork(session, self.strategy)
@@ -74,15 +79,18 @@ class Database:
                 if uow.events and publish is not None:
                     # Written with the change itself: if this process dies after the commit
                     # and before publishing, the relay still announces it.
-                    outbox = [OutboxEvent(event_type=e.type, data=e.data) for e in uow.events]
+                    envelopes = [e.envelope() for e in uow.events]
+                    outbox = [OutboxEvent(event_type=e.type, data=e.data) for e in envelopes]
                     session.add_all(outbox)
                 await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
-        if uow.events and publish is not None:
+        if uow.events:
+            self.reactions.after_commit(uow.events)
+        if envelopes and publish is not None:
             try:
-                await publish(uow.events)
+                await publish(envelopes)
             except Exception:  # the data is committed; a bus outage must not fail the request
                 log.warning(
                     "publishing %d events failed after commit; the outbox relay retries",
@@ -125,5 +133,6 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.reactions.close()
         await self.settle()
         await self.engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from dispatch.db.base import Base
+from dispatch.models.base import Base
 
 Ts = TypeVarTuple("Ts")
 

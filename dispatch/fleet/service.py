@@ -13,7 +13,7 @@ from dispatch.auth import tokens
 from dispatch.auth.principal import MANAGER_ROLES, Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
-from dispatch.events import Event
+from dispatch.events import VehicleUpdated
 from dispatch.fleet.schemas import StationCreate, VehicleCreate, VehicleUpdate
 from dispatch.models import Assignment, Organisation, Station, Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES, OrganisationKind, VehicleState
@@ -133,7 +133,7 @@ async def update_vehicle(
     old, new = audit.changed(before, audit.snapshot(vehicle))
     if new:
         audit.record(uow, actor, "vehicle.updated", vehicle, before=old, after=new)
-        uow.emit(Event("vehicle.updated", {"vehicle_id": vehicle.id, **new}))
+        uow.emit(VehicleUpdated(vehicle.id, new))
     return vehicle
 
 

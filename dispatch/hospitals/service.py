@@ -6,7 +6,7 @@ from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import InvalidInput, NotFound
-from dispatch.events import Event
+from dispatch.events import HospitalUpdated
 from dispatch.hospitals.schemas import HospitalCreate, HospitalUpdate
 from dispatch.models import Hospital, Organisation
 
@@ -52,5 +52,5 @@ async def update(
     old.pop("updated_at", None)
     if new:
         audit.record(uow, actor, "hospital.updated", hospital, before=old, after=new)
-        uow.emit(Event("hospital.updated", {"hospital_id": hospital.id, **new}))
+        uow.emit(HospitalUpdated(hospital.id, new))
     return hospital

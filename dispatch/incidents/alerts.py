@@ -14,7 +14,7 @@ from sqlalchemy import or_, select, update
 
 from dispatch.audit import service as audit
 from dispatch.db.session import UnitOfWork
-from dispatch.events import Event
+from dispatch.events import AlertRaised
 from dispatch.incidents import recommend
 from dispatch.incidents.config import DispatchConfig
 from dispatch.models import Assignment, Incident, Vehicle
@@ -97,7 +97,7 @@ async def raise_ack_alerts(uow: UnitOfWork, cfg: DispatchConfig, now: datetime) 
                 else None,
             },
         )
-        uow.emit(Event("alert.raised", alert_json(alert)))
+        uow.emit(AlertRaised(alert_json(alert)))
         raised.append(alert)
     return raised
 

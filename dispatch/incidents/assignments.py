@@ -13,7 +13,7 @@ from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
-from dispatch.events import Event
+from dispatch.events import AssignmentCreated, AssignmentProgressed
 from dispatch.fleet import service as fleet
 from dispatch.incidents import lifecycle, recommend
 from dispatch.incidents.config import DispatchConfig
@@ -60,17 +60,6 @@ async def current_for_vehicle(uow: UnitOfWork, vehicle_id: int) -> Assignment | 
             Assignment.vehicle_id == vehicle_id, Assignment.is_active.is_(True)
         )
     )
-
-
-def _event_data(assignment: Assignment, incident: Incident, **extra: Any) -> dict[str, Any]:
-    return {
-        "assignment_id": assignment.id,
-        "incident_id": incident.id,
-        "vehicle_id": assignment.vehicle_id,
-        "status": assignment.status.value,
-        "triage": incident.triage.value,
-        **extra,
-    }
 
 
 async def assign(
@@ -124,19 +113,19 @@ async def assign(
         after["recommendation"] = _summary(recommendation)
     audit.record(uow, actor, "assignment.created", assignment, after=after)
     uow.emit(
-        Event(
-            "assignment.created",
-            _event_data(
-                assignment,
-                incident,
-                call_sign=vehicle.call_sign,
-                lat=incident.lat,
-                lon=incident.lon,
-                address_text=incident.address_text,
-                chief_complaint=incident.chief_complaint,
-                auto_dispatched=auto,
-                preempted_booking_ids=list(claim.preempted_booking_ids),
-            ),
+        AssignmentCreated(
+            assignment_id=assignment.id,
+            incident_id=incident.id,
+            vehicle_id=assignment.vehicle_id,
+            status=assignment.status.value,
+            triage=incident.triage.value,
+            call_sign=vehicle.call_sign,
+            lat=incident.lat,
+            lon=incident.lon,
+            address_text=incident.address_text,
+            chief_complaint=incident.chief_complaint,
+            auto_dispatched=auto,
+            preempted_booking_ids=tuple(claim.preempted_booking_ids),
         )
     )
     return assignment
@@ -208,12 +197,6 @@ async def _refresh_incident(uow: UnitOfWork, incident: Incident) -> None:
     )
 
 
-def freed_vehicle(assignment: Assignment) -> int | None:
-    """The vehicle a finished assignment leaves free: booked rides released for an
-    emergency may be waiting for it (``api.planning.replan_after_return``)."""
-    return None if assignment.is_active else assignment.vehicle_id
-
-
 async def apply_milestone(
     uow: UnitOfWork,
     actor: Principal,
@@ -277,15 +260,16 @@ async def apply_milestone(
     old, new = audit.changed(before, audit.snapshot(assignment))
     audit.record(uow, actor, f"assignment.{status.value}", assignment, before=old, after=new)
     uow.emit(
-        Event(
-            f"assignment.{status.value}",
-            _event_data(
-                assignment,
-                incident,
-                at=at.isoformat(),
-                vehicle_state=vehicle.state.value,
-                incident_status=incident.status.value,
-            ),
+        AssignmentProgressed(
+            assignment_id=assignment.id,
+            incident_id=incident.id,
+            vehicle_id=assignment.vehicle_id,
+            status=status.value,
+            triage=incident.triage.value,
+            at=at,
+            vehicle_state=vehicle.state.value,
+            incident_status=incident.status.value,
+            finished=not assignment.is_active,
         )
     )
     return assignment

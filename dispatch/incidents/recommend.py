@@ -16,10 +16,11 @@ from dispatch.db.session import UnitOfWork
 from dispatch.errors import InvalidInput
 from dispatch.incidents.config import DispatchConfig
 from dispatch.models import Assignment, Hospital, Incident, Station, Vehicle
-from dispatch.models.enums import CLAIMABLE_STATES, Triage, VehicleKind, VehicleState
+from dispatch.models.enums import CLAIMABLE_STATES, Triage, VehicleState
 from dispatch.observability.metrics import RECOMMENDATION_SECONDS, timed
 from dispatch.routing.base import LatLon, PointOutsideNetworkError, TravelTimeProvider
 from dispatch.routing.geo import haversine_m
+from dispatch.routing.kinds import traits
 from dispatch.routing.ranking import CallNeeds, Preemption, RankedUnit, UnitCandidate, rank_units
 from dispatch.transports import service as transports
 
@@ -115,7 +116,7 @@ async def recommend(
     candidates: list[UnitCandidate] = []
     excluded: list[Excluded] = []
     claimable = {s.value for s in CLAIMABLE_STATES}
-    van = VehicleKind.TRANSPORT_VAN.value
+    triage = incident.triage.value
     for row in rows:
         vid, call_sign, kind, state, lat, lon, fix_at, stretchers, st_lat, st_lon, busy_with = row
         load = loads.get(vid)
@@ -125,8 +126,8 @@ async def recommend(
             reason = "already tried for this call"
         elif busy_with is not None:
             reason = f"busy with incident {busy_with}"
-        elif kind == van:
-            reason = "patient-transport van, not an ambulance"
+        elif not (kind_traits := traits(kind)).may_answer(triage):
+            reason = kind_traits.not_for_calls
         elif load is not None and load.on_board:
             reason = f"patient aboard (booking {load.on_board[0]})"
         elif load is not None and load.busy:

@@ -14,7 +14,12 @@ from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
-from dispatch.events import Event
+from dispatch.events import (
+    IncidentCancelled,
+    IncidentClosed,
+    IncidentCreated,
+    IncidentUpdated,
+)
 from dispatch.incidents import assignments, recommend
 from dispatch.incidents.config import DispatchConfig
 from dispatch.incidents.schemas import IncidentCreate, IncidentUpdate
@@ -130,16 +135,13 @@ async def create(
             after={"triage": triage.value, "reason": data.triage_override_reason},
         )
     uow.emit(
-        Event(
-            "incident.created",
-            {
-                "incident_id": incident.id,
-                "triage": incident.triage.value,
-                "lat": incident.lat,
-                "lon": incident.lon,
-                "chief_complaint": incident.chief_complaint,
-                "possible_duplicate_of": [d.incident.id for d in duplicates],
-            },
+        IncidentCreated(
+            incident_id=incident.id,
+            triage=incident.triage.value,
+            lat=incident.lat,
+            lon=incident.lon,
+            chief_complaint=incident.chief_complaint,
+            possible_duplicate_of=tuple(d.incident.id for d in duplicates),
         )
     )
     auto = None
@@ -198,7 +200,7 @@ async def update(
     if new:
         action = "incident.triage_overridden" if "triage" in new else "incident.updated"
         audit.record(uow, actor, action, incident, before=old, after=new)
-        uow.emit(Event("incident.updated", {"incident_id": incident.id, **new}))
+        uow.emit(IncidentUpdated(incident.id, new))
     return incident
 
 
@@ -222,7 +224,7 @@ async def close(uow: UnitOfWork, actor: Principal, incident_id: int) -> Incident
     await uow.session.flush()
     old, new = audit.changed(before, audit.snapshot(incident))
     audit.record(uow, actor, "incident.closed", incident, before=old, after=new)
-    uow.emit(Event("incident.closed", {"incident_id": incident.id}))
+    uow.emit(IncidentClosed(incident.id))
     return incident
 
 
@@ -243,7 +245,7 @@ async def cancel(uow: UnitOfWork, actor: Principal, incident_id: int, reason: st
     await uow.session.flush()
     old, new = audit.changed(before, audit.snapshot(incident))
     audit.record(uow, actor, "incident.cancelled", incident, before=old, after=new)
-    uow.emit(Event("incident.cancelled", {"incident_id": incident.id, "reason": reason}))
+    uow.emit(IncidentCancelled(incident.id, reason))
     return incident
 
 

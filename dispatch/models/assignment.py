@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db.base import Base
-from dispatch.db.types import JSONType, UTCDateTime, str_enum, utcnow
+from dispatch.models.base import Base
 from dispatch.models.enums import AssignmentStatus
+from dispatch.models.types import JSONType, UTCDateTime, str_enum, utcnow
 
 #: NEMSIS-style milestones that carry a time. Each has ``<name>_at`` (the time the device
 #: recorded, which may be hours earlier if the phone was offline) and

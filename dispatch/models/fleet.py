@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db.base import Base
-from dispatch.db.types import UTCDateTime, str_enum, utcnow
+from dispatch.models.base import Base
 from dispatch.models.enums import VehicleKind, VehicleState
+from dispatch.models.types import UTCDateTime, str_enum, utcnow
 
 
 class Station(Base):

@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db.base import Base
-from dispatch.db.types import JSONType, UTCDateTime, utcnow
+from dispatch.models.base import Base
+from dispatch.models.types import JSONType, UTCDateTime, utcnow
 
 
 class Hospital(Base):

@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db.base import Base
-from dispatch.db.types import UTCDateTime, str_enum, utcnow
+from dispatch.models.base import Base
 from dispatch.models.enums import OrganisationKind
+from dispatch.models.types import UTCDateTime, str_enum, utcnow
 
 
 class Organisation(Base):

@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db.base import Base
-from dispatch.db.types import BigIntPK, JSONType, UTCDateTime, utcnow
+from dispatch.models.base import Base
+from dispatch.models.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
 
 class OutboxEvent(Base):

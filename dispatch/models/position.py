@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db.base import Base
-from dispatch.db.types import UTCDateTime
+from dispatch.models.base import Base
+from dispatch.models.types import UTCDateTime
 
 
 class PositionFix(Base):

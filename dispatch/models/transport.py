@@ -16,9 +16,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db.base import Base
-from dispatch.db.types import JSONType, UTCDateTime, str_enum, utcnow
+from dispatch.models.base import Base
 from dispatch.models.enums import BookingOutcome, BookingStatus, Mobility
+from dispatch.models.types import JSONType, UTCDateTime, str_enum, utcnow
 
 
 class Patient(Base):

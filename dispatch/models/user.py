@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dispatch.db.base import Base
-from dispatch.db.types import UTCDateTime, str_enum, utcnow
+from dispatch.models.base import Base
 from dispatch.models.enums import Role
+from dispatch.models.types import UTCDateTime, str_enum, utcnow
 
 
 class User(Base):

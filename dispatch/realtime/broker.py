@@ -27,7 +27,8 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from dispatch.events import Event
+from dispatch.events import Event, VehicleUpdated
+from dispatch.realtime.protocol import LogEntry
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Position:
 def _available_change(event: Event) -> tuple[int, bool] | None:
     """(vehicle, now available?) when an event changes a unit's state."""
     state = event.data.get("vehicle_state") or (
-        event.data.get("state") if event.type == "vehicle.updated" else None
+        event.data.get("state") if event.type == VehicleUpdated.NAME else None
     )
     vehicle_id = event.data.get("vehicle_id")
     if not isinstance(state, str) or not isinstance(vehicle_id, int):
@@ -84,7 +85,7 @@ class Bus(Protocol):
 
     async def publish(self, events: Sequence[Event]) -> list[int]: ...
     async def last_seq(self) -> int: ...
-    async def events_after(self, seq: int, limit: int = 5000) -> list[dict[str, Any]] | None: ...
+    async def events_after(self, seq: int, limit: int = 5000) -> list[LogEntry] | None: ...
     def subscribe(self) -> Any:
         """Async context manager yielding an async iterator of ``{seq, type, data}``."""
 
@@ -109,7 +110,7 @@ class InProcessBus:
 
     def __init__(self, log_size: int = EVENT_LOG_SIZE) -> None:
         self.epoch = secrets.token_hex(8)
-        self._log: deque[dict[str, Any]] = deque(maxlen=log_size)
+        self._log: deque[LogEntry] = deque(maxlen=log_size)
         self._seq = 0
         self._changed = asyncio.Condition()
         self._positions: dict[int, Position] = {}
@@ -120,7 +121,7 @@ class InProcessBus:
         seqs = []
         for event in events:
             self._seq += 1
-            self._log.append({"seq": self._seq, **event.to_json()})
+            self._log.append({"seq": self._seq, "type": event.type, "data": event.data})
             seqs.append(self._seq)
             change = _available_change(event)
             if change is not None:
@@ -133,7 +134,7 @@ class InProcessBus:
     async def last_seq(self) -> int:
         return self._seq
 
-    async def events_after(self, seq: int, limit: int = 5000) -> list[dict[str, Any]] | None:
+    async def events_after(self, seq: int, limit: int = 5000) -> list[LogEntry] | None:
         if seq > self._seq or (self._log and self._log[0]["seq"] > seq + 1):
             return None  # unknown future (another epoch) or already forgotten: reload
         if seq == self._seq:
@@ -142,10 +143,10 @@ class InProcessBus:
         return list(self._log)[start : start + limit]
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[LogEntry]]:
         start = self._seq
 
-        async def messages() -> AsyncIterator[dict[str, Any]]:
+        async def messages() -> AsyncIterator[LogEntry]:
             seen = start
             while True:
                 async with self._changed:
@@ -332,14 +333,15 @@ class RedisBus:
         return int(raw) if raw else 0
 
     @staticmethod
-    def _decode(entries: list[Any]) -> list[dict[str, Any]]:
-        out = []
+    def _decode(entries: list[Any]) -> list[LogEntry]:
+        out: list[LogEntry] = []
         for entry_id, fields in entries:
             seq = int(entry_id.split(b"-")[0])
-            out.append({"seq": seq, **json.loads(fields[b"e"])})
+            event = json.loads(fields[b"e"])
+            out.append({"seq": seq, "type": event["type"], "data": event["data"]})
         return out
 
-    async def events_after(self, seq: int, limit: int = 5000) -> list[dict[str, Any]] | None:
+    async def events_after(self, seq: int, limit: int = 5000) -> list[LogEntry] | None:
         last = await self.last_seq()
         if seq > last:
             return None
@@ -354,10 +356,10 @@ class RedisBus:
         return events
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[LogEntry]]:
         start = await self.last_seq()
 
-        async def messages() -> AsyncIterator[dict[str, Any]]:
+        async def messages() -> AsyncIterator[LogEntry]:
             last_id = f"{start}-1" if start else "0-0"
             while True:
                 reply: Any = await self._redis.xread(
@@ -399,7 +401,7 @@ class RedisBus:
             yield batches()
         finally:
             await pubsub.unsubscribe(self.keys["positions"])
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def positions(self) -> dict[int, Position]:
         raw = await self._redis.hgetall(self.keys["live"])

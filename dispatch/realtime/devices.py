@@ -3,24 +3,30 @@ thousands of one-fix requests per second do not each cost a database query."""
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import select
 
+from dispatch.clock import SYSTEM_CLOCK, Clock
 from dispatch.db.session import Database
 from dispatch.models import Vehicle
 
 
 class DeviceDirectory:
-    def __init__(self, db: Database, ttl_s: float = 30.0, max_entries: int = 100_000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        ttl_s: float = 30.0,
+        max_entries: int = 100_000,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.db = db
+        self.clock = clock
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._cache: dict[str, tuple[int | None, float]] = {}
 
     async def vehicle_for(self, device_id: str) -> int | None:
         """The vehicle id, or None for an unknown device (cached too, against floods)."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         hit = self._cache.get(device_id)
         if hit is not None and hit[1] > now:
             return hit[0]

@@ -14,21 +14,28 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from starlette.websockets import WebSocket
 
+from dispatch.clock import SYSTEM_CLOCK, Clock
 from dispatch.realtime.broker import Bus, Position
-from dispatch.realtime.protocol import CLOSE_RESYNC
+from dispatch.realtime.protocol import (
+    CLOSE_RESYNC,
+    DriverMsg,
+    LogEntry,
+    driver_message,
+    event_frame,
+    heartbeat_frame,
+)
 
 log = logging.getLogger(__name__)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _ms(clock: Clock) -> int:
+    return int(clock.now().timestamp() * 1000)
 
 
 def _encode(position: Position, *, stale: bool) -> str:
@@ -36,11 +43,19 @@ def _encode(position: Position, *, stale: bool) -> str:
 
 
 class ControlClient:
-    def __init__(self, ws: WebSocket, *, max_events: int, positions_interval_s: float) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        *,
+        max_events: int,
+        positions_interval_s: float,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.ws = ws
         self.max_events = max_events
         self.positions_interval_s = positions_interval_s
-        self.events: deque[dict[str, Any]] = deque()
+        self.clock = clock
+        self.events: deque[LogEntry] = deque()
         #: vehicle id -> that vehicle's position, already encoded as JSON (encoded once in the
         #: hub for every screen, not once per screen).
         self.positions: dict[int, str] = {}
@@ -51,7 +66,7 @@ class ControlClient:
         self.sent_position_frames = 0
         self.coalesced = 0
 
-    def push_event(self, message: dict[str, Any]) -> bool:
+    def push_event(self, message: LogEntry) -> bool:
         if len(self.events) >= self.max_events:
             self.overflowed = True
             return False
@@ -82,22 +97,14 @@ class ControlClient:
                 await asyncio.wait_for(self.wake.wait(), timeout)
             except TimeoutError:
                 if not self.positions:
-                    await self.ws.send_json(
-                        {"type": "heartbeat", "seq": last_seq(), "at": _now_ms()}
-                    )
+                    await self.ws.send_json(heartbeat_frame(last_seq(), _ms(self.clock)))
                     continue
             self.wake.clear()
             while self.events:
                 message = self.events.popleft()
                 if message["seq"] <= self.skip_through:
                     continue
-                await self.ws.send_json(
-                    {
-                        "type": "event",
-                        "seq": message["seq"],
-                        "event": {"type": message["type"], "data": message["data"]},
-                    }
-                )
+                await self.ws.send_json(event_frame(message))
                 self.skip_through = message["seq"]
                 self.sent_events += 1
             if self.positions and loop.time() >= next_positions:
@@ -115,9 +122,9 @@ class DriverSession:
     def __init__(self, ws: WebSocket, vehicle_id: int) -> None:
         self.ws = ws
         self.vehicle_id = vehicle_id
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self.outbox: asyncio.Queue[DriverMsg] = asyncio.Queue(maxsize=1000)
 
-    def send(self, message: dict[str, Any]) -> bool:
+    def send(self, message: DriverMsg) -> bool:
         try:
             self.outbox.put_nowait(message)
         except asyncio.QueueFull:
@@ -129,30 +136,6 @@ class DriverSession:
             await self.ws.send_json(await self.outbox.get())
 
 
-def driver_message(event: dict[str, Any]) -> dict[str, Any] | None:
-    """What a crew's phone is told about an event concerning its vehicle."""
-    kind, data = event["type"], event["data"]
-    if kind == "assignment.created":
-        return {"type": "assignment", "seq": event["seq"], "assignment": data}
-    if kind == "assignment.cancelled":
-        return {
-            "type": "cancellation",
-            "seq": event["seq"],
-            "assignment_id": data["assignment_id"],
-            "incident_id": data["incident_id"],
-        }
-    if kind.startswith("manifest."):
-        return {"type": "manifest", "seq": event["seq"], "data": data}
-    if kind.startswith("assignment."):
-        return {
-            "type": "status",
-            "seq": event["seq"],
-            "assignment_id": data["assignment_id"],
-            "status": data["status"],
-        }
-    return None
-
-
 class Hub:
     def __init__(
         self,
@@ -162,8 +145,10 @@ class Hub:
         positions_interval_s: float = 0.025,
         heartbeat_s: float = 15.0,
         max_client_events: int = 5000,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.bus = bus
+        self.clock = clock
         self.stale_after_ms = int(stale_after_s * 1000)
         self.positions_interval_s = positions_interval_s
         self.heartbeat_s = heartbeat_s
@@ -239,7 +224,7 @@ class Hub:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def deliver(self, message: dict[str, Any]) -> None:
+    def deliver(self, message: LogEntry) -> None:
         for client in list(self.control):
             if not client.push_event(message):
                 self._spawn(self.disconnect(client, CLOSE_RESYNC, "fell behind"))
@@ -292,7 +277,7 @@ class Hub:
     async def _watch_stale(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.flag_stale(_now_ms())
+            self.flag_stale(_ms(self.clock))
 
     def flag_stale(self, now_ms: int) -> list[int]:
         """Mark vehicles whose last fix is older than the threshold (once each)."""
@@ -315,7 +300,10 @@ class Hub:
 
     def attach_control(self, ws: WebSocket) -> ControlClient:
         client = ControlClient(
-            ws, max_events=self.max_client_events, positions_interval_s=self.positions_interval_s
+            ws,
+            max_events=self.max_client_events,
+            positions_interval_s=self.positions_interval_s,
+            clock=self.clock,
         )
         self.control.add(client)
         return client

@@ -6,8 +6,8 @@ read why a unit 2 minutes farther away ranks first (e.g. "BLS unit for an ALS ca
 +180 s"). Ties break on ETA, then call sign.
 
 Hard rules come first: a unit that cannot carry a stretcher is never proposed as the
-transporting unit for a stretcher call, and motorbike responders are proposed only as
-first responders.
+transporting unit for a stretcher call, and first responders (motorbikes) are proposed only
+as first responders. What each kind may do comes from one table, ``routing.kinds``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from dispatch.routing.base import LatLon
 from dispatch.routing.geo import haversine_m
+from dispatch.routing.kinds import traits
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ class Preemption:
 class UnitCandidate:
     vehicle_id: int
     call_sign: str
-    kind: str  # als | bls | transport_van | motorbike
+    kind: str  # a key of routing.kinds.TRAITS
     state: str
     position: LatLon
     position_source: str  # "gps" or "station"
@@ -92,22 +93,25 @@ def _assess(
     """
     reasons: list[str] = []
     penalty = 0
-    if unit.kind == "motorbike":
+    kind = traits(unit.kind)
+    if not kind.may_answer(needs.triage):
+        return None
+    if kind.first_responder:
         penalty += policy.first_responder_s
         if explain:
-            reasons.append(f"first responder, carries no patient (+{policy.first_responder_s} s)")
+            reasons.append(f"{kind.label} (+{policy.first_responder_s} s)")
     elif needs.needs_stretcher and unit.seats_stretcher < 1:
         return None
-    elif unit.kind == "als":
+    elif kind.care_level == "als":
         if explain:
-            reasons.append("advanced life support")
+            reasons.append(kind.label)
     elif needs.capability == "als":
         penalty += policy.als_call_bls_unit_s
         if explain:
             reasons.append(f"BLS unit for an ALS call (+{policy.als_call_bls_unit_s} s)")
     elif explain:
-        reasons.append("basic life support")
-    if explain and needs.needs_stretcher and unit.kind != "motorbike":
+        reasons.append(kind.label)
+    if explain and needs.needs_stretcher and not kind.first_responder:
         reasons.append("has a stretcher")
     stale = False
     if unit.gps_age_s is None:

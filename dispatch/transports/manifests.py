@@ -12,7 +12,7 @@ from dispatch.audit import service as audit
 from dispatch.auth.principal import MANAGER_ROLES, Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
-from dispatch.events import Event
+from dispatch.events import BookingUpdated, ManifestStopProgressed
 from dispatch.models import Patient, PlanStop, Station, TransportBooking, TransportShift, Vehicle
 from dispatch.models.enums import BookingOutcome, BookingStatus
 from dispatch.routing.base import LatLon, TravelTimeProvider
@@ -155,21 +155,15 @@ async def update_stop(uow: UnitOfWork, actor: Principal, stop_id: int, status: s
         if new:
             audit.record(uow, actor, "booking.progress", booking, before=old, after=new)
             uow.emit(
-                Event(
-                    "booking.updated",
-                    {
-                        "booking_id": booking.id,
-                        "organisation_id": booking.organisation_id,
-                        "status": booking.status.value,
-                    },
+                BookingUpdated(
+                    booking_id=booking.id,
+                    organisation_id=booking.organisation_id,
+                    status=booking.status.value,
                 )
             )
     await uow.session.flush()
     uow.emit(
-        Event(
-            "manifest.stop",
-            {"vehicle_id": stop.vehicle_id, "stop_id": stop.id, "status": stop.status},
-        )
+        ManifestStopProgressed(vehicle_id=stop.vehicle_id, stop_id=stop.id, status=stop.status)
     )
     return stop
 

@@ -16,7 +16,12 @@ from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
-from dispatch.events import Event
+from dispatch.events import (
+    BookingCancelled,
+    BookingCreated,
+    BookingReleased,
+    BookingUpdated,
+)
 from dispatch.models import Hospital, Organisation, Patient, PlanStop, TransportBooking
 from dispatch.models.enums import BookingOutcome, BookingStatus, OrganisationKind, Role
 from dispatch.transports import series
@@ -236,8 +241,10 @@ async def create_booking(
             uow, actor, "booking.created", ride, after={"id": ride.id, "series_id": ride.series_id}
         )
         uow.emit(
-            Event(
-                "booking.created", {"booking_id": ride.id, "organisation_id": ride.organisation_id}
+            BookingCreated(
+                booking_id=ride.id,
+                organisation_id=ride.organisation_id,
+                service_date=ride.service_date,
             )
         )
     return Created(booking, back, generated)
@@ -263,6 +270,7 @@ async def update_booking(
         booking.appointment_at = None
         booking.pickup_window_start = booking.pickup_window_end = None
     before = audit.snapshot(booking)
+    day_before = booking.service_date
     for key, value in changes.items():
         setattr(booking, key, value)
     if booking.appointment_at is None and booking.pickup_window_start is None:
@@ -275,9 +283,12 @@ async def update_booking(
     if new:
         audit.record(uow, actor, "booking.updated", booking, before=old, after=new)
         uow.emit(
-            Event(
-                "booking.updated",
-                {"booking_id": booking.id, "organisation_id": booking.organisation_id},
+            BookingUpdated(
+                booking_id=booking.id,
+                organisation_id=booking.organisation_id,
+                service_dates=tuple(
+                    sorted({d for d in (day_before, booking.service_date) if d is not None})
+                ),
             )
         )
     return booking
@@ -317,9 +328,10 @@ async def cancel_booking(
     old, new = audit.changed(before, audit.snapshot(booking))
     audit.record(uow, actor, "booking.cancelled", booking, before=old, after=new)
     uow.emit(
-        Event(
-            "booking.cancelled",
-            {"booking_id": booking.id, "organisation_id": booking.organisation_id},
+        BookingCancelled(
+            booking_id=booking.id,
+            organisation_id=booking.organisation_id,
+            service_date=booking.service_date,
         )
     )
     return booking
@@ -400,13 +412,11 @@ async def release_rides(
         old, new = audit.changed(before, audit.snapshot(booking))
         audit.record(uow, actor, "booking.released", booking, before=old, after=new)
         uow.emit(
-            Event(
-                "booking.released",
-                {
-                    "booking_id": booking.id,
-                    "organisation_id": booking.organisation_id,
-                    "reason": reason,
-                },
+            BookingReleased(
+                booking_id=booking.id,
+                organisation_id=booking.organisation_id,
+                reason=reason,
+                service_date=booking.service_date,
             )
         )
     return list(bookings)

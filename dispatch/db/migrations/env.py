@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import dispatch.models  # noqa: F401  (registers every table)
-from dispatch.db.base import Base
+from dispatch.models.base import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
