@@ -1,22 +1,16 @@
-"""Test stacks: every database test runs twice, on the embedded stack (SQLite file +
-in-process bus) and on the production stack (PostgreSQL + Redis) when
-``DISPATCH_TEST_DATABASE_URL`` / ``DISPATCH_TEST_REDIS_URL`` are set. With
-``DISPATCH_TEST_REQUIRE_ALL=1`` (CI) a missing production stack is an error, not a skip.
+"""Fixtures for the whole suite. Every database test runs twice, on the embedded stack
+and on the production stack (tests/helpers/stacks.py says how each is chosen).
 
 The schema is always built by running the migrations, once per stack; each test then
 gets an empty database (a copy of the migrated SQLite file, or truncated PostgreSQL
-tables).
+tables). Shared code that is not a fixture lives in tests/helpers/.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import subprocess
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,50 +18,18 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from dispatch.app import create_app
-from dispatch.config import Settings
 from dispatch.db import migrate
 from dispatch.db.session import Database
-
-TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
-PG_URL = os.environ.get("DISPATCH_TEST_DATABASE_URL") or None
-REDIS_URL = os.environ.get("DISPATCH_TEST_REDIS_URL") or None
-REQUIRE_ALL = os.environ.get("DISPATCH_TEST_REQUIRE_ALL") == "1"
-#: This run's own Redis keys, so parallel runs sharing one Redis cannot disturb each other.
-REDIS_PREFIX = f"dispatch-test-{os.getpid()}:"
-
-
-@dataclass(frozen=True)
-class Stack:
-    name: str
-    database_url: str
-    redis_url: str | None
-
-    def settings(self, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "database_url": self.database_url,
-            "redis_url": self.redis_url,
-            "secret_key": TEST_SECRET,
-            "alert_interval_s": 3600,  # tests drive alert checks themselves
-            "redis_prefix": REDIS_PREFIX,
-        }
-        values.update(overrides)
-        return Settings(**values)
-
-
-def _require_production_stack() -> None:
-    missing = [
-        name
-        for name, value in (
-            ("DISPATCH_TEST_DATABASE_URL", PG_URL),
-            ("DISPATCH_TEST_REDIS_URL", REDIS_URL),
-        )
-        if not value
-    ]
-    if missing:
-        message = f"production stack not configured: set {' and '.join(missing)}"
-        if REQUIRE_ALL:
-            pytest.fail(message + " (DISPATCH_TEST_REQUIRE_ALL=1 forbids skipping)")
-        pytest.skip(message)
+from tests.helpers.server import LiveServer, free_port, serve
+from tests.helpers.stacks import (
+    PG_URL,
+    REDIS_URL,
+    Stack,
+    empty_stack,
+    require_production_stack,
+)
+from tests.helpers.workers import start_worker, stop_worker
+from tests.helpers.world import World, build_world
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -84,7 +46,7 @@ async def migrated_stack(
         assert not template.with_name(template.name + "-wal").exists()
         yield Stack("sqlite", url, None)
         return
-    _require_production_stack()
+    require_production_stack()
     assert PG_URL is not None
     db = Database(PG_URL)
     async with db.engine.begin() as conn:
@@ -98,24 +60,7 @@ async def migrated_stack(
 @pytest.fixture
 async def stack(migrated_stack: Stack, tmp_path: Path) -> Stack:
     """The session's stack with an empty database for this test."""
-    if migrated_stack.name == "sqlite":
-        template = Path(migrated_stack.database_url.removeprefix("sqlite+aiosqlite:///"))
-        copy = tmp_path / "test.sqlite3"
-        shutil.copyfile(template, copy)
-        return Stack("sqlite", f"sqlite+aiosqlite:///{copy}", None)
-    db = Database(migrated_stack.database_url)
-    async with db.engine.begin() as conn:
-        await db.strategy.truncate_all(conn)
-    await db.dispose()
-    if migrated_stack.redis_url:  # and forget the previous test's live state and events
-        import redis.asyncio as aioredis
-
-        r = aioredis.from_url(migrated_stack.redis_url)
-        keys = [k async for k in r.scan_iter(match=REDIS_PREFIX + "*")]
-        if keys:
-            await r.delete(*keys)
-        await r.aclose()
-    return migrated_stack
+    return await empty_stack(migrated_stack, tmp_path)
 
 
 @pytest.fixture
@@ -139,57 +84,30 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-from tests.fixtures import World, build_world  # noqa: E402
-
-
 @pytest.fixture
 async def world(db: Database) -> World:
     """Two care centres, a dispatch centre with staff and units, and tokens for each."""
     return await build_world(db)
 
 
-@dataclass
-class LiveServer:
+@pytest.fixture
+async def live(stack: Stack) -> AsyncIterator[LiveServer]:
     """The real app served by uvicorn on a free port in this event loop."""
-
-    app: FastAPI
-    base_url: str
-    ws_url: str
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[LiveServer]:
-    import asyncio
-
-    import uvicorn
-
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield LiveServer(app, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        await task
+    async with serve(stack.settings(positions_interval_ms=10)) as server:
+        yield server
 
 
 @pytest.fixture
-async def live(stack: Stack) -> AsyncIterator[LiveServer]:
-    async with serve(stack.settings(positions_interval_ms=10)) as server:
-        yield server
+async def workers(stack: Stack) -> AsyncIterator[list[tuple[int, subprocess.Popen[bytes]]]]:
+    """Two ``dispatch serve`` processes sharing the production stack: (port, process)."""
+    if stack.redis_url is None:
+        pytest.skip("several workers share live state through Redis (production stack only)")
+    ports = [free_port(), free_port()]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for port in ports:
+            procs.append(await start_worker(stack, port, drain_s="30"))
+        yield list(zip(ports, procs, strict=True))
+    finally:
+        for port, proc in zip(ports, procs, strict=False):
+            await stop_worker(proc, port)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from tests.fixtures import World
+from tests.helpers.world import World
 
 
 async def test_changes_are_audited_with_who_and_before_after(

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from dispatch.db.session import Database
 from dispatch.models import User
-from tests.conftest import TEST_SECRET
-from tests.fixtures import TEST_PASSWORD, World
+from tests.helpers.stacks import TEST_SECRET
+from tests.helpers.world import TEST_PASSWORD, World
 
 
 async def test_login_issues_a_token_that_works(client: httpx.AsyncClient, world: World) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatch.benchmarks.dispatch_bench import bench_dispatch, main
-from tests.conftest import PG_URL, REDIS_URL, _require_production_stack
+from tests.helpers.stacks import PG_URL, REDIS_URL, require_production_stack
 from tests.routing.osmfixture import write_osm
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,7 @@ def test_every_measured_call_commits_an_assignment_and_delivers_its_event(
     backend: str, tmp_path: Path
 ) -> None:
     if backend == "postgresql":
-        _require_production_stack()
+        require_production_stack()
     database_url = PG_URL if backend == "postgresql" else None
     redis_url = REDIS_URL if backend == "postgresql" else None
 

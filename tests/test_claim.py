@@ -18,7 +18,7 @@ from dispatch.incidents import service as incidents
 from dispatch.incidents.schemas import IncidentCreate
 from dispatch.models import Assignment, Vehicle
 from dispatch.models.enums import Role, Triage, VehicleState
-from tests.fixtures import World, dispatch_config
+from tests.helpers.world import World, dispatch_config
 
 CONCURRENT = 20
 

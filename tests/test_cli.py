@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,16 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from tests.helpers.server import free_port
+from tests.helpers.stacks import Stack
+from tests.helpers.waiting import eventually_blocking
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -43,7 +39,7 @@ def _env(**values: str) -> dict[str, str]:
 
 
 def test_demo_serves_docs_and_accepts_a_printed_login(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = _env(
         DISPATCH_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}",
         DISPATCH_CACHE_DIR=str(tmp_path / "cache"),
@@ -69,12 +65,11 @@ def test_demo_serves_docs_and_accepts_a_printed_login(tmp_path: Path) -> None:
         assert match, output
         password = match.group(1)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        eventually_blocking(
+            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
+            what="the demo server healthy",
+            ignoring=(httpx.TransportError,),
+        )
         docs = httpx.get(f"{base}/docs", timeout=5)
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
         assert httpx.get(f"{base}/openapi.json", timeout=5).json()["info"]["title"] == "Dispatch"
@@ -101,13 +96,39 @@ def test_demo_serves_docs_and_accepts_a_printed_login(tmp_path: Path) -> None:
         proc.wait(timeout=20)
 
 
+DEMO_ROWS = {
+    "organisations": 2,
+    "users": 5,
+    "stations": 3,
+    "vehicles": 12,
+    "hospitals": 6,
+    "patients": 4,
+    "incidents": 0,
+    "transport_bookings": 0,
+}
+
+
+def _rows(database: Path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in DEMO_ROWS
+        }
+
+
 def test_demo_seeding_twice_changes_nothing(tmp_path: Path) -> None:
-    env = _env(DISPATCH_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}")
+    database = tmp_path / "demo.sqlite3"
+    env = _env(DISPATCH_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
     first = _run(["demo", "--no-serve"], env)
+    assert first.returncode == 0, first.stderr
+    assert _rows(database) == DEMO_ROWS
     second = _run(["demo", "--no-serve"], env)
-    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    tokens = [re.search(r"phone token: (\S+)", r.stdout) for r in (first, second)]
-    assert all(tokens)
+    assert second.returncode == 0, second.stderr
+    assert _rows(database) == DEMO_ROWS  # nothing seeded twice
+    # The phone's token is issued anew each time (only its hash is stored): the new one
+    # works, so the printed instructions are right after every run.
+    tokens = [re.search(r"phone token: (dvt_\S+)", r.stdout) for r in (first, second)]
+    assert tokens[0] and tokens[1] and tokens[0].group(1) != tokens[1].group(1)
 
 
 async def test_db_upgrade_org_and_user_create(stack: Stack, client: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from dispatch.db.session import Database
 from dispatch.models.enums import VehicleState
-from tests.fixtures import World, place
+from tests.helpers.world import World, place
 
 SCENE = {"lat": 13.7460, "lon": 100.5340}
 
@@ -141,7 +141,9 @@ async def test_recommendation_ranks_by_eta_with_reasons_and_is_audited(
     assert b1["eta_s"] < a1["eta_s"]
     assert b1["score_s"] == b1["eta_s"] + 180
     assert any("BLS unit for an ALS call" in r for r in b1["reasons"])
-    assert a1["distance_m"] > b1["distance_m"] > 0
+    # Straight north of the call: 0.014° and 0.002° of latitude (111.2 km a degree).
+    assert a1["distance_m"] == pytest.approx(1557, rel=0.01)
+    assert b1["distance_m"] == pytest.approx(222, rel=0.01)
     assert {e["call_sign"]: e["reason"] for e in rec["excluded"]} == {}
     assert rec["off_duty"] == 1  # T1
     entry = next(
@@ -258,7 +260,7 @@ FULL_RUN = [
     ("left_scene", "transporting", "transporting"),
     ("at_destination", "at_destination", "transporting"),
     ("handed_over", "at_destination", "transporting"),
-    ("back_in_service", "returning", "dispatched"),
+    ("back_in_service", "returning", "transporting"),  # until the dispatcher closes it
 ]
 
 
@@ -269,11 +271,17 @@ async def test_full_run_moves_unit_and_incident_and_keeps_both_times(
     offline_at = datetime.now(UTC) - timedelta(minutes=1)
     for milestone, unit_state, incident_state in FULL_RUN:
         extra = {"at": offline_at.isoformat()} if milestone == "en_route" else {}
+        sent = datetime.now(UTC)
         response = await status(client, world, assignment_id, milestone, **extra)
+        answered = datetime.now(UTC)
         assert response.status_code == 200, (milestone, response.text)
         body = response.json()
         assert body["status"] == milestone
-        assert body[f"{milestone}_at"] is not None and body[f"{milestone}_received_at"] is not None
+        # When it happened (the phone's time when it sends one) and when we heard of it.
+        happened = datetime.fromisoformat(body[f"{milestone}_at"])
+        heard = datetime.fromisoformat(body[f"{milestone}_received_at"])
+        assert sent <= heard <= answered, milestone
+        assert happened == (offline_at if milestone == "en_route" else heard), milestone
         vehicle = (
             await client.get(
                 f"/vehicles/{world.vehicle_ids['A1']}", headers=world.headers("dispatcher")
@@ -283,15 +291,14 @@ async def test_full_run_moves_unit_and_incident_and_keeps_both_times(
         incident = (
             await client.get(f"/incidents/{incident_id}", headers=world.headers("dispatcher"))
         ).json()
-        if milestone != "back_in_service":
-            assert incident["status"] == incident_state, milestone
+        assert incident["status"] == incident_state, milestone
     final = (
         await client.get(f"/assignments/{assignment_id}", headers=world.headers("dispatcher"))
     ).json()
     assert final["is_active"] is False
     en_route_at = datetime.fromisoformat(final["en_route_at"])
     en_route_received = datetime.fromisoformat(final["en_route_received_at"])
-    assert abs((en_route_at - offline_at).total_seconds()) < 1  # the phone's time is kept
+    assert en_route_at == offline_at  # the phone's time is kept
     assert en_route_received - en_route_at > timedelta(seconds=50)  # and when we heard of it
     closed = await client.post(
         f"/incidents/{incident_id}/close", headers=world.headers("dispatcher")

@@ -26,8 +26,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from dispatch.realtime.fixes import FixError, decode_osmand_json, decode_osmand_params
-from tests.conftest import LiveServer, Stack, serve
-from tests.fixtures import World, build_world
+from tests.helpers.server import LiveServer, serve
+from tests.helpers.stacks import Stack
+from tests.helpers.world import World, build_world
 
 pytestmark = pytest.mark.slow
 

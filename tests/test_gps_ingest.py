@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,9 @@ from sqlalchemy import func, select
 
 from dispatch.db.session import Database
 from dispatch.models import PositionFix, Vehicle
-from tests.fixtures import World
+from dispatch.realtime.broker import Position
+from tests.helpers.waiting import eventually
+from tests.helpers.world import World
 
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 
@@ -71,11 +72,12 @@ async def test_out_of_order_fixes_go_to_history_but_never_move_the_live_position
         vehicle = await uow.session.get(Vehicle, a1)
     assert vehicle is not None and vehicle.last_lat == 13.75
     assert vehicle.last_fix_at == BASE + timedelta(seconds=100)
-    for _ in range(50):  # the live table is updated asynchronously (best effort)
-        live = await app.state.dispatch.broker.positions()
-        if a1 in live:
-            break
-        await asyncio.sleep(0.02)
+
+    async def live_position() -> dict[int, Position]:  # updated asynchronously (best effort)
+        positions: dict[int, Position] = await app.state.dispatch.broker.positions()
+        return positions if a1 in positions else {}
+
+    live = await eventually(live_position, what="A1 in the live table")
     assert live[a1].lat == 13.75 and live[a1].t == int(
         (BASE + timedelta(seconds=100)).timestamp() * 1000
     )
@@ -106,7 +108,7 @@ async def test_bad_fixes_are_refused_and_nothing_is_stored(
         f"/vehicles/{a1}/fixes", json={"fixes": fixes}, headers=world.headers("device:A1")
     )
     assert response.status_code == 422, response.text
-    assert loc in [e["loc"] for e in response.json()["detail"]]
+    assert [e["loc"] for e in response.json()["detail"]] == [loc]
     assert await stored(db, a1) == []  # not even the good fix before the bad one
 
 
@@ -287,10 +289,7 @@ async def test_a_fix_beyond_the_geo_band_is_live_but_not_searchable(
     )
     assert polar.status_code == 200, polar.text
     hub = app.state.dispatch.hub  # fed by the bus's publication, which must not be lost
-    for _ in range(100):
-        if a1 in hub.positions:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: a1 in hub.positions, what="A1's polar fix on the hub")
     assert hub.positions[a1].lat == 89.5
     near = await client.get(
         "/vehicles/nearest", params={"lat": -89, "lon": 0}, headers=world.headers("dispatcher")

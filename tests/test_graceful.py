@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,10 +21,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from dispatch.db.session import Database
 from dispatch.models import PositionFix
 from dispatch.realtime.protocol import CLOSE_SERVICE_RESTART
-from tests.conftest import LiveServer, Stack, free_port
-from tests.fixtures import World
-from tests.test_live_ws import hello, recv, token
-from tests.test_multiworker import start_worker
+from tests.helpers.server import LiveServer, free_port
+from tests.helpers.stacks import Stack
+from tests.helpers.waiting import eventually
+from tests.helpers.workers import start_worker
+from tests.helpers.world import World
+from tests.helpers.ws import hello, recv, token
 
 
 async def closed_with(ws: ClientConnection) -> int:
@@ -73,17 +77,34 @@ async def test_draining_turns_unready_moves_websockets_and_keeps_serving_http(
         assert 'dispatch_websocket_clients{channel="control"} 0.0' in metrics
 
 
+async def _in_flight(http: httpx.AsyncClient) -> int:
+    """HTTP requests the worker is handling, not counting this one asking."""
+    scraped = (await http.get("/metrics")).text
+    [count] = re.findall(r"^dispatch_http_requests_in_flight ([0-9.]+)$", scraped, re.MULTILINE)
+    return int(float(count)) - 1
+
+
 async def test_sigterm_finishes_the_request_in_flight_and_stores_its_fixes(
     stack: Stack, world: World, db: Database, tmp_path: Path
 ) -> None:
     port = free_port()
     log = tmp_path / "worker.log"
-    # A long linger keeps the fixes buffered in the history writer when SIGTERM arrives.
+    # A linger keeps the fixes buffered in the history writer while the worker shuts down.
     proc = await start_worker(
         stack, port, log, drain_s="1", history_linger_ms="1000", log_format="json"
     )
     base = f"http://127.0.0.1:{port}"
     vehicle = world.vehicle_ids["A1"]
+    body = json.dumps({"fixes": [fix(13.7472)]}).encode()
+    rest_of_body = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        """Half the body now, the rest once the worker is shutting down: the request is
+        in flight at SIGTERM by construction, not by luck."""
+        yield body[: len(body) // 2]
+        await rest_of_body.wait()
+        yield body[len(body) // 2 :]
+
     try:
         async with (
             httpx.AsyncClient(base_url=base, timeout=30) as http,
@@ -94,18 +115,31 @@ async def test_sigterm_finishes_the_request_in_flight_and_stores_its_fixes(
             in_flight = asyncio.create_task(
                 http.post(
                     f"/vehicles/{vehicle}/fixes",
-                    json={"fixes": [fix(13.7472)]},
-                    headers={**world.headers("device:A1"), "X-Request-ID": "fixes-at-shutdown"},
+                    content=slow_body(),
+                    headers={
+                        **world.headers("device:A1"),
+                        "Content-Type": "application/json",
+                        "X-Request-ID": "fixes-at-shutdown",
+                    },
                 )
             )
-            await asyncio.sleep(0.2)  # let the request reach the server (the drain waits 1 s)
+            await eventually(
+                lambda: _in_flight(http), what="the worker handling the half-sent request"
+            )
             proc.send_signal(signal.SIGTERM)
-            assert await closed_with(screen) == CLOSE_SERVICE_RESTART
+            assert await closed_with(screen) == CLOSE_SERVICE_RESTART  # the drain began
+            # After the drain uvicorn stops, and waits for the request still in flight.
+            await eventually(
+                lambda: "Waiting for connections to close" in log.read_text(),
+                what="the worker shutting down, waiting for the request",
+            )
+            assert not in_flight.done()
+            rest_of_body.set()
             response = await in_flight
         assert response.status_code == 200
         assert response.json() == {"accepted": 1, "duplicates": 0}
         returncode = await asyncio.to_thread(proc.wait, 30)
-        assert returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+        assert returncode == -signal.SIGTERM  # a clean stop: uvicorn re-raises the signal
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -12,7 +12,8 @@ from dispatch.db.session import Database
 from dispatch.models import PositionFix
 from dispatch.realtime.fixes import Fix
 from dispatch.realtime.history import HistoryBusy, HistoryWriter
-from tests.fixtures import World
+from tests.helpers.waiting import eventually
+from tests.helpers.world import World
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
@@ -46,15 +47,15 @@ async def test_concurrent_requests_share_commits_and_learn_which_fixes_were_new(
     assert [sum(r) for r in results] == [100, 50, 100]
     assert results[1][:50] == [False] * 50
     assert await count(db) == 250
-    assert writer.stats.batches < 3  # gathered into fewer transactions than requests
+    assert writer.stats.batches == 1  # three requests, one transaction
 
 
 async def test_stop_flushes_everything_accepted(db: Database, world: World) -> None:
     writer = HistoryWriter(db, linger_s=0.5)
     await writer.start()
     pending = asyncio.create_task(writer.write(fixes(world.vehicle_ids["A1"], range(30))))
-    await asyncio.sleep(0.01)
-    await writer.stop()
+    await eventually(lambda: writer.pending == 30, what="the 30 fixes accepted")
+    await writer.stop()  # long before the half-second linger is over
     assert sum(await pending) == 30
     assert await count(db) == 30
     with pytest.raises(HistoryBusy):
@@ -79,7 +80,7 @@ async def test_back_pressure(db: Database, world: World) -> None:
     await writer.start()
     try:
         first = asyncio.create_task(writer.write(fixes(world.vehicle_ids["A1"], range(8))))
-        await asyncio.sleep(0)
+        await eventually(lambda: writer.pending == 8, what="the first 8 fixes waiting")
         with pytest.raises(HistoryBusy, match="waiting"):
             await writer.write(fixes(world.vehicle_ids["A1"], range(8, 16)))
         assert sum(await first) == 8

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.fixtures import World
+from tests.helpers.world import World
 
 SCENE = {"lat": 13.7460, "lon": 100.5340}
 

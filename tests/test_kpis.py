@@ -11,7 +11,7 @@ from dispatch.db.session import Database
 from dispatch.incidents.kpis import CallTimes, compute, percentile
 from dispatch.models import Assignment, Incident
 from dispatch.models.enums import AssignmentStatus, IncidentStatus, Triage
-from tests.fixtures import World
+from tests.helpers.world import World
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

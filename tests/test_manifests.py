@@ -11,7 +11,7 @@ import httpx
 from dispatch.db.session import Database
 from dispatch.models import PlanStop, TransportBooking
 from dispatch.models.enums import BookingStatus
-from tests.fixtures import World, place
+from tests.helpers.world import World, place
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 DAY = datetime.now(BANGKOK).date() + timedelta(days=1)
@@ -43,7 +43,7 @@ async def test_shift_rules(client: httpx.AsyncClient, world: World) -> None:
         json={**body, "ends_at": local(6).isoformat()},
         headers=world.headers("supervisor"),
     )
-    assert ["body", "ends_at"] in [e["loc"] for e in backwards.json()["detail"]]
+    assert [e["loc"] for e in backwards.json()["detail"]] == [["body", "ends_at"]]
     outside = await client.post(
         "/transport-shifts",
         json={

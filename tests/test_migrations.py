@@ -13,9 +13,9 @@ from sqlalchemy.exc import DBAPIError
 
 import dispatch.models  # noqa: F401
 from dispatch.db import migrate
-from dispatch.db.base import Base
 from dispatch.db.session import Database
-from tests.conftest import PG_URL, Stack, _require_production_stack
+from dispatch.models.base import Base
+from tests.helpers.stacks import PG_URL, Stack, require_production_stack
 
 
 def test_single_head() -> None:
@@ -26,7 +26,7 @@ def test_single_head() -> None:
 async def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     if request.param == "sqlite":
         return Database(f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
-    _require_production_stack()
+    require_production_stack()
     assert PG_URL is not None
     base, name = PG_URL.rsplit("/", 1)
     scratch = f"{name}_migrations"  # beside the test database, so parallel runs do not clash

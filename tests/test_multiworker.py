@@ -4,15 +4,10 @@ resume on the other without missing an event."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,87 +15,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dispatch.realtime.protocol import CLOSE_SERVICE_RESTART
-from tests.conftest import REDIS_PREFIX, TEST_SECRET, Stack, free_port
-from tests.fixtures import World
-from tests.test_live_ws import hello, recv, token
+from tests.helpers.world import World
+from tests.helpers.ws import SCENE, hello, recv, token
 
 pytestmark = pytest.mark.slow
-SCENE = {"lat": 13.7460, "lon": 100.5340, "chief_complaint": "stroke"}
-
-
-def _output(proc: subprocess.Popen[bytes], log: Path | None) -> str:
-    data = proc.stderr.read() if proc.stderr else (log.read_bytes() if log else b"")
-    return data.decode()
-
-
-async def start_worker(
-    stack: Stack, port: int, log: Path | None = None, **settings: str
-) -> subprocess.Popen[bytes]:
-    """``dispatch serve`` on ``port`` (stderr to ``log`` when given); ``settings`` are
-    extra ``DISPATCH_*`` variables without the prefix."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
-    env.update(
-        DISPATCH_DATABASE_URL=stack.database_url,
-        DISPATCH_REDIS_URL=stack.redis_url or "",
-        DISPATCH_SECRET_KEY=TEST_SECRET,
-        DISPATCH_OSMAND_PORT="0",
-        DISPATCH_REDIS_PREFIX=REDIS_PREFIX,
-        DISPATCH_POSITIONS_INTERVAL_MS="10",
-        DISPATCH_ALERT_INTERVAL_S="3600",
-    )
-    env.update({f"DISPATCH_{k.upper()}": v for k, v in settings.items()})
-    proc = subprocess.Popen(  # noqa: ASYNC220 (starts a server; nothing waits on it here)
-        [sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if log is None else log.open("wb"),
-    )
-    async with httpx.AsyncClient() as http:
-        for _ in range(200):
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise AssertionError(_output(proc, log) or "died")
-            await asyncio.sleep(0.1)
-    raise AssertionError("worker did not become ready")
-
-
-@pytest.fixture
-async def workers(stack: Stack) -> AsyncIterator[list[tuple[int, subprocess.Popen[bytes]]]]:
-    if stack.redis_url is None:
-        pytest.skip("several workers share live state through Redis (production stack only)")
-    ports = [free_port(), free_port()]
-    procs = [await start_worker(stack, port, drain_s="30") for port in ports]
-    try:
-        yield list(zip(ports, procs, strict=True))
-    finally:
-        for port, proc in zip(ports, procs, strict=True):
-            await stop_worker(proc, port)
-
-
-async def stop_worker(proc: subprocess.Popen[bytes], port: int) -> int:
-    """SIGTERM (the worker drains), then, once it is seen draining, a second SIGTERM to
-    skip the rest of the drain wait (two signals sent at once would arrive as one)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        async with httpx.AsyncClient() as http:
-            for _ in range(200):
-                try:
-                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 503:
-                        break
-                except httpx.TransportError:
-                    break
-                await asyncio.sleep(0.05)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
 
 
 async def test_cross_worker_delivery_and_resume_after_a_worker_dies(

@@ -14,9 +14,10 @@ from dispatch.db.session import Database
 from dispatch.events import Event
 from dispatch.models import OutboxEvent, Station
 from dispatch.realtime.outbox import relay_once
-from tests.conftest import LiveServer
-from tests.fixtures import World
-from tests.test_live_ws import hello, recv, token
+from tests.helpers.events import Probe
+from tests.helpers.server import LiveServer
+from tests.helpers.world import World
+from tests.helpers.ws import hello, recv, token
 
 
 def later() -> datetime:
@@ -43,8 +44,8 @@ async def _outbox(db: Database) -> list[OutboxEvent]:
 async def _change(db: Database, publish: Recorder, name: str) -> None:
     async with db.unit_of_work(publish=publish) as uow:
         uow.session.add(Station(organisation_id=1, name=name, lat=13.7, lon=100.5))
-        uow.emit(Event("station.created", {"name": name}))
-        uow.emit(Event("station.checked", {"name": name}))
+        uow.emit(Probe("station.created", {"name": name}))
+        uow.emit(Probe("station.checked", {"name": name}))
 
 
 async def test_published_events_leave_nothing_behind(db: Database, world: World) -> None:
@@ -82,7 +83,7 @@ async def test_a_rolled_back_change_announces_nothing(db: Database, world: World
     bus = Recorder()
     with pytest.raises(RuntimeError):
         async with db.unit_of_work(publish=bus) as uow:
-            uow.emit(Event("station.created", {"name": "Ghost"}))
+            uow.emit(Probe("station.created", {"name": "Ghost"}))
             raise RuntimeError("the service failed")
     assert bus.published == [] and await _outbox(db) == []
     async with db.unit_of_work(read_only=True) as uow:

@@ -6,84 +6,39 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 from websockets.asyncio.client import connect
 
 from dispatch.app import create_app
 from dispatch.db.session import Database
-from dispatch.models import Patient, PlanStop, TransportBooking, TransportShift, Vehicle
-from dispatch.models.enums import BookingStatus, Mobility, VehicleState
-from dispatch.routing.straight import StraightLineProvider
-from dispatch.routing.timeofday import FLAT_PROFILE
-from dispatch.transports import planning
-from dispatch.transports.config import TransportConfig
-from tests.conftest import LiveServer, Stack
-from tests.fixtures import World
-from tests.test_live_ws import hello, token
-
-BANGKOK = ZoneInfo("Asia/Bangkok")
-DAY = datetime.now(BANGKOK).date() + timedelta(days=1)
-TRAVEL = StraightLineProvider(FLAT_PROFILE)
-CFG = TransportConfig(plan_time_limit_s=3.0, insert_time_limit_s=1.5)
+from dispatch.models import PlanStop, TransportBooking
+from dispatch.models.enums import BookingStatus, Mobility
+from dispatch.transports import planning, solver_pool
+from tests.helpers.rides import (
+    BANGKOK,
+    CFG,
+    DAY,
+    TRAVEL,
+    book_ride,
+    give_shifts,
+    local,
+    solve_and_mark,
+)
+from tests.helpers.server import LiveServer
+from tests.helpers.stacks import Stack
+from tests.helpers.waiting import eventually, reactions_settled
+from tests.helpers.world import World
+from tests.helpers.ws import hello, token
 
 pytestmark = pytest.mark.slow
-
-
-def local(hour: int, minute: int = 0, day: date = DAY) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BANGKOK)
-
-
-async def _fleet(db: Database, world: World, units: tuple[str, ...] = ("T1", "B1")) -> None:
-    async with db.unit_of_work() as uow:
-        for call_sign in units:
-            vehicle = await uow.session.get(Vehicle, world.vehicle_ids[call_sign])
-            assert vehicle is not None
-            vehicle.state = VehicleState.AVAILABLE
-            vehicle.seats_seated = max(vehicle.seats_seated, 2)  # an ambulance seats two too
-            uow.session.add(
-                TransportShift(
-                    vehicle_id=vehicle.id,
-                    service_date=DAY,
-                    starts_at=local(6),
-                    ends_at=local(18),
-                    depot_lat=13.74,
-                    depot_lon=100.53,
-                    breaks=[
-                        {
-                            "earliest": local(11).isoformat(),
-                            "latest": local(13).isoformat(),
-                            "minutes": 30,
-                        }
-                    ],
-                )
-            )
-
-
-async def _ride(db: Database, world: World, mobility: Mobility, hour: int, lat: float) -> int:
-    async with db.unit_of_work() as uow:
-        patient = Patient(
-            organisation_id=world.care_a_id, full_name=f"{mobility} {hour}", mobility=mobility
-        )
-        uow.session.add(patient)
-        await uow.session.flush()
-        booking = TransportBooking(
-            organisation_id=world.care_a_id,
-            patient_id=patient.id,
-            pickup_lat=lat,
-            pickup_lon=100.55,
-            destination_lat=13.7327,
-            destination_lon=100.5354,
-            appointment_at=local(hour),
-            service_date=DAY,
-        )
-        uow.session.add(booking)
-        await uow.session.flush()
-        return booking.id
+T = TypeVar("T")
 
 
 async def _plan(db: Database, **kwargs: object) -> planning.PlanResult:
@@ -119,11 +74,11 @@ async def _stops(db: Database) -> list[PlanStop]:
 
 
 async def test_day_plan_serves_everyone_and_writes_manifests(db: Database, world: World) -> None:
-    await _fleet(db, world)
+    await give_shifts(db, world)
     rides = [
-        await _ride(db, world, Mobility.WHEELCHAIR, 9, 13.73),
-        await _ride(db, world, Mobility.AMBULATORY, 9, 13.75),
-        await _ride(db, world, Mobility.STRETCHER, 10, 13.72),
+        await book_ride(db, world, Mobility.WHEELCHAIR, 9, 13.73),
+        await book_ride(db, world, Mobility.AMBULATORY, 9, 13.75),
+        await book_ride(db, world, Mobility.STRETCHER, 10, 13.72),
     ]
     result = await _plan(db)
     assert sorted(result.served) == sorted(rides) and result.unserved == {}
@@ -149,9 +104,9 @@ async def test_day_plan_serves_everyone_and_writes_manifests(db: Database, world
 
 
 async def test_unservable_ride_is_reported_with_a_reason(db: Database, world: World) -> None:
-    await _fleet(db, world, units=("T1",))  # the van has no stretcher
-    ok = await _ride(db, world, Mobility.WHEELCHAIR, 9, 13.73)
-    stretcher = await _ride(db, world, Mobility.STRETCHER, 10, 13.72)
+    await give_shifts(db, world, units=("T1",))  # the van has no stretcher
+    ok = await book_ride(db, world, Mobility.WHEELCHAIR, 9, 13.73)
+    stretcher = await book_ride(db, world, Mobility.STRETCHER, 10, 13.72)
     result = await _plan(db)
     assert result.served == [ok]
     assert "stretcher" in result.unserved[stretcher]
@@ -161,9 +116,9 @@ async def test_unservable_ride_is_reported_with_a_reason(db: Database, world: Wo
 
 
 async def test_replan_after_preemption_keeps_started_stops(db: Database, world: World) -> None:
-    await _fleet(db, world)
-    first = await _ride(db, world, Mobility.AMBULATORY, 10, 13.73)
-    second = await _ride(db, world, Mobility.AMBULATORY, 11, 13.75)
+    await give_shifts(db, world)
+    first = await book_ride(db, world, Mobility.AMBULATORY, 10, 13.73)
+    second = await book_ride(db, world, Mobility.AMBULATORY, 11, 13.75)
     await _plan(db)
     bookings = await _bookings(db)
     taken = bookings[first].vehicle_id
@@ -195,10 +150,10 @@ async def test_replan_after_preemption_keeps_started_stops(db: Database, world: 
 async def test_a_same_day_replan_gives_no_rides_to_a_unit_out_on_an_emergency(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
-    await _fleet(db, world)
+    await give_shifts(db, world)
     rides = [
-        await _ride(db, world, Mobility.AMBULATORY, 10, 13.73),
-        await _ride(db, world, Mobility.AMBULATORY, 11, 13.75),
+        await book_ride(db, world, Mobility.AMBULATORY, 10, 13.73),
+        await book_ride(db, world, Mobility.AMBULATORY, 11, 13.75),
     ]
     await _plan(db)
     # B1 is sent to a call (nothing of its own under way, so nothing is released) ...
@@ -213,16 +168,24 @@ async def test_a_same_day_replan_gives_no_rides_to_a_unit_out_on_an_emergency(
 
 
 async def test_a_day_plan_is_solved_without_holding_up_calls(
-    stack: Stack, db: Database, world: World
+    stack: Stack, db: Database, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A call taken while the day is being planned is stored at once: the solve holds no
     write transaction (on SQLite that would be the database's one write lock) and runs in
     its own process (in a thread its GIL use slowed this call from ~15 ms to ~1.5 s)."""
-    await _fleet(db, world)
+    await give_shifts(db, world)
     for hour in (9, 10, 11, 12):
-        await _ride(db, world, Mobility.AMBULATORY, hour, 13.73 + hour / 1000)
+        await book_ride(db, world, Mobility.AMBULATORY, hour, 13.73 + hour / 1000)
     application = create_app(stack.settings(plan_time_limit_s=2.0))
     finished: list[str] = []
+    # The solver process leaves a mark when it starts solving, for the call to wait for.
+    solving = tmp_path / "solving"
+    solve = solver_pool.run
+
+    async def marked(fn: Callable[..., T], *args: object) -> T:
+        return await solve(solve_and_mark, str(solving), fn, *args)
+
+    monkeypatch.setattr(solver_pool, "run", marked)
     async with (
         application.router.lifespan_context(application),
         httpx.AsyncClient(
@@ -236,7 +199,7 @@ async def test_a_day_plan_is_solved_without_holding_up_calls(
             return reply
 
         async def call() -> httpx.Response:
-            await asyncio.sleep(0.5)  # the solve (2 s) is under way
+            await eventually(solving.exists, what="the solve under way")  # for 2 s
             reply = await client.post(
                 "/incidents",
                 json={"lat": 13.7460, "lon": 100.5340, "chief_complaint": "cardiac_arrest"},
@@ -255,9 +218,9 @@ async def test_a_day_plan_is_solved_without_holding_up_calls(
 async def test_patient_aboard_stays_and_stop_under_way_stays_first(
     db: Database, world: World
 ) -> None:
-    await _fleet(db, world)
-    aboard = await _ride(db, world, Mobility.AMBULATORY, 10, 13.73)
-    heading_to = await _ride(db, world, Mobility.AMBULATORY, 11, 13.76)
+    await give_shifts(db, world)
+    aboard = await book_ride(db, world, Mobility.AMBULATORY, 10, 13.73)
+    heading_to = await book_ride(db, world, Mobility.AMBULATORY, 11, 13.76)
     await _plan(db)
     bookings = await _bookings(db)
     van = bookings[aboard].vehicle_id
@@ -269,7 +232,7 @@ async def test_patient_aboard_stays_and_stop_under_way_stays_first(
         ride = await uow.session.get(TransportBooking, aboard)
         assert ride is not None
         ride.status = BookingStatus.ON_BOARD
-    newcomer = await _ride(db, world, Mobility.WHEELCHAIR, 12, 13.70)
+    newcomer = await book_ride(db, world, Mobility.WHEELCHAIR, 12, 13.70)
     result = await _plan(
         db, started=True, warm=True, now=local(9, 20), positions={van: (13.731, 100.549)}
     )
@@ -286,8 +249,8 @@ async def test_patient_aboard_stays_and_stop_under_way_stays_first(
 async def test_red_call_taking_a_van_replans_its_rides_onto_others(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
-    await _fleet(db, world)
-    ride = await _ride(db, world, Mobility.AMBULATORY, 10, 13.73)
+    await give_shifts(db, world)
+    ride = await book_ride(db, world, Mobility.AMBULATORY, 10, 13.73)
     await _plan(db)
     taken = (await _bookings(db))[ride].vehicle_id
     assert taken is not None
@@ -303,8 +266,8 @@ async def test_red_call_taking_a_van_replans_its_rides_onto_others(
     assigned = await _red_call(client, world, taken)
     assert assigned.status_code == 201, assigned.text
     assert assigned.json()["preempted_booking_ids"] == [ride]
-    # The re-plan ran after the response (a background task of that request).
-    booking = (await _bookings(db))[ride]
+    # The re-plan runs after the response: wait for it to commit.
+    booking = await _once(db, ride, lambda b: b.vehicle_id is not None)
     assert booking.vehicle_id == other and booking.status == BookingStatus.PLANNED
     # The stop the taken unit was under way to left its manifest; the other lists both.
     stops = [s for s in await _stops(db) if s.booking_id == ride]
@@ -319,8 +282,8 @@ async def _van_taken_leaving_a_ride_nobody_can_take(
 ) -> tuple[int, int]:
     """B1, the only unit on transports that day, is on its way to a ride when a red call
     takes it: the ride is released and the re-plan finds no one. (ride, assignment)."""
-    await _fleet(db, world, units=("B1",))
-    ride = await _ride(db, world, Mobility.AMBULATORY, 10, 13.73)
+    await give_shifts(db, world, units=("B1",))
+    ride = await book_ride(db, world, Mobility.AMBULATORY, 10, 13.73)
     await _plan(db)
     b1 = world.vehicle_ids["B1"]
     assert (await _bookings(db))[ride].vehicle_id == b1
@@ -346,7 +309,7 @@ async def _back_with_b1(db: Database, world: World, ride: int) -> None:
 
 
 async def test_rides_no_other_unit_could_take_go_back_to_the_unit_when_it_is_free(
-    client: httpx.AsyncClient, db: Database, world: World
+    app: FastAPI, client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     ride, assignment = await _van_taken_leaving_a_ride_nobody_can_take(client, db, world)
     for status in ("acknowledged", "en_route", "on_scene", "back_in_service"):
@@ -357,8 +320,10 @@ async def test_rides_no_other_unit_could_take_go_back_to_the_unit_when_it_is_fre
         )
         assert done.status_code == 200, done.text
         if status != "back_in_service":  # still on the call: the ride keeps waiting
+            await reactions_settled(app)
             assert (await _bookings(db))[ride].status == BookingStatus.REQUESTED
-    # back in service: the re-plan ran after that reply and gave the ride back to B1
+    # back in service: the re-plan runs after that reply and gives the ride back to B1
+    await _once(db, ride, lambda b: b.status == BookingStatus.PLANNED)
     await _back_with_b1(db, world, ride)
 
 
@@ -383,14 +348,14 @@ async def test_a_crew_back_in_service_over_its_phone_channel_gets_the_ride_back(
 async def _once(
     db: Database, ride: int, done: Callable[[TransportBooking], bool]
 ) -> TransportBooking:
-    """The ride once a re-plan running after the reply has committed (at most 10 s; a
-    server in this process has done it before the reply is read)."""
-    for _ in range(200):
-        booking = (await _bookings(db))[ride]
-        if done(booking):
-            break
-        await asyncio.sleep(0.05)
-    return booking
+    """The ride once a re-plan running after the reply has committed what ``done`` checks
+    (a server in this process has done it before the reply is read)."""
+
+    async def booking() -> TransportBooking | None:
+        current = (await _bookings(db))[ride]
+        return current if done(current) else None
+
+    return await eventually(booking, what=f"ride {ride} re-planned")
 
 
 async def _book_over_http(
@@ -418,29 +383,35 @@ async def _book_over_http(
 async def test_a_booking_for_a_planned_day_is_inserted_and_a_cancel_leaves_the_plan(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
-    await _fleet(db, world)
-    first = await _ride(db, world, Mobility.AMBULATORY, 9, 13.73)
+    await give_shifts(db, world)
+    first = await book_ride(db, world, Mobility.AMBULATORY, 9, 13.73)
     await _plan(db)
     care = world.headers("care_a")
     created = await _book_over_http(client, care, "Somchai K.", "wheelchair")
     assert created.status_code == 201, created.text
     new_id = created.json()["id"]
-    # The insertion ran after the reply (a background task of that request).
-    seen = await client.get(f"/bookings/{new_id}", headers=care)
-    assert seen.json()["status"] == "planned" and seen.json()["planned_pickup_at"] is not None
+    # The insertion runs after the reply: wait for it to commit.
+    inserted = await _once(db, new_id, lambda b: b.status == BookingStatus.PLANNED)
+    seen = (await client.get(f"/bookings/{new_id}", headers=care)).json()
+    assert seen["status"] == "planned"
+    assert datetime.fromisoformat(seen["planned_pickup_at"]) == inserted.planned_pickup_at
     stops = await _stops(db)
     assert [s.kind for s in stops if s.booking_id == new_id] == ["pickup", "dropoff"]
     assert {s.booking_id for s in stops if s.booking_id} == {first, new_id}
     cancelled = await client.post(f"/bookings/{new_id}/cancel", headers=care)
     assert cancelled.status_code == 200, cancelled.text
-    assert all(s.booking_id != new_id for s in await _stops(db))
+
+    async def left_the_plan() -> bool:
+        return all(s.booking_id != new_id for s in await _stops(db))
+
+    await eventually(left_the_plan, what=f"booking {new_id}'s stops removed")
     assert (await _bookings(db))[first].status == BookingStatus.PLANNED
 
 
 async def test_a_booking_for_a_day_without_a_plan_waits_for_the_day_plan(
-    client: httpx.AsyncClient, db: Database, world: World
+    app: FastAPI, client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
-    await _fleet(db, world)
+    await give_shifts(db, world)
     care = world.headers("care_a")
     created = await _book_over_http(client, care, "Lan N.", "ambulatory")
     assert created.status_code == 201, created.text
@@ -448,4 +419,5 @@ async def test_a_booking_for_a_day_without_a_plan_waits_for_the_day_plan(
     assert (await client.get(f"/bookings/{created.json()['id']}", headers=care)).json()[
         "status"
     ] == "requested"
+    await reactions_settled(app)  # the insertion it triggered has looked and left it alone
     assert await _stops(db) == []

@@ -3,9 +3,7 @@ released for re-planning and the care centre is told."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -13,7 +11,8 @@ from fastapi import FastAPI
 from dispatch.db.session import Database
 from dispatch.models import TransportBooking
 from dispatch.models.enums import BookingStatus, VehicleState
-from tests.fixtures import World, place
+from tests.helpers.bus import BusRecorder
+from tests.helpers.world import World, place
 
 SCENE = {"lat": 13.7460, "lon": 100.5340}
 
@@ -68,26 +67,15 @@ async def test_red_call_preempts_unit_with_nobody_aboard(
     candidate = next(c for c in rec["candidates"] if c["call_sign"] == "B1")
     assert candidate["preemption"] == {"booking_ids": rides, "disrupted_rides": 2}
 
-    received: list[dict[str, Any]] = []
-    ready = asyncio.Event()
-
-    async def listen() -> None:
-        async with app.state.dispatch.broker.subscribe() as messages:
-            ready.set()
-            async for message in messages:
-                received.append(message)
-
-    listener = asyncio.create_task(listen())
-    await ready.wait()
-    try:
+    async with BusRecorder(app.state.dispatch.broker) as bus:
         assigned = await client.post(
             f"/incidents/{incident_id}/assignments",
             json={"vehicle_id": b1},
             headers=world.headers("dispatcher"),
         )
-        await asyncio.sleep(0.3)
-    finally:
-        listener.cancel()
+        # Everything the request published, and its re-plan after the reply (the ASGI
+        # client returns once the request's background tasks are done).
+        received = await bus.settle()
     assert assigned.status_code == 201, assigned.text
     assert assigned.json()["preempted_booking_ids"] == rides
     bookings = (await client.get("/bookings", headers=world.headers("care_a"))).json()

@@ -5,10 +5,8 @@ without a server restart."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,9 +18,11 @@ from websockets.exceptions import ConnectionClosed
 
 from dispatch.db.session import Database
 from dispatch.realtime.protocol import CLOSE_RESYNC
-from tests.conftest import REQUIRE_ALL, LiveServer, Stack, free_port, serve
-from tests.fixtures import World, build_world
-from tests.test_live_ws import SCENE, hello, recv, token
+from tests.helpers.server import LiveServer, free_port, serve
+from tests.helpers.stacks import REQUIRE_ALL, Stack
+from tests.helpers.waiting import eventually_blocking
+from tests.helpers.world import World, build_world
+from tests.helpers.ws import SCENE, hello, recv, token
 
 pytestmark = pytest.mark.slow
 
@@ -60,14 +60,14 @@ class RedisProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(100):
+
+        def answers() -> bool:
             probe = subprocess.run(
                 ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
             )
-            if probe.stdout.strip() == b"PONG":
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+            return probe.stdout.strip() == b"PONG"
+
+        eventually_blocking(answers, what=f"redis-server answering on port {self.port}")
 
     def kill(self) -> None:
         if self.process is not None:
@@ -167,4 +167,3 @@ async def test_redis_outage_loses_nothing_and_heals_without_a_restart(
             headers=dispatcher,
         )
         assert track.json()["count"] == 2  # both fixes taken during the outage are stored
-    await asyncio.sleep(0)

@@ -3,8 +3,6 @@ hardening, and an audit log that no API can rewrite."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,27 +12,46 @@ import pytest
 from fastapi import FastAPI
 
 from dispatch.app import create_app
-from dispatch.auth.ratelimit import Limit, WindowCounter
-from tests.conftest import Stack
-from tests.fixtures import TEST_PASSWORD, World
+from dispatch.auth.principal import Principal
+from dispatch.auth.ratelimit import LOGIN_WINDOW_S, Limit, WindowCounter
+from dispatch.clock import ManualClock
+from dispatch.db.session import Database
+from dispatch.fleet import service as fleet
+from dispatch.models import Vehicle
+from dispatch.models.enums import Role
+from tests.helpers.stacks import Stack
+from tests.helpers.world import TEST_PASSWORD, World
+
+#: Failed logins a name may have per window, and uploads a phone may send per minute.
+LOGINS, UPLOADS = 3, 4
+#: How long this worker trusts what it looked up (dispatch.auth.cache, realtime.devices).
+TOKEN_CACHE_TTL_S = DEVICE_CACHE_TTL_S = 30
 
 
 @pytest.fixture
-async def strict(stack: Stack, world: World) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with tight limits (3 failed logins, 4 uploads a minute) and one CORS origin."""
+def clock() -> ManualClock:
+    """The server's clock, moved only by the test. It starts at the real time (fixes are
+    stamped with it) and at the first moment of a login window, so each window is whole:
+    the 15-minute login windows are also whole 1-minute upload windows."""
+    clock = ManualClock(start=datetime.now(UTC))
+    clock.advance(-clock.monotonic() % LOGIN_WINDOW_S)
+    return clock
+
+
+@pytest.fixture
+async def strict(
+    stack: Stack, world: World, clock: ManualClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with tight limits (3 failed logins, 4 uploads a minute) and one CORS
+    origin, on the test's clock."""
     app: FastAPI = create_app(
         stack.settings(
-            login_failures_per_15_minutes=3,
-            device_requests_per_minute=4,
+            login_failures_per_15_minutes=LOGINS,
+            device_requests_per_minute=UPLOADS,
             cors_origins="https://dispatch.example.org",
-        )
+        ),
+        clock=clock,
     )
-    # The limits count in fixed windows (multiples of 60 s and 900 s of the monotonic
-    # clock): start a test's burst with at least 15 s of the current window left, or a
-    # window ending mid-burst would reset the count (a flaky 200 instead of 429).
-    left = 60 - time.monotonic() % 60
-    if left < 15:
-        await asyncio.sleep(left + 0.1)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -50,46 +67,74 @@ async def _login(client: httpx.AsyncClient, username: str, password: str) -> htt
     return await client.post("/auth/token", data={"username": username, "password": password})
 
 
-async def test_password_guessing_is_cut_off_per_name(strict: httpx.AsyncClient) -> None:
-    for _ in range(3):
+async def test_password_guessing_is_cut_off_per_name_until_the_window_ends(
+    strict: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    for _ in range(LOGINS):
         assert (await _login(strict, "dispatcher", "guess")).status_code == 401
     refused = await _login(strict, "dispatcher", TEST_PASSWORD)  # even the right one, for now
     assert refused.status_code == 429
-    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.headers["Retry-After"] == str(LOGIN_WINDOW_S)  # the whole window is left
     assert refused.json()["code"] == "rate_limited"
     assert (await _login(strict, "DISPATCHER", "guess")).status_code == 429  # same name
     other = await _login(strict, "supervisor", TEST_PASSWORD)  # other names still work
     assert other.status_code == 200, other.text
+    clock.advance(LOGIN_WINDOW_S - 1)  # one second before the window ends: still refused
+    last = await _login(strict, "dispatcher", TEST_PASSWORD)
+    assert last.status_code == 429 and last.headers["Retry-After"] == "1"
+    clock.advance(1)  # the window ends: the name may log in again
+    again = await _login(strict, "dispatcher", TEST_PASSWORD)
+    assert again.status_code == 200, again.text
 
 
-async def test_one_address_guessing_many_names_is_cut_off(strict: httpx.AsyncClient) -> None:
-    names = [f"user{i}" for i in range(15)]  # 5 × the per-name limit from one address
+async def test_one_address_guessing_many_names_is_cut_off_until_the_window_ends(
+    strict: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    names = [f"user{i}" for i in range(5 * LOGINS)]  # 5 × the per-name limit from one address
     for name in names:
         assert (await _login(strict, name, "guess")).status_code == 401
+    refused = await _login(strict, "supervisor", TEST_PASSWORD)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == str(LOGIN_WINDOW_S)
+    clock.advance(LOGIN_WINDOW_S - 1)
     assert (await _login(strict, "supervisor", TEST_PASSWORD)).status_code == 429
+    clock.advance(1)
+    assert (await _login(strict, "supervisor", TEST_PASSWORD)).status_code == 200
 
 
-async def test_a_phone_flooding_ingest_is_slowed_not_others(
-    strict: httpx.AsyncClient, world: World
+async def test_a_phone_flooding_ingest_is_slowed_not_others_until_the_minute_ends(
+    strict: httpx.AsyncClient, world: World, clock: ManualClock
 ) -> None:
     a1, b1 = world.vehicle_ids["A1"], world.vehicle_ids["B1"]
-    for i in range(4):
-        ok = await strict.post(
-            f"/vehicles/{a1}/fixes", json={"fixes": [_fix(i)]}, headers=world.headers("device:A1")
-        )
+    phone = world.headers("device:A1")
+    for i in range(UPLOADS):
+        ok = await strict.post(f"/vehicles/{a1}/fixes", json={"fixes": [_fix(i)]}, headers=phone)
         assert ok.status_code == 200, ok.text
-    flood = await strict.post(
-        f"/vehicles/{a1}/fixes", json={"fixes": [_fix(9)]}, headers=world.headers("device:A1")
-    )
-    assert flood.status_code == 429 and int(flood.headers["Retry-After"]) >= 1
+    flood = await strict.post(f"/vehicles/{a1}/fixes", json={"fixes": [_fix(9)]}, headers=phone)
+    assert flood.status_code == 429 and flood.headers["Retry-After"] == "60"
     other = await strict.post(
         f"/vehicles/{b1}/fixes", json={"fixes": [_fix(9)]}, headers=world.headers("device:B1")
     )
-    assert other.status_code == 200
+    assert other.status_code == 200, other.text
+    clock.advance(59)
+    late = await strict.post(f"/vehicles/{a1}/fixes", json={"fixes": [_fix(10)]}, headers=phone)
+    assert late.status_code == 429 and late.headers["Retry-After"] == "1"
+    clock.advance(1)  # a new minute: the phone may send again, up to the limit
+    for i in range(UPLOADS):
+        ok = await strict.post(
+            f"/vehicles/{a1}/fixes", json={"fixes": [_fix(20 + i)]}, headers=phone
+        )
+        assert ok.status_code == 200, ok.text
+    assert ok.json() == {"accepted": 1, "duplicates": 0}
+    flood = await strict.post(f"/vehicles/{a1}/fixes", json={"fixes": [_fix(30)]}, headers=phone)
+    assert flood.status_code == 429
+
+
+def _osmand(device_id: str, at: datetime) -> dict[str, Any]:
+    return {"id": device_id, "lat": 13.74, "lon": 100.53, "timestamp": int(at.timestamp())}
 
 
 async def test_the_osmand_door_is_limited_per_device_too(
-    strict: httpx.AsyncClient, world: World
+    strict: httpx.AsyncClient, world: World, clock: ManualClock
 ) -> None:
     a1 = world.vehicle_ids["A1"]
     paired = await strict.patch(
@@ -98,22 +143,65 @@ async def test_the_osmand_door_is_limited_per_device_too(
         headers=world.headers("supervisor"),
     )
     assert paired.status_code == 200, paired.text
-    now = int(datetime.now(UTC).timestamp())
-    codes = [
-        (
-            await strict.get(
-                "/osmand",
-                params={
-                    "id": "phone-a1-7f3c9e",
-                    "lat": 13.74,
-                    "lon": 100.53,
-                    "timestamp": now - 60 + i,
-                },
-            )
-        ).status_code
-        for i in range(6)
+    start = clock.now() - timedelta(minutes=1)
+    replies = [
+        await strict.get("/osmand", params=_osmand("phone-a1-7f3c9e", start + timedelta(seconds=i)))
+        for i in range(UPLOADS + 2)
     ]
-    assert codes == [200, 200, 200, 200, 429, 429]
+    assert [r.status_code for r in replies] == [200] * UPLOADS + [429, 429]
+    assert replies[-1].headers["Retry-After"] == "60"
+    clock.advance(60)  # the next minute
+    again = await strict.get("/osmand", params=_osmand("phone-a1-7f3c9e", clock.now()))
+    assert again.status_code == 200, again.text
+
+
+async def test_a_device_unpaired_on_another_worker_stops_when_the_cache_expires(
+    strict: httpx.AsyncClient, world: World, db: Database, clock: ManualClock
+) -> None:
+    """The OsmAnd door caches which vehicle a device id belongs to (30 s). Re-pairing on
+    this worker forgets it at once; on another worker, this one's cache runs out."""
+    a1 = world.vehicle_ids["A1"]
+    paired = await strict.patch(
+        f"/vehicles/{a1}", json={"device_id": "phone-a1-old"}, headers=world.headers("supervisor")
+    )
+    assert paired.status_code == 200, paired.text
+    start = clock.now() - timedelta(minutes=1)
+    first = await strict.get("/osmand", params=_osmand("phone-a1-old", start))
+    assert first.status_code == 200, first.text  # now cached
+    async with db.unit_of_work() as uow:  # what another worker's re-pairing commits
+        vehicle = await uow.session.get(Vehicle, a1)
+        assert vehicle is not None
+        vehicle.device_id = "phone-a1-new"
+    clock.advance(DEVICE_CACHE_TTL_S - 1)
+    cached = await strict.get("/osmand", params=_osmand("phone-a1-old", start))
+    assert cached.status_code == 200, cached.text  # this worker has not heard yet
+    clock.advance(2)
+    expired = await strict.get("/osmand", params=_osmand("phone-a1-old", start))
+    assert expired.status_code == 404 and "unknown device" in expired.text
+    renamed = await strict.get("/osmand", params=_osmand("phone-a1-new", start))
+    assert renamed.status_code == 200, renamed.text
+
+
+async def test_a_token_revoked_on_another_worker_stops_when_the_cache_expires(
+    strict: httpx.AsyncClient, world: World, db: Database, clock: ManualClock
+) -> None:
+    """The GPS path caches resolved device tokens (30 s): a revocation on this worker
+    clears the cache at once (next test), one on another worker within the lifetime."""
+    a1 = world.vehicle_ids["A1"]
+    phone = world.headers("device:A1")
+    url = f"/vehicles/{a1}/fixes"
+    before = await strict.post(url, json={"fixes": [_fix(1)]}, headers=phone)
+    assert before.status_code == 200, before.text  # its token is now in the cache
+    async with db.unit_of_work() as uow:  # what another worker's revocation commits
+        supervisor = Principal(role=Role.SUPERVISOR, organisation_id=world.centre_id, name="w2")
+        await fleet.revoke_device_token(uow, supervisor, a1)
+    clock.advance(TOKEN_CACHE_TTL_S - 1)
+    cached = await strict.post(url, json={"fixes": [_fix(2)]}, headers=phone)
+    assert cached.status_code == 200, cached.text  # this worker has not heard yet
+    clock.advance(2)
+    expired = await strict.post(url, json={"fixes": [_fix(3)]}, headers=phone)
+    assert expired.status_code == 401, expired.text
+    assert (await strict.get("/auth/me", headers=phone)).status_code == 401
 
 
 async def test_a_stolen_phone_is_revoked_by_a_supervisor(
@@ -133,7 +221,10 @@ async def test_a_stolen_phone_is_revoked_by_a_supervisor(
     assert after.status_code == 401
     assert (await client.get("/auth/me", headers=phone)).status_code == 401
     trail = (await client.get("/audit?limit=1000", headers=world.headers("admin"))).json()
-    assert any(entry["action"] == "vehicle.device_token_revoked" for entry in trail)
+    revocations = [e for e in trail if e["action"] == "vehicle.device_token_revoked"]
+    assert [(e["actor"], e["entity_type"], e["entity_id"]) for e in revocations] == [
+        ("user:supervisor", "vehicles", a1)
+    ]
 
 
 async def test_hardening_headers_and_cors(strict: httpx.AsyncClient, world: World) -> None:

@@ -1,47 +1,24 @@
 """Browser tests: the real app served on a free port once per module and stack (SQLite +
 in-process bus, and PostgreSQL + Redis when configured, exactly like the rest of the
-suite), seeded with the demo, and Debian's Chromium driven headless by Playwright.
-
-Chromium is never downloaded: it is the system's ``/usr/bin/chromium`` (or
-``DISPATCH_TEST_CHROMIUM``). Screenshots go to ``.artifacts/screenshots`` (or
-``DISPATCH_TEST_SCREENSHOTS``) for a reviewer to look at; they are not committed.
-"""
+suite), seeded with the demo, and Debian's Chromium driven headless by Playwright
+(tests/helpers/browser.py: which Chromium, where screenshots go)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from dispatch import demo
 from dispatch.db.session import Database
 from dispatch.models import Vehicle
-from tests.conftest import REDIS_PREFIX, REQUIRE_ALL, LiveServer, Stack, free_port, serve
-
-CHROMIUM = Path(os.environ.get("DISPATCH_TEST_CHROMIUM") or "/usr/bin/chromium")
-SCREENSHOTS = Path(
-    os.environ.get("DISPATCH_TEST_SCREENSHOTS")
-    or Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
-)
-WALL = {"width": 1920, "height": 1080}
-PHONE = {"width": 390, "height": 844}
-#: The browser runs in another zone than the organisation, so local-time display is tested.
-BROWSER_ZONE = "Europe/London"
-
-
-def _unavailable(message: str) -> None:
-    if REQUIRE_ALL:
-        pytest.fail(message + " (DISPATCH_TEST_REQUIRE_ALL=1 forbids skipping)")
-    pytest.skip(message)
+from tests.helpers.browser import BROWSER_ZONE, CHROMIUM, WALL, OpenPage, Page, Screens
+from tests.helpers.server import free_port, serve
+from tests.helpers.stacks import Stack, empty_stack, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +27,9 @@ async def browser() -> AsyncIterator[Any]:
     try:
         from playwright.async_api import async_playwright
     except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
+        unavailable("playwright is not installed (pip install -e '.[dev]')")
     if not await asyncio.to_thread(CHROMIUM.exists):
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     playwright = await async_playwright().start()
     chromium = await playwright.chromium.launch(
         executable_path=str(CHROMIUM),
@@ -66,63 +43,6 @@ async def browser() -> AsyncIterator[Any]:
         await playwright.stop()
 
 
-@dataclass
-class Screens:
-    """The served app, its demo data and helpers to talk to it directly."""
-
-    server: LiveServer
-    stack: Stack
-    info: demo.DemoInfo
-    vehicle_ids: dict[str, int]
-    tile_origin: str
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    async def token(self, username: str) -> str:
-        async with httpx.AsyncClient(base_url=self.base_url) as http:
-            response = await http.post(
-                "/auth/token",
-                data={"username": username, "password": demo.demo_password(username)},
-            )
-            response.raise_for_status()
-            token: str = response.json()["access_token"]
-            return token
-
-    async def api(
-        self, method: str, path: str, who: str = "dispatcher", **kwargs: Any
-    ) -> httpx.Response:
-        """Call the API as a demo login, or as unit A1's phone with ``who="device"``."""
-        token = self.info.device_token if who == "device" else await self.token(who)
-        async with httpx.AsyncClient(base_url=self.base_url) as http:
-            return await http.request(
-                method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
-            )
-
-
-async def _fresh_stack(migrated: Stack, tmp: Path) -> Stack:
-    """An empty migrated database for this module (the suite's own recipe, module-wide)."""
-    if migrated.name == "sqlite":
-        template = Path(migrated.database_url.removeprefix("sqlite+aiosqlite:///"))
-        copy = tmp / "screens.sqlite3"
-        shutil.copyfile(template, copy)
-        return Stack("sqlite", f"sqlite+aiosqlite:///{copy}", None)
-    db = Database(migrated.database_url)
-    async with db.engine.begin() as conn:
-        await db.strategy.truncate_all(conn)
-    await db.dispose()
-    if migrated.redis_url:
-        import redis.asyncio as aioredis
-
-        r = aioredis.from_url(migrated.redis_url)
-        keys = [k async for k in r.scan_iter(match=REDIS_PREFIX + "*")]
-        if keys:
-            await r.delete(*keys)
-        await r.aclose()
-    return migrated
-
-
 @pytest.fixture(scope="module")
 async def screens(
     migrated_stack: Stack, tmp_path_factory: pytest.TempPathFactory
@@ -130,7 +50,7 @@ async def screens(
     """The app on a free port with the central-Bangkok demo. Its tile server is a port
     nobody listens on, so the screens must fall back to the offline map (as a control
     room without internet would)."""
-    stack = await _fresh_stack(migrated_stack, tmp_path_factory.mktemp("screens"))
+    stack = await empty_stack(migrated_stack, tmp_path_factory.mktemp("screens"))
     db = Database(stack.database_url)
     try:
         async with db.unit_of_work() as uow:
@@ -148,19 +68,6 @@ async def screens(
     )
     async with serve(settings) as server:
         yield Screens(server, stack, info, dict(rows), tile_origin)
-
-
-@dataclass
-class Page:
-    """A browser tab plus what it tried to fetch from other origins."""
-
-    page: Any
-    context: Any
-    foreign: list[str]
-    errors: list[str]
-
-
-OpenPage = Callable[..., Awaitable[Page]]
 
 
 @pytest.fixture
@@ -195,19 +102,3 @@ async def open_page(browser: Any, screens: Screens) -> AsyncIterator[OpenPage]:
     yield open_
     for context in contexts:
         await context.close()
-
-
-async def login(page: Any, username: str) -> None:
-    """Log in through the screen's own form with the demo password."""
-    form = page.locator("#login-form")
-    await form.locator("input[name=username]").fill(username)
-    await form.locator("input[name=password]").fill(demo.demo_password(username))
-    await form.locator("button[type=submit]").click()
-
-
-async def screenshot(page: Any, name: str, stack: Stack) -> Path:
-    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}-{stack.name}.png"
-    image: bytes = await page.screenshot(path=str(path))
-    assert len(image) > 10_000  # a real rendering, not a blank page
-    return path

@@ -7,6 +7,7 @@ cancels rides; and the language switch shows Thai and Vietnamese."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +16,8 @@ import pytest
 
 from dispatch import demo
 from dispatch.realtime.protocol import CLOSE_RESYNC
-from tests.browser.conftest import PHONE, OpenPage, Screens, login, screenshot
+from tests.helpers.browser import PHONE, OpenPage, Screens, login, screenshot
+from tests.helpers.waiting import eventually
 
 try:
     from playwright.async_api import expect
@@ -32,6 +34,14 @@ async def _live_control(open_page: OpenPage) -> Any:
     await expect(tab.page.locator("body")).to_have_attribute("data-feed", "live")
     await expect(tab.page.get_by_test_id("alerts")).to_have_attribute("data-loaded", "1")
     return tab
+
+
+async def _expect_data(locator: Any, name: str, values: list[str]) -> None:
+    """The elements ``locator`` finds carry ``data-<name>`` = ``values``, in order (each
+    expectation retries until the screen shows it)."""
+    await expect(locator).to_have_count(len(values))
+    for n, value in enumerate(values):
+        await expect(locator.nth(n)).to_have_attribute(f"data-{name}", value)
 
 
 def _mmss(seconds: int) -> str:
@@ -67,17 +77,19 @@ async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move
     box = await the_map.bounding_box()
     assert box is not None
     await page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.4)
-    lat = float(await page.input_value("#call-form input[name=lat]"))
-    lon = float(await page.input_value("#call-form input[name=lon]"))
-    assert 13.6 < lat < 13.9 and 100.4 < lon < 100.7
     await expect(page.locator(".pin-pick")).to_be_visible()
+    lat_input, lon_input = (page.locator(f"#call-form input[name={n}]") for n in ("lat", "lon"))
+    await expect(lat_input).to_have_value(re.compile(r"^13\.[6-8]\d*$"))
+    await expect(lon_input).to_have_value(re.compile(r"^100\.[4-6]\d*$"))
+    lat, lon = float(await lat_input.input_value()), float(await lon_input.input_value())
     await page.select_option("#call-form select[name=chief_complaint]", "stroke")
     await page.fill("#call-form input[name=address_text]", "Siam Paragon, Rama I Rd")
     await page.click("#call-form button[type=submit]")
 
     head = page.locator("#detail-body .detail-head")
     await expect(head).to_contain_text("Stroke")
-    incident_id = int(await head.get_attribute("data-incident") or 0)
+    await expect(head).to_have_attribute("data-incident", re.compile(r"^\d+$"))
+    incident_id = int(await head.get_attribute("data-incident"))
     incident = (await screens.api("GET", f"/incidents/{incident_id}")).json()
     assert incident["lat"] == pytest.approx(lat, abs=1e-6)
     assert incident["lon"] == pytest.approx(lon, abs=1e-6)
@@ -94,8 +106,7 @@ async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move
     ranked = (await screens.api("POST", f"/incidents/{incident_id}/recommendations")).json()[
         "candidates"
     ]
-    shown = await rows.evaluate_all("rows => rows.map(r => r.dataset.candidate)")
-    assert shown == [c["call_sign"] for c in ranked]
+    await _expect_data(rows, "candidate", [c["call_sign"] for c in ranked])
     best = ranked[0]
     await expect(rows.first.locator(".eta")).to_have_text(_mmss(best["eta_s"]))
     await expect(rows.first.locator(".reasons")).to_contain_text(best["reasons"][0])
@@ -136,9 +147,16 @@ async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move
     await expect(a1).to_have_attribute("data-lat", "13.73890")
     await expect(a1).to_have_attribute("data-lon", "100.54120")
     await expect(a1).to_have_attribute("data-gps", "fresh")
-    after = await a1.bounding_box()
-    assert before is not None and after is not None
-    assert (round(after["x"]), round(after["y"])) != (round(before["x"]), round(before["y"]))
+    assert before is not None
+
+    async def moved() -> bool:  # the marker may glide to its new place
+        after = await a1.bounding_box()
+        return after is not None and (round(after["x"]), round(after["y"])) != (
+            round(before["x"]),
+            round(before["y"]),
+        )
+
+    await eventually(moved, what="A1's marker moved on the map")
     await screenshot(page, "control", screens.stack)
     assert all(url.startswith(screens.tile_origin) for url in tab.foreign), tab.foreign
     assert tab.errors == []
@@ -165,10 +183,15 @@ async def test_the_control_feed_resumes_after_a_resync_close_without_a_reload(
     ).json()
     await expect(page.locator(f'#queue tr[data-incident="{created["id"]}"]')).to_be_visible()
     await expect(page.locator("body")).to_have_attribute("data-feed", "live")
-    after = await page.evaluate(stats)
-    assert after["resyncs"] == before["resyncs"] + 1
-    assert after["resumes"] >= before["resumes"] + 1
-    assert after["snapshots"] == before["snapshots"]  # resumed from the log, no reload
+
+    async def resumed() -> dict[str, int] | None:
+        now: dict[str, int] = await page.evaluate(stats)
+        return now if now["resumes"] > before["resumes"] else None
+
+    after = await eventually(resumed, what="the feed resumed")
+    assert after["resyncs"] == before["resyncs"] + 1  # told once to resync ...
+    assert after["resumes"] == before["resumes"] + 1  # ... and resumed once
+    assert after["snapshots"] == before["snapshots"]  # from the log, no reload
     assert await page.evaluate("window.notReloaded") is True
     assert tab.errors == []
 
@@ -208,7 +231,15 @@ async def test_crew_acknowledges_and_advances_and_the_dispatcher_sees_it(
     open_page: OpenPage, screens: Screens
 ) -> None:
     incident_id, assignment_id = await _fresh_job_for_a1(screens)
-    await asyncio.sleep(1.1)  # past the acknowledgement limit before the screen looks
+
+    async def late() -> bool:  # past the (test's one-second) acknowledgement limit
+        alerts = (await screens.api("GET", "/alerts")).json()
+        return any(
+            a["kind"] == "unacknowledged_assignment" and a.get("incident_id") == incident_id
+            for a in alerts
+        )
+
+    await eventually(late, what=f"call #{incident_id} late to be acknowledged")
     control = await _live_control(open_page)
     await control.page.click(f'#queue tr[data-incident="{incident_id}"]')
     crew = await open_page(
@@ -246,12 +277,16 @@ async def test_crew_acknowledges_and_advances_and_the_dispatcher_sees_it(
     await expect(control.page.locator(f'#queue tr[data-incident="{incident_id}"]')).to_contain_text(
         "on scene"
     )
-    # The phone offers only what may come next from on scene.
-    offered = await phone.locator("[data-next]").evaluate_all("bs => bs.map(b => b.dataset.next)")
-    assert offered == ["at_patient", "left_scene", "back_in_service"]
+    # The phone offers only what may come next from on scene (once it has redrawn after
+    # its own report and the reload that follows).
+    await expect(status).to_have_attribute("data-status", "on_scene")
+    await _expect_data(
+        phone.locator("[data-next]"), "next", ["at_patient", "left_scene", "back_in_service"]
+    )
     stored = (await screens.api("GET", f"/assignments/{assignment_id}")).json()
     assert stored["status"] == "on_scene"
-    assert stored["acknowledged_at"] and stored["en_route_at"] and stored["on_scene_at"]
+    times = [datetime.fromisoformat(stored[f"{m}_at"]) for m in ("acknowledged", "en_route")]
+    assert times == sorted(times) and times[-1] <= datetime.fromisoformat(stored["on_scene_at"])
 
     # The phone shares its location; the dispatcher's map follows.
     await phone.click("#gps-toggle")

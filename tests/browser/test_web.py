@@ -18,8 +18,8 @@ from dispatch.maps import graph_lines
 from dispatch.routing.graph import build_graph
 from dispatch.routing.speeds import SpeedTable
 from dispatch.web import STATIC_DIR
-from tests.conftest import Stack
-from tests.fixtures import World
+from tests.helpers.stacks import Stack
+from tests.helpers.world import World
 from tests.routing.osmfixture import at, write_osm
 
 I18N = STATIC_DIR / "i18n"

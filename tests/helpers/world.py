@@ -1,4 +1,5 @@
-"""A small world of tenants, staff, units and patients, built through the services."""
+"""A small world of tenants, staff, units and patients, built through the services (the
+``world`` fixture in tests/conftest.py builds one for each test)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dispatch.models import Organisation, Patient, Station, User, Vehicle
 from dispatch.models.enums import Mobility, OrganisationKind, Role, VehicleKind, VehicleState
 from dispatch.routing.straight import StraightLineProvider
 from dispatch.routing.timeofday import FLAT_PROFILE
+from tests.helpers.stacks import TEST_SECRET
 
 TEST_PASSWORD = "correct horse battery"
 
@@ -79,8 +81,6 @@ async def place(
 
 
 async def build_world(db: Database, secret: str | None = None) -> World:
-    from tests.conftest import TEST_SECRET
-
     secret = secret or TEST_SECRET
     async with db.unit_of_work() as uow:
         s = uow.session
