@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from dispatch import __version__
 from dispatch.api import (
+    alarms,
     assignments,
     audit,
     auth,
@@ -42,17 +43,19 @@ from dispatch.api.middleware import (
 )
 from dispatch.api.responses import document_errors
 from dispatch.auth.cache import PrincipalCache
+from dispatch.auth.loginlimit import build_login_limiter
 from dispatch.auth.ratelimit import Limits
 from dispatch.clock import SYSTEM_CLOCK, Clock
 from dispatch.config import Settings
 from dispatch.db.session import Database
+from dispatch.idempotency.cleanup import run_sweeper
 from dispatch.incidents.alerts import raise_ack_alerts
 from dispatch.incidents.config import DispatchConfig
 from dispatch.lifecycle import Lifecycle
 from dispatch.models import Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES
 from dispatch.realtime.broker import create_bus
-from dispatch.realtime.devices import DeviceDirectory
+from dispatch.realtime.devices import DeviceDirectory, UnknownDeviceLimiter
 from dispatch.realtime.gpsdoor import GpsDoor
 from dispatch.realtime.history import HistoryWriter
 from dispatch.realtime.hub import Hub
@@ -137,6 +140,7 @@ def create_app(
         emergency = DispatchConfig.from_settings(settings, travel)
         history = HistoryWriter(db, linger_s=settings.history_linger_ms / 1000)
         live = LivePublisher(broker)
+        principals = PrincipalCache(clock=clock)
         hub = Hub(
             broker,
             stale_after_s=settings.stale_gps_s,
@@ -144,13 +148,18 @@ def create_app(
             heartbeat_s=settings.heartbeat_s,
             max_client_events=settings.client_queue_events,
             clock=clock,
+            principals=principals,  # purged when sessions end (revocations)
         )
+        hub.subscribe(db.reactions)
         live.fallback = hub.apply_positions  # screens on this worker move even without Redis
         devices = DeviceDirectory(db, clock=clock)
-        principals = PrincipalCache(clock=clock)
-        limits = Limits.build(
-            settings.login_failures_per_15_minutes,
-            settings.device_requests_per_minute,
+        limits = Limits.build(settings.device_requests_per_minute, clock=clock)
+        logins = build_login_limiter(
+            per_pair=settings.login_failures_per_15_minutes,
+            per_address=settings.login_address_failures_per_15_minutes,
+            per_name=settings.login_name_failures_per_hour,
+            redis_url=settings.redis_url,
+            prefix=settings.redis_prefix,
             clock=clock,
         )
         ingestor = Ingestor(history, live)
@@ -185,10 +194,16 @@ def create_app(
                 limits=limits,
                 ingestor=ingestor,
                 clock=clock,
+                publish=broker.publish,
+                tz=settings.tz,
+                unknown_devices=UnknownDeviceLimiter(
+                    settings.unknown_devices_per_minute, clock=clock
+                ),
             ),
             clock=clock,
             principals=principals,
             limits=limits,
+            logins=logins,
         )
         app.state.dispatch = state
         await history.start()
@@ -197,6 +212,7 @@ def create_app(
         await _sync_available(state)
         watcher = asyncio.create_task(watch_alerts(state), name="alerts")
         relay = asyncio.create_task(run_relay(db, broker.publish), name="outbox-relay")
+        sweeper = asyncio.create_task(run_sweeper(db, clock), name="idempotency-sweeper")
         # Everything built so far lives as long as the process. Moving it out of the
         # collector's reach stops full collections (≈100 ms over ~150k start-up objects)
         # from landing on a dispatcher's request.
@@ -214,7 +230,7 @@ def create_app(
             yield
         finally:
             await state.lifecycle.close()
-            for task in (watcher, relay):
+            for task in (watcher, relay, sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -225,6 +241,7 @@ def create_app(
             if callable(close):
                 close()
             await asyncio.to_thread(solver_pool.shutdown)
+            await logins.close()
             await broker.close()
             await db.dispose()
 
@@ -241,7 +258,8 @@ def create_app(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
+            expose_headers=["Idempotent-Replayed"],
         )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
@@ -249,6 +267,7 @@ def create_app(
     app.router.add_route(settings.osmand_path, gps.osmand, methods=["GET", "POST"])
     for module in (
         gps,
+        alarms,
         ws,
         health,
         auth,

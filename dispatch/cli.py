@@ -31,50 +31,6 @@ def _database(settings: Settings) -> Database:
     return Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
 
 
-# --- db -------------------------------------------------------------------------------
-
-
-async def _db_upgrade(settings: Settings, revision: str) -> str | None:
-    from dispatch.db import migrate
-
-    db = _database(settings)
-    try:
-        await migrate.upgrade(db.engine, revision)
-        return await migrate.current(db.engine)
-    finally:
-        await db.dispose()
-
-
-def cmd_db(args: argparse.Namespace) -> int:
-    from dispatch.db import migrate
-
-    settings = _settings()
-    if args.db_command == "upgrade":
-        current = asyncio.run(_db_upgrade(settings, args.revision))
-        print(f"database at revision {current}")
-    elif args.db_command == "current":
-
-        async def show() -> str | None:
-            db = _database(settings)
-            try:
-                return await migrate.current(db.engine)
-            finally:
-                await db.dispose()
-
-        print(asyncio.run(show()) or "empty (no migrations applied)")
-    elif args.db_command == "revision":
-
-        async def make() -> None:
-            db = _database(settings)
-            try:
-                await migrate.revision(db.engine, args.message)
-            finally:
-                await db.dispose()
-
-        asyncio.run(make())
-    return 0
-
-
 # --- users and organisations -------------------------------------------------------------
 
 
@@ -179,10 +135,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _prepare_demo(settings: Settings) -> DemoInfo:
     from dispatch import demo
     from dispatch.db import migrate
+    from dispatch.db.session import Database
 
+    owner = Database(settings.migration_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        await migrate.upgrade(owner.engine)
+    finally:
+        await owner.dispose()
     db = _database(settings)
     try:
-        await migrate.upgrade(db.engine)
         async with db.unit_of_work() as uow:
             return await demo.seed(uow)
     finally:
@@ -268,6 +229,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         print(json.dumps(figures, indent=2 if args.json else None))
         return 0
+    if args.bench_command == "fuzz":
+        return _bench_fuzz(args)
     if args.bench_command == "travel":
         from dispatch.routing.bench import bench_travel
 
@@ -300,7 +263,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_fuzz(args: argparse.Namespace) -> int:
+    """Fuzz a running server (README, "Abuse limits and hardening"); exit 1 on any 5xx."""
+    from dispatch.benchmarks.fuzz import FuzzOptions, bench_fuzz
+
+    admin = None
+    if args.admin_username:
+        admin = (args.admin_username, os.environ.get("DISPATCH_FUZZ_ADMIN_PASSWORD", ""))
+    report = bench_fuzz(
+        FuzzOptions(
+            urls=[url.rstrip("/") for url in args.url],
+            requests=args.requests,
+            seed=args.seed,
+            max_examples=args.max_examples,
+            workers=args.workers,
+            admin=admin,
+        ),
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    if args.output:
+        __import__("pathlib").Path(args.output).write_text(text + "\n")
+    print(text)
+    return 1 if report["server_errors"]["count"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from dispatch import admin
+
     parser = argparse.ArgumentParser(prog="dispatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -322,14 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-serve", action="store_true", help="seed and print logins, then exit")
     demo.set_defaults(func=cmd_demo)
 
-    db = sub.add_parser("db", help="database migrations")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    upgrade = db_sub.add_parser("upgrade", help="migrate to the latest schema")
-    upgrade.add_argument("revision", nargs="?", default="head")
-    db_sub.add_parser("current", help="show the applied revision")
-    revision = db_sub.add_parser("revision", help="autogenerate a migration from the models")
-    revision.add_argument("-m", "--message", required=True)
-    db.set_defaults(func=cmd_db)
+    admin.add_db_parser(sub)  # db upgrade | current | revision | create-roles (as the owner)
+    admin.add_patient_parser(sub)  # patient erase (PDPA / Decree 13 requests)
+    admin.add_retention_parser(sub)  # retention apply (from cron)
 
     org = sub.add_parser("org", help="organisations")
     org_sub = org.add_subparsers(dest="org_command", required=True)
@@ -356,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     user_create.add_argument("--full-name")
     user_create.add_argument("--vehicle-id", type=int)
     user_create.set_defaults(func=cmd_user_create)
+    from dispatch.usercommands import add_commands as add_account_commands
+
+    add_account_commands(user_sub)  # deactivate | activate | reset-password | revoke-sessions
 
     plan = sub.add_parser("plan", help="plan a day's booked patient transports")
     plan.add_argument(
@@ -380,6 +368,24 @@ def build_parser() -> argparse.ArgumentParser:
     disp.add_argument("--units", type=int, default=1000)
     disp.add_argument("--calls", type=int, default=200)
     disp.add_argument("--json", action="store_true")
+    fuzz = bench_sub.add_parser(
+        "fuzz",
+        help="schemathesis over the whole API of a running server, as every role (JSON report)",
+    )
+    fuzz.add_argument(
+        "--url", action="append", required=True, help="a worker's base URL (repeat per worker)"
+    )
+    fuzz.add_argument("--requests", type=int, default=50_000, help="at least this many in all")
+    fuzz.add_argument("--seed", type=int, default=1)
+    fuzz.add_argument("--max-examples", type=int, default=50, help="per operation and run")
+    fuzz.add_argument("--workers", type=int, default=2, help="schemathesis' client threads")
+    fuzz.add_argument(
+        "--admin-username",
+        default=None,
+        help="log in as this administrator (password: DISPATCH_FUZZ_ADMIN_PASSWORD) instead "
+        "of creating one with `dispatch org create` / `dispatch user create`",
+    )
+    fuzz.add_argument("--output", default=None, help="also write the JSON report here")
     darp = bench_sub.add_parser(
         "darp", help="dial-a-ride scheduler on Cordeau instances against best-known costs"
     )

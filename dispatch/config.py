@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./dispatch.sqlite3",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///file or postgresql+asyncpg://…",
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="The same database as the owner role, for migrations and `dispatch db "
+        "create-roles`; unset = DISPATCH_DATABASE_URL (SQLite has no roles)",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis URL for the event bus; unset = in-process bus"
     )
@@ -46,10 +51,30 @@ class Settings(BaseSettings):
         "sites (empty: same origin only)",
     )
     login_failures_per_15_minutes: int = Field(
-        default=10, ge=1, description="Failed logins per username (×5 per client address)"
+        default=10, ge=1, description="Failed logins per (username, client address) in 15 min"
+    )
+    login_address_failures_per_15_minutes: int = Field(
+        default=50, ge=1, description="Failed logins per client address in 15 min, any names"
+    )
+    login_name_failures_per_hour: int = Field(
+        default=100,
+        ge=1,
+        description="Failed logins per username an hour from anywhere; past it only addresses "
+        "that have not been failing may try that name",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated proxy addresses (or networks) whose X-Forwarded-For / "
+        "-Proto are believed; '*' trusts anyone (only when nothing else can reach the server)",
     )
     device_requests_per_minute: int = Field(
         default=600, ge=1, description="GPS uploads per vehicle's phone, per worker"
+    )
+    unknown_devices_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Distinct unknown OsmAnd device ids one client address may try per "
+        "minute, per worker, before 429 (against guessing the ids)",
     )
     timezone: str = Field(default="Asia/Bangkok", description="Local time zone for display")
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -80,6 +105,13 @@ class Settings(BaseSettings):
     )
     shutdown_timeout_s: float = Field(
         default=20.0, gt=0, le=600, description="Longest wait for in-flight requests at shutdown"
+    )
+    client_read_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Longest a client may take to send one request (headers and body); "
+        "slower connections are closed (408), so half-sent requests cannot hold a worker",
     )
     tile_url: str = Field(
         default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
@@ -176,10 +208,29 @@ class Settings(BaseSettings):
     def service_bbox(self) -> tuple[float, float, float, float] | None:
         return parse_bbox(self.service_area) if self.service_area else None
 
-    @field_validator("redis_url", "osrm_url", mode="before")
+    @property
+    def migration_url(self) -> str:
+        """Where migrations run: the owner's URL, or the application's when not split."""
+        return self.migration_database_url or self.database_url
+
+    @field_validator("redis_url", "osrm_url", "migration_database_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if item == "*" or not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is neither an IP address nor a network") from exc
+        return value
 
     @field_validator("secret_key")
     @classmethod

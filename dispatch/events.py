@@ -152,6 +152,34 @@ class AlertRaised(DomainEvent):
         return dict(_jsonable(self.alert))
 
 
+@dataclass(frozen=True, slots=True)
+class CrewAlarmRaised(DomainEvent):
+    """A crew pressed SOS (crew page, Traccar Client ``alarm=sos``): the control room must
+    see and hear it at once. Announced once per alarm; a repeat while it is open is not."""
+
+    NAME: ClassVar[str] = "crew_alarm.raised"
+    alarm_id: int
+    vehicle_id: int
+    call_sign: str
+    kind: str
+    source: str
+    raised_at: datetime
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CrewAlarmAcknowledged(DomainEvent):
+    """A dispatcher took charge of a crew alarm (every screen stops sounding it; the crew's
+    phone is told)."""
+
+    NAME: ClassVar[str] = "crew_alarm.acknowledged"
+    alarm_id: int
+    vehicle_id: int
+    acknowledged_at: datetime
+    acknowledged_by: str
+
+
 # --- fleet and hospitals -------------------------------------------------------------------
 
 
@@ -246,6 +274,28 @@ class ManifestStopProgressed(DomainEvent):
     status: str
 
 
+# --- sessions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTokenRevoked(DomainEvent):
+    """A vehicle's device token was revoked or replaced: every worker closes that phone's
+    open sockets and forgets the token it may have cached (``realtime.hub``)."""
+
+    NAME: ClassVar[str] = "vehicle.device_token_revoked"
+    vehicle_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserSessionsEnded(DomainEvent):
+    """Every session of a user ended (deactivated, password reset, signed out everywhere):
+    every worker closes the user's open sockets and forgets the tokens it cached."""
+
+    NAME: ClassVar[str] = "user.sessions_ended"
+    user_id: int
+    reason: str
+
+
 #: Every fact with a fixed wire name, by that name (``assignment.<milestone>`` aside).
 CATALOGUE: dict[str, type[DomainEvent]] = {
     cls.NAME: cls
@@ -256,6 +306,8 @@ CATALOGUE: dict[str, type[DomainEvent]] = {
         IncidentCancelled,
         AssignmentCreated,
         AlertRaised,
+        CrewAlarmRaised,
+        CrewAlarmAcknowledged,
         VehicleUpdated,
         HospitalUpdated,
         BookingCreated,
@@ -266,5 +318,7 @@ CATALOGUE: dict[str, type[DomainEvent]] = {
         BookingUnserved,
         ManifestUpdated,
         ManifestStopProgressed,
+        DeviceTokenRevoked,
+        UserSessionsEnded,
     )
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dispatch.auth.cache import PrincipalCache
+from dispatch.auth.loginlimit import LoginLimiter
 from dispatch.auth.ratelimit import Limits
 from dispatch.clock import SYSTEM_CLOCK, Clock
 from dispatch.config import Settings
@@ -42,3 +43,5 @@ class AppState:
     clock: Clock = SYSTEM_CLOCK
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     limits: Limits = field(default_factory=Limits.build)
+    #: Failed-login counters (shared through Redis when configured).
+    logins: LoginLimiter = field(default_factory=LoginLimiter)

@@ -7,10 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy.exc import IntegrityError
 
 from dispatch.app import create_app
 from dispatch.db.session import Database
-from dispatch.incidents.alerts import raise_ack_alerts
+from dispatch.incidents.alerts import (
+    PhoneActor,
+    acknowledge_crew_alarm,
+    raise_ack_alerts,
+    raise_crew_alarm,
+)
+from dispatch.models import CrewAlarm
 from dispatch.realtime.broker import InProcessBus
 from tests.helpers.stacks import Stack
 from tests.helpers.waiting import DEADLINE_S
@@ -142,3 +150,28 @@ async def test_auto_dispatch_sends_the_best_unit_to_red_calls(
     assert green["auto_assignment"] is None and green["status"] == "pending"
     decision = next(e for e in audit if e["action"] == "assignment.created")
     assert [c["call_sign"] for c in decision["after"]["recommendation"]] == ["B1", "A1"]
+
+
+async def test_the_database_allows_one_open_crew_alarm_per_vehicle(
+    db: Database, world: World
+) -> None:
+    """The partial unique index behind the folding of repeated SOS: a second open alarm
+    for the unit is refused by the database itself; acknowledged ones may pile up."""
+    a1 = world.vehicle_ids["A1"]
+    now = datetime.now(UTC)
+    async with db.unit_of_work() as uow:
+        first = await raise_crew_alarm(uow, PhoneActor("device:x"), a1, now=now, source="crew")
+        again = await raise_crew_alarm(uow, PhoneActor("device:x"), a1, now=now, source="crew")
+    assert (first.created, again.created, again.alarm.id) == (True, False, first.alarm.id)
+
+    def alarm() -> CrewAlarm:
+        return CrewAlarm(
+            vehicle_id=a1, kind="sos", source="crew", is_open=True, raised_at=now, last_at=now
+        )
+
+    with pytest.raises(IntegrityError):
+        async with db.unit_of_work() as uow:
+            uow.session.add(alarm())
+    async with db.unit_of_work() as uow:
+        await acknowledge_crew_alarm(uow, PhoneActor("user:test"), first.alarm.id, now)
+        uow.session.add(alarm())  # the old one is closed: a new one may open

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from dispatch.db.session import Database
 from dispatch.models import PositionFix, Vehicle
 from dispatch.realtime.broker import Position
+from tests.helpers.phones import DropCount, pair
 from tests.helpers.waiting import eventually
 from tests.helpers.world import World
 
@@ -84,6 +85,7 @@ async def test_out_of_order_fixes_go_to_history_but_never_move_the_live_position
 
 
 FUTURE = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+ANCIENT = (datetime.now(UTC) - timedelta(days=8)).isoformat()
 
 
 @pytest.mark.parametrize(
@@ -96,11 +98,10 @@ FUTURE = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
         ),
         ([], ["body", "fixes"]),
         ([fix(i) for i in range(501)], ["body", "fixes"]),
-        ([fix(1), {**fix(2), "recorded_at": FUTURE}], ["body", "fixes.1.recorded_at"]),
-        ([fix(1), fix(2, lat=0.0, lon=0.0)], ["body", "fixes.1.lat"]),
+        ([fix(1), fix(2, speed_mps=-4)], ["body", "fixes", 1, "speed_mps"]),
     ],
 )
-async def test_bad_fixes_are_refused_and_nothing_is_stored(
+async def test_malformed_fixes_are_refused_and_nothing_is_stored(
     client: httpx.AsyncClient, db: Database, world: World, fixes: list[Any], loc: list[Any]
 ) -> None:
     a1 = world.vehicle_ids["A1"]
@@ -110,6 +111,59 @@ async def test_bad_fixes_are_refused_and_nothing_is_stored(
     assert response.status_code == 422, response.text
     assert [e["loc"] for e in response.json()["detail"]] == [loc]
     assert await stored(db, a1) == []  # not even the good fix before the bad one
+
+
+async def test_unusable_fixes_are_acknowledged_and_dropped_and_the_rest_stored(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    """Well-formed fixes that no resend can make usable (0,0, older than the history
+    window, from the future) must not block the batch: 200, listed, counted, not stored."""
+    a1 = world.vehicle_ids["A1"]
+    batch = [
+        fix(1),
+        {**fix(2), "recorded_at": FUTURE},
+        fix(3, lat=0.0, lon=0.0),
+        {**fix(4), "recorded_at": ANCIENT},
+        fix(5),
+    ]
+    counted = DropCount()
+    response = await client.post(
+        f"/vehicles/{a1}/fixes", json={"fixes": batch}, headers=world.headers("device:A1")
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    assert [(d["index"], d["reason"], d["field"]) for d in body["dropped"]] == [
+        (1, "future", "fixes.1.recorded_at"),
+        (2, "zero_position", "fixes.2.lat"),
+        (3, "too_old", "fixes.3.recorded_at"),
+    ]
+    assert counted.delta() == {"future": 1, "zero_position": 1, "too_old": 1}
+    assert await stored(db, a1) == [BASE + timedelta(seconds=1), BASE + timedelta(seconds=5)]
+    again = DropCount()  # the phone resends the same batch: nothing new, never stuck
+    resent = await client.post(
+        f"/vehicles/{a1}/fixes", json={"fixes": batch}, headers=world.headers("device:A1")
+    )
+    assert (resent.status_code, resent.json()["duplicates"]) == (200, 2)
+    assert again.delta() == {"future": 1, "zero_position": 1, "too_old": 1}
+
+
+async def test_a_json_body_nested_100000_deep_is_refused_cleanly(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    a1 = world.vehicle_ids["A1"]
+    deep = b'{"fixes": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for headers in ({}, world.headers("device:A1")):
+        response = await client.post(
+            f"/vehicles/{a1}/fixes",
+            content=deep,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        assert 400 <= response.status_code < 500, response.text
+    ok = await client.post(
+        f"/vehicles/{a1}/fixes", json={"fixes": [fix(1)]}, headers=world.headers("device:A1")
+    )
+    assert ok.status_code == 200
 
 
 async def test_only_the_vehicles_own_phone_may_send(
@@ -181,19 +235,10 @@ async def test_track_refuses_bad_windows_and_outsiders(
         assert response.status_code == 403, outsider
 
 
-async def _pair(client: httpx.AsyncClient, world: World, unit: str, device: str) -> int:
-    vehicle_id = world.vehicle_ids[unit]
-    response = await client.patch(
-        f"/vehicles/{vehicle_id}", json={"device_id": device}, headers=world.headers("supervisor")
-    )
-    assert response.status_code == 200, response.text
-    return vehicle_id
-
-
 async def test_osmand_query_form_and_json(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
-    a1 = await _pair(client, world, "A1", "traccar-a1")
+    a1 = await pair(client, world, "A1", "traccar-a1")
     t = int((BASE + timedelta(seconds=1)).timestamp())
     query = await client.get(
         "/osmand",
@@ -241,14 +286,16 @@ async def test_osmand_query_form_and_json(
     assert speed == pytest.approx(5.14444)
 
 
-async def test_osmand_rejects_unknown_devices_and_bad_input(
+async def test_osmand_refuses_only_what_cannot_be_attributed(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
-    await _pair(client, world, "A1", "traccar-a1")
+    await pair(client, world, "A1", "traccar-a1")
     unknown = await client.get("/osmand", params={"id": "stranger", "lat": "13.7", "lon": "100.5"})
     assert unknown.status_code == 404 and "unknown device" in unknown.text
+    counted = DropCount()
     bad = await client.get("/osmand", params={"id": "traccar-a1", "lat": "913.7", "lon": "100.5"})
-    assert bad.status_code == 400 and bad.text.startswith("lat:")
+    assert (bad.status_code, bad.content) == (200, b"")  # acknowledged, never resent forever
+    assert counted.delta() == {"bad_position": 1}
     missing = await client.get("/osmand", params={"lat": "13.7", "lon": "100.5"})
     assert missing.status_code == 400 and missing.text.startswith("id:")
     junk = await client.post(
@@ -260,7 +307,7 @@ async def test_osmand_rejects_unknown_devices_and_bad_input(
 
 
 async def test_device_ids_are_unique(client: httpx.AsyncClient, world: World) -> None:
-    await _pair(client, world, "A1", "traccar-a1")
+    await pair(client, world, "A1", "traccar-a1")
     clash = await client.patch(
         f"/vehicles/{world.vehicle_ids['B1']}",
         json={"device_id": "traccar-a1"},

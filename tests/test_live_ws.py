@@ -288,3 +288,74 @@ async def test_malformed_hello_is_refused_and_the_server_stays_up(
             assert (await recv(phone))["type"] == "error"
         await phone.send(json.dumps({"type": "ping", "id": 9}))
         assert await recv(phone) == {"type": "pong", "id": 9}
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+async def test_binary_frames_and_deep_json_in_a_hello_close_cleanly(
+    live: LiveServer, world: World
+) -> None:
+    for path in ("/ws/control", "/ws/driver"):
+        for first in (b"\x00\x01binary", DEEP, '{"type": "hello", "token": ' + DEEP + "}"):
+            async with connect(f"{live.ws_url}{path}", max_size=2**22) as ws:
+                await ws.send(first)
+                with pytest.raises(ConnectionClosed) as closed:
+                    await recv(ws)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, path
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_bad_later_messages_get_an_error_and_the_sockets_stay_open(
+    live: LiveServer, world: World
+) -> None:
+    async with (
+        connect(f"{live.ws_url}/ws/driver", max_size=2**22) as phone,
+        connect(f"{live.ws_url}/ws/driver") as other_phone,
+        connect(f"{live.ws_url}/ws/control", max_size=2**22) as screen,
+        httpx.AsyncClient(base_url=live.base_url) as http,
+    ):
+        await hello(phone, token(world, "device:A1"))
+        await hello(other_phone, token(world, "device:B1"))
+        await hello(screen, token(world, "dispatcher"))
+        assert (await recv(phone))["type"] == "welcome"
+        assert (await recv(other_phone))["type"] == "welcome"
+        await recv(screen, "snapshot")
+        for junk in (b"\x89binary", DEEP, json.dumps({"type": "fixes", "id": 1}) + DEEP):
+            await phone.send(junk)
+            error = await recv(phone)
+            assert error["type"] == "error" and error["code"] == "invalid"
+            await screen.send(junk)  # a screen's messages are ignored, whatever they are
+        await phone.send(json.dumps({"type": "ping", "id": 9}))
+        assert await recv(phone) == {"type": "pong", "id": 9}
+        await other_phone.send(json.dumps({"type": "ping", "id": 10}))
+        assert await recv(other_phone) == {"type": "pong", "id": 10}
+        incident = await http.post("/incidents", json=SCENE, headers=world.headers("dispatcher"))
+        created = await recv(screen, "event")  # the screen is still fed
+        assert created["event"]["data"]["incident_id"] == incident.json()["id"]
+
+
+async def test_the_crew_socket_drops_unusable_fixes_and_stores_the_rest(
+    live: LiveServer, world: World
+) -> None:
+    now = datetime.now(UTC)
+    async with connect(f"{live.ws_url}/ws/driver") as phone:
+        await hello(phone, token(world, "device:A1"))
+        assert (await recv(phone))["type"] == "welcome"
+        fixes = [
+            {
+                "lat": 13.745,
+                "lon": 100.534,
+                "recorded_at": (now - timedelta(seconds=9)).isoformat(),
+            },
+            {"lat": 0, "lon": 0, "recorded_at": (now - timedelta(seconds=8)).isoformat()},
+            {"lat": 13.745, "lon": 100.534, "recorded_at": (now + timedelta(hours=1)).isoformat()},
+        ]
+        await phone.send(json.dumps({"type": "fixes", "id": "m1", "fixes": fixes}))
+        ack = await recv(phone, "ack")
+        assert (ack["accepted"], ack["duplicates"]) == (1, 0)
+        assert [(d["index"], d["reason"]) for d in ack["dropped"]] == [
+            (1, "zero_position"),
+            (2, "future"),
+        ]

@@ -83,6 +83,8 @@ async def test_metrics_cover_ingest_websockets_recommendations_solver_and_pool(
     assert grew("dispatch_ingest_batch_fixes_count") == 2
     assert grew("dispatch_ingest_batch_fixes_sum") == 6
     assert grew("dispatch_ingest_batch_failures_total") == 0
+    for reason in ("no_position", "zero_position", "too_old", "future", "bad_value"):
+        assert grew("dispatch_fixes_dropped_total", reason=reason) == 0, reason  # exposed
     assert value(after, "dispatch_history_pending_fixes") == 0  # durable before each reply
     # Websockets: one screen on this worker, reading, so nothing waits in its queues; one
     # position update (the newest of the batch) and nothing coalesced, dropped or cut off.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ def _loc(response: httpx.Response) -> list[list[Any]]:
         ({"patient_count": -1}, "patient_count"),
         ({"caller_phone": "call me"}, "caller_phone"),
         ({"notes": "bad\x00byte"}, "notes"),
+        ({"address_text": "esc\x1b[2J"}, "address_text"),
         ({"chief_complaint": ""}, "chief_complaint"),
         ({"surprise": 1}, "surprise"),
     ],
@@ -73,6 +75,12 @@ async def test_booking_window_ending_before_it_starts(
         ({"appointment_at": "2026-12-01T09:00:00"}, "appointment_at"),  # no time zone
         ({"recurrence_rule": "FREQ=DAILY"}, "recurrence_rule"),
         ({"recurrence_rule": "FREQ=WEEKLY;BYDAY=XX"}, "recurrence_rule"),
+        # Year 1 printed back as "10101": the stored rule could not be read again (500).
+        ({"recurrence_rule": "FREQ=WEEKLY;BYDAY=MO;UNTIL=00010101"}, "recurrence_rule"),
+        ({"recurrence_rule": "FREQ=WEEKLY;BYDAY=MO;UNTIL=99991231"}, "recurrence_rule"),
+        ({"appointment_at": "9999-12-31T23:59:59-14:00"}, "appointment_at"),
+        ({"companions": 2**63}, "companions"),
+        ({"notes": "a\ud800b"}, "notes"),
         ({"companions": 9}, "companions"),
         (
             {"destination_hospital_id": 424242, "destination_lat": None, "destination_lon": None},
@@ -92,7 +100,12 @@ async def test_bad_booking_fields_are_named(
         "appointment_at": START.isoformat(),
         **change,
     }
-    response = await client.post("/bookings", json=body, headers=world.headers("care_a"))
+    # Written as ASCII JSON so a lone surrogate travels as its escape, as a hostile client sends it.
+    response = await client.post(
+        "/bookings",
+        content=json.dumps(body),
+        headers={**world.headers("care_a"), "Content-Type": "application/json"},
+    )
     assert _loc(response) == [["body", field]]
 
 
@@ -162,3 +175,62 @@ async def test_stale_vehicle_edit_is_409_with_a_sentence(
     )
     assert stale.status_code == 409
     assert "changed by someone else" in stale.json()["detail"]
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e309"])
+async def test_non_finite_number_is_named_and_the_answer_is_valid_json(
+    client: httpx.AsyncClient, world: World, token: str
+) -> None:
+    """The 422 once echoed the input back, and NaN cannot be written as JSON (a 500)."""
+    raw = json.dumps({**INCIDENT, "lat": "__x__"}).replace('"__x__"', token)
+    response = await client.post(
+        "/incidents",
+        content=raw,
+        headers={**world.headers("dispatcher"), "Content-Type": "application/json"},
+    )
+    assert _loc(response) == [["body", "lat"]]
+    json.loads(response.text, parse_constant=lambda c: pytest.fail(f"{c} in the answer"))
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-14:00"}, "until"),
+        ({"since": "2026-11-23T00:00:00"}, "since"),  # no time zone
+    ],
+)
+async def test_kpi_window_at_the_edges_is_named(
+    client: httpx.AsyncClient, world: World, params: dict[str, str], field: str
+) -> None:
+    response = await client.get("/kpis", params=params, headers=world.headers("dispatcher"))
+    assert _loc(response) == [["query", field]]
+
+
+async def test_audit_cursor_beyond_the_database_is_named(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.get(
+        "/audit", params={"before_id": 9223372036854775808}, headers=world.headers("supervisor")
+    )
+    assert _loc(response) == [["query", "before_id"]]
+
+
+async def test_hospital_capabilities_cannot_be_emptied_to_null(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """``{"capabilities": null}`` was stored, and every read of the hospitals failed after."""
+    created = await client.post(
+        "/hospitals",
+        json={"name": "Null General", "lat": 13.75, "lon": 100.53, "capabilities": ["stroke"]},
+        headers=world.headers("supervisor"),
+    )
+    hospital_id = created.json()["id"]
+    response = await client.patch(
+        f"/hospitals/{hospital_id}",
+        json={"capabilities": None},
+        headers=world.headers("dispatcher"),
+    )
+    assert _loc(response) == [["body", "capabilities"]]
+    listing = await client.get("/hospitals", headers=world.headers("dispatcher"))
+    assert listing.status_code == 200 and listing.json()[0]["capabilities"] == ["stroke"]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from dispatch.api.deps import Manager, UoW
 from dispatch.audit import service
-from dispatch.schemas import MAX_DB_INT, Output
+from dispatch.schemas import MAX_DB_INT, Output, QueryText
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -28,9 +28,9 @@ class AuditEntryOut(Output):
 async def list_audit(
     uow: UoW,
     _actor: Manager,
-    entity_type: str | None = Query(default=None, max_length=64),
+    entity_type: QueryText | None = Query(default=None, max_length=64),
     entity_id: int | None = Query(default=None, ge=1, le=MAX_DB_INT),
-    before_id: int | None = Query(default=None, ge=1),
+    before_id: int | None = Query(default=None, ge=1, le=MAX_DB_INT),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[AuditEntryOut]:
     entries = await service.list_entries(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -28,6 +29,26 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     if exc.retry_after_s is not None:
         headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _field_error(error: object) -> dict[str, object]:
+    """One validation error as ``InputErrorOut`` declares it: where, what, which rule.
+    The offending input is not echoed: it may be ``NaN`` (not JSON), a megabyte of text,
+    or bytes that do not decode, and the client has it anyway."""
+    found = error if isinstance(error, dict) else {}
+    loc = found.get("loc", ())
+    return {
+        "loc": [p if isinstance(p, int) and not isinstance(p, bool) else str(p) for p in loc]
+        if isinstance(loc, list | tuple)
+        else [str(loc)],
+        "msg": str(found.get("msg", "Invalid input.")),
+        "type": str(found.get("type", "value_error")),
+    }
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": [_field_error(e) for e in exc.errors()]}, status_code=422)
 
 
 async def _stale(_request: Request, _exc: Exception) -> JSONResponse:
@@ -64,6 +85,7 @@ async def _database(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StaleDataError, _stale)
     app.add_exception_handler(IntegrityError, _integrity)

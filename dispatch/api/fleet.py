@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dispatch.api.deps import CurrentPrincipal, Manager, Operational, PathId, State, UoW
+from dispatch.api.deps import (
+    CurrentPrincipal,
+    Emergency,
+    Manager,
+    Operational,
+    PathId,
+    State,
+    UoW,
+)
 from dispatch.fleet import service
 from dispatch.fleet.schemas import (
     DeviceTokenOut,
@@ -12,6 +20,7 @@ from dispatch.fleet.schemas import (
     VehicleOut,
     VehicleUpdate,
 )
+from dispatch.incidents.recommend import check_location
 from dispatch.models.enums import VehicleState
 
 router = APIRouter(tags=["fleet"])
@@ -23,7 +32,10 @@ async def list_stations(uow: UoW, _actor: Operational) -> list[StationOut]:
 
 
 @router.post("/stations", response_model=StationOut, status_code=201)
-async def create_station(uow: UoW, actor: Manager, data: StationCreate) -> StationOut:
+async def create_station(
+    uow: UoW, actor: Manager, cfg: Emergency, data: StationCreate
+) -> StationOut:
+    check_location(cfg, data.lat, data.lon)  # units wait here: it must be on the map
     return StationOut.model_validate(await service.create_station(uow, actor, data))
 
 
@@ -49,7 +61,7 @@ async def update_vehicle(
     uow: UoW, state: State, actor: CurrentPrincipal, vehicle_id: PathId, data: VehicleUpdate
 ) -> VehicleOut:
     vehicle = await service.update_vehicle(uow, actor, vehicle_id, data)
-    if "device_id" in data.model_fields_set:
+    if {"device_id", "speed_unit"} & data.model_fields_set:
         state.devices.forget()  # re-paired phones are recognised at once on this worker
     return VehicleOut.model_validate(vehicle)
 
@@ -64,7 +76,9 @@ async def issue_device_token(
     uow: UoW, state: State, actor: Manager, vehicle_id: PathId
 ) -> DeviceTokenOut:
     vehicle, token = await service.issue_device_token(uow, actor, vehicle_id)
-    state.principals.clear()  # the old token stops at once here (other workers: ≤ 30 s)
+    # The old token stops at once here; once committed, every worker (this one included)
+    # closes the phone's open sockets and forgets it (DeviceTokenRevoked, realtime.hub).
+    state.principals.forget(device_of=vehicle.id)
     assert vehicle.device_token_issued_at is not None
     return DeviceTokenOut(
         vehicle_id=vehicle.id, device_token=token, issued_at=vehicle.device_token_issued_at
@@ -78,4 +92,6 @@ async def issue_device_token(
 )
 async def revoke_device_token(uow: UoW, state: State, actor: Manager, vehicle_id: PathId) -> None:
     await service.revoke_device_token(uow, actor, vehicle_id)
-    state.principals.clear()  # at once on this worker; the others' caches expire within 30 s
+    # At once on this worker; once committed, every worker closes the phone's open
+    # sockets and forgets the token (DeviceTokenRevoked, realtime.hub).
+    state.principals.forget(device_of=vehicle_id)

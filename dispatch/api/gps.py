@@ -4,11 +4,11 @@ Both answer only after the fixes are committed (durable), and resending is harml
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from starlette.responses import PlainTextResponse, Response
 
 from dispatch.api.deps import Operational, PathId, State, UoW, get_state
@@ -18,7 +18,7 @@ from dispatch.realtime.broker import GEO_MAX_LAT
 from dispatch.realtime.fixes import FixError, decode_osmand_json, decode_osmand_params
 from dispatch.realtime.gpsdoor import MAX_FIXES, FixIn
 from dispatch.realtime.track import read_track
-from dispatch.schemas import Input, Output
+from dispatch.schemas import Input, Output, Timestamp
 from dispatch.state import AppState
 
 router = APIRouter(tags=["gps"])
@@ -33,16 +33,34 @@ class FixBatch(Input):
     fixes: list[FixIn] = Field(min_length=1, max_length=MAX_FIXES)
 
 
+class DroppedFixOut(Output):
+    index: int = Field(description="Position of the fix in the request")
+    reason: str = Field(description="no_position, zero_position, too_old, future, …")
+    field: str
+    message: str
+
+
 class IngestOut(Output):
     accepted: int = Field(description="New fixes stored")
     duplicates: int = Field(description="Fixes already stored earlier (ignored)")
+    dropped: list[DroppedFixOut] | None = Field(
+        default=None,
+        description="Only when there are any: fixes acknowledged but not stored because no "
+        "resend can make them usable (0,0, older than the history window, in the future); "
+        "do not resend them",
+    )
 
 
 @router.post(
     "/vehicles/{vehicle_id}/fixes",
     response_model=IngestOut,
     summary="Store up to 500 GPS fixes (durable before the reply; resending is harmless)",
+    description="A malformed fix is a 422 naming it (nothing is stored). A well-formed fix "
+    "the server cannot use (0,0, older than 7 days, more than 5 minutes in the future) is "
+    "acknowledged and listed in `dropped`, and the others are stored, so a batch is never "
+    "stuck on one bad fix.",
     responses={503: {"description": "Storage is busy or unreachable; retry"}},
+    response_model_exclude_none=True,
 )
 async def post_fixes(
     state: State,
@@ -51,7 +69,11 @@ async def post_fixes(
     principal: Annotated[Principal, Depends(gps_principal)],
 ) -> IngestOut:
     result = await state.gps.from_crew(principal, vehicle_id, batch.fixes)
-    return IngestOut(accepted=result.accepted, duplicates=result.duplicates)
+    return IngestOut(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        dropped=[DroppedFixOut.model_validate(d) for d in result.dropped] or None,
+    )
 
 
 class NearestOut(Output):
@@ -84,6 +106,10 @@ class TrackFixOut(Output):
     speed_mps: float | None
     heading: float | None
     accuracy_m: float | None
+    battery_pct: float | None = None
+    attributes: dict[str, Any] | None = Field(
+        default=None, description="What the phone reported beyond the columns (charge, motion, …)"
+    )
 
 
 class TrackOut(Output):
@@ -104,9 +130,9 @@ async def vehicle_track(
     uow: UoW,
     _actor: Operational,
     vehicle_id: PathId,
-    since: Annotated[AwareDatetime, Query(description="From this fix time (inclusive)")],
+    since: Annotated[Timestamp, Query(description="From this fix time (inclusive)")],
     until: Annotated[
-        AwareDatetime | None, Query(description="Up to this fix time (exclusive); default now")
+        Timestamp | None, Query(description="Up to this fix time (exclusive); default now")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 5_000,
 ) -> TrackOut:
@@ -123,23 +149,29 @@ async def vehicle_track(
 
 async def osmand(request: Request) -> Response:
     """Traccar Client / OsmAnd: parameters in the query string or a form body, or the
-    JSON body of newer clients. 200 with an empty body on success, as the app expects;
-    errors as plain text with the status the app understands."""
+    JSON body of newer clients. 200 with an empty body, as the app expects, for every report
+    from a paired phone, including fixes that are dropped (counted in
+    ``dispatch_fixes_dropped_total``): the app resends a refused fix forever, so refusing
+    one would stall the phone. Refused, as plain text: no device id (400), an unknown one
+    (404; 429 past ``DISPATCH_UNKNOWN_DEVICES_PER_MINUTE`` per address), too many uploads
+    (429), a body over 1 MB (413), storage busy (503)."""
     state: AppState = get_state(request)
+    client = request.client.host if request.client else "unknown"
     try:
         params = dict(request.query_params)
         content_type = request.headers.get("content-type", "")
+        now = state.clock.now()
         if request.method == "POST" and "json" in content_type:
             body = await request.body()
             if len(body) > 1_000_000:
                 return PlainTextResponse("body too large", status_code=413)
-            reports = decode_osmand_json(body, state.clock.now())
+            reports = decode_osmand_json(body, now, state.settings.tz)
         else:
             if request.method == "POST" and "form" in content_type:
                 form = await request.form()
                 params.update({k: str(v) for k, v in form.items()})
-            reports = [decode_osmand_params(params, state.clock.now())]
-        await state.gps.from_devices(reports)
+            reports = [decode_osmand_params(params, now, state.settings.tz)]
+        await state.gps.from_devices(reports, client)
     except FixError as exc:
         return PlainTextResponse(f"{exc.field}: {exc.message}", status_code=400)
     except InvalidInput as exc:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Query
 
 from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, UoW
+from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
 from dispatch.errors import InvalidInput
 from dispatch.incidents import alerts, assignments, recommend, reports, service
 from dispatch.incidents.schemas import (
@@ -27,8 +28,9 @@ from dispatch.incidents.schemas import (
 )
 from dispatch.routing.base import LatLon
 from dispatch.routing.ranking import RankedUnit
+from dispatch.schemas import Timestamp
 
-router = APIRouter(tags=["incidents"])
+router = APIRouter(tags=["incidents"], route_class=IdempotentRoute)
 
 
 def candidate_out(r: RankedUnit) -> CandidateOut:
@@ -60,7 +62,13 @@ async def complaints(_actor: CurrentPrincipal, cfg: Emergency) -> list[Complaint
     return [ComplaintOut.model_validate(rule) for rule in cfg.triage.all()]
 
 
-@router.post("/incidents", response_model=IntakeOut, status_code=201, summary="Take a call")
+@router.post(
+    "/incidents",
+    response_model=IntakeOut,
+    status_code=201,
+    summary="Take a call",
+    dependencies=[IDEMPOTENT],
+)
 async def create_incident(
     uow: UoW,
     actor: Operational,
@@ -152,6 +160,7 @@ async def list_assignments(
     response_model=AssignmentOut,
     status_code=201,
     responses={409: {"description": "The unit is already taken (names the incident)"}},
+    dependencies=[IDEMPOTENT],
 )
 async def assign_unit(
     uow: UoW,
@@ -230,16 +239,13 @@ async def kpis(
     uow: UoW,
     _actor: Operational,
     cfg: Emergency,
-    since: datetime | None = Query(default=None, description="Default: 24 hours ago"),
-    until: datetime | None = Query(default=None, description="Default: now"),
+    since: Timestamp | None = Query(
+        default=None, description="Default: 24 hours ago; with a time zone, e.g. +07:00"
+    ),
+    until: Timestamp | None = Query(default=None, description="Default: now"),
 ) -> KpiOut:
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=1)
-    for name, value in (("since", since), ("until", until)):
-        if value.tzinfo is None:
-            raise InvalidInput(
-                name, "Give a time zone, e.g. 2026-11-23T00:00:00+07:00.", location="query"
-            )
     if since >= until:
         raise InvalidInput("until", "until must be after since.", location="query")
     levels = await reports.kpis(uow, since, until, cfg.response_targets_s)

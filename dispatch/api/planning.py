@@ -9,10 +9,11 @@ from datetime import date
 from fastapi import APIRouter, Query
 
 from dispatch.api.deps import OperationalOwnTransactions, State
-from dispatch.schemas import Output
+from dispatch.api.idempotency import IdempotentRoute, KeyForOwnTransactions
+from dispatch.schemas import Day, Output
 from dispatch.transports import planning
 
-router = APIRouter(tags=["planning"])
+router = APIRouter(tags=["planning"], route_class=IdempotentRoute)
 
 
 class PlanOut(Output):
@@ -43,10 +44,14 @@ def _out(result: planning.PlanResult) -> PlanOut:
 async def plan_day(
     state: State,
     actor: OperationalOwnTransactions,
-    service_date: date,
+    service_date: Day,
+    key: KeyForOwnTransactions,
     started: bool = Query(
         default=False,
         description="Keep what is done or under way; vehicles leave from where they are now",
     ),
 ) -> PlanOut:
-    return _out(await state.replanner.plan_day(actor, service_date, started=started))
+    result = await state.replanner.plan_day(
+        actor, service_date, started=started, within=key.hook(_out)
+    )
+    return _out(result)

@@ -4,13 +4,12 @@ Used by the city simulator to drive crews at the same road-graph speeds the rank
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 
 from dispatch.api.deps import Operational, State
 from dispatch.directions import RouteOut, find_route
 from dispatch.routing.base import LatLon
+from dispatch.schemas import Timestamp
 
 router = APIRouter(tags=["routing"])
 
@@ -27,7 +26,7 @@ async def route(
     from_lon: float = Query(ge=-180, le=180, allow_inf_nan=False),
     to_lat: float = Query(ge=-90, le=90, allow_inf_nan=False),
     to_lon: float = Query(ge=-180, le=180, allow_inf_nan=False),
-    depart_at: datetime | None = Query(
+    depart_at: Timestamp | None = Query(
         default=None, description="Departure (time zone required) for rush hours; default now"
     ),
 ) -> RouteOut:

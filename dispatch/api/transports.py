@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query
 
@@ -13,8 +13,9 @@ from dispatch.api.deps import (
     Transport,
     UoW,
 )
+from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
 from dispatch.incidents.recommend import check_location
-from dispatch.schemas import MAX_DB_INT
+from dispatch.schemas import MAX_DB_INT, Day
 from dispatch.state import AppState
 from dispatch.transports import manifests, service
 from dispatch.transports.schemas import (
@@ -33,7 +34,7 @@ from dispatch.transports.schemas import (
     StopStatusIn,
 )
 
-router = APIRouter(tags=["transports"])
+router = APIRouter(tags=["transports"], route_class=IdempotentRoute)
 
 
 @router.get("/patients", response_model=list[PatientOut])
@@ -41,7 +42,7 @@ async def list_patients(uow: UoW, actor: CurrentPrincipal) -> list[PatientOut]:
     return [PatientOut.model_validate(p) for p in await service.list_patients(uow, actor)]
 
 
-@router.post("/patients", response_model=PatientOut, status_code=201)
+@router.post("/patients", response_model=PatientOut, status_code=201, dependencies=[IDEMPOTENT])
 async def create_patient(uow: UoW, actor: CurrentPrincipal, data: PatientCreate) -> PatientOut:
     return PatientOut.model_validate(await service.create_patient(uow, actor, data))
 
@@ -63,7 +64,7 @@ async def list_bookings(
     uow: UoW,
     actor: CurrentPrincipal,
     patient_id: int | None = Query(default=None, ge=1, le=MAX_DB_INT),
-    service_date: date | None = Query(default=None, description="Rides on this local day"),
+    service_date: Day | None = Query(default=None, description="Rides on this local day"),
 ) -> list[BookingOut]:
     bookings = await service.list_bookings(
         uow, actor, patient_id=patient_id, service_date=service_date
@@ -76,6 +77,7 @@ async def list_bookings(
     response_model=BookingCreatedOut,
     status_code=201,
     summary="Book a ride (optionally with the way home, optionally weekly)",
+    dependencies=[IDEMPOTENT],
 )
 async def create_booking(
     uow: UoW,
@@ -145,7 +147,7 @@ async def create_shift(uow: UoW, actor: Manager, data: ShiftCreate) -> ShiftOut:
 
 
 @router.get("/transport-shifts", response_model=list[ShiftOut], tags=["planning"])
-async def list_shifts(uow: UoW, _actor: Operational, service_date: date) -> list[ShiftOut]:
+async def list_shifts(uow: UoW, _actor: Operational, service_date: Day) -> list[ShiftOut]:
     return [ShiftOut.model_validate(s) for s in await manifests.list_shifts(uow, service_date)]
 
 
@@ -156,7 +158,7 @@ async def list_shifts(uow: UoW, _actor: Operational, service_date: date) -> list
     summary="The vehicle's planned stops for a day, in order",
 )
 async def vehicle_manifest(
-    uow: UoW, actor: CurrentPrincipal, vehicle_id: PathId, service_date: date
+    uow: UoW, actor: CurrentPrincipal, vehicle_id: PathId, service_date: Day
 ) -> ManifestOut:
     stops = await manifests.manifest(uow, actor, vehicle_id, service_date)
     return ManifestOut(vehicle_id=vehicle_id, service_date=service_date, stops=stops)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -22,7 +21,7 @@ from dispatch.errors import DomainError
 from dispatch.incidents import assignments
 from dispatch.incidents.schemas import AssignmentOut, IncidentOut, MilestoneIn
 from dispatch.models import Incident
-from dispatch.realtime import protocol, snapshot
+from dispatch.realtime import protocol, snapshot, wirejson
 from dispatch.realtime.gpsdoor import parse_fixes
 from dispatch.schemas import MAX_DB_INT
 from dispatch.state import AppState
@@ -54,13 +53,31 @@ async def _refuse_while_draining(ws: WebSocket, state: AppState) -> bool:
     return True
 
 
+async def _receive(ws: WebSocket) -> str | None:
+    """The next message's text, or None for a binary frame (both sockets speak JSON text;
+    a binary frame is answered, never allowed to end the connection by surprise)."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    return text if isinstance(text, str) else None
+
+
 async def _hello(ws: WebSocket, state: AppState) -> tuple[dict[str, Any], Principal] | None:
     """Read the first message and authenticate it; close the socket when it is wrong."""
     try:
-        hello = await asyncio.wait_for(ws.receive_json(), protocol.HELLO_TIMEOUT_S)
+        text = await asyncio.wait_for(_receive(ws), protocol.HELLO_TIMEOUT_S)
     except WebSocketDisconnect:
         return None
-    except (TimeoutError, ValueError, KeyError):
+    except TimeoutError:
+        await ws.close(code=protocol.CLOSE_BAD_HELLO, reason="send a hello message first")
+        return None
+    if text is None or len(text) > protocol.MAX_MESSAGE_CHARS:
+        await ws.close(code=protocol.CLOSE_BAD_HELLO, reason="the hello is a small JSON text")
+        return None
+    try:
+        hello = wirejson.loads(text)  # bounded nesting: a deep one is refused, not a crash
+    except ValueError:
         await ws.close(code=protocol.CLOSE_BAD_HELLO, reason="send a hello message first")
         return None
     if (
@@ -95,7 +112,8 @@ async def control_feed(ws: WebSocket) -> None:
         await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="dispatch staff only")
         return
     hub = state.hub
-    client = hub.attach_control(ws)  # from now on events queue up for this client
+    # From now on events queue up for this client (and it closes when its session ends).
+    client = hub.attach_control(ws, principal.user_id)
     writer: asyncio.Task[None] | None = None
     if state.lifecycle.draining:  # began while this client said hello
         await hub.disconnect(client, protocol.CLOSE_SERVICE_RESTART, "server restarting")
@@ -150,9 +168,10 @@ async def _resume(state: AppState, resume: Any) -> tuple[int, list[protocol.LogE
 
 
 async def _drain(ws: WebSocket) -> None:
-    """Read (and ignore) what a screen sends, so its close is noticed."""
+    """Read (and ignore, binary frames included) what a screen sends, so its close is
+    noticed."""
     while True:
-        await ws.receive_text()
+        await _receive(ws)
 
 
 @router.websocket("/ws/driver")
@@ -171,7 +190,7 @@ async def driver_channel(ws: WebSocket) -> None:
     if principal.vehicle_id is None:
         await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="a crew's vehicle token is needed")
         return
-    session = state.hub.attach_driver(ws, principal.vehicle_id)
+    session = state.hub.attach_driver(ws, principal.vehicle_id, principal.user_id)
     writer = asyncio.create_task(session.run())
     try:
         session.send({"type": "welcome", "vehicle_id": principal.vehicle_id})
@@ -197,14 +216,20 @@ async def driver_channel(ws: WebSocket) -> None:
             session.send(reply)
 
         while True:
-            text = await ws.receive_text()
+            text = await _receive(ws)
+            if text is None:
+                session.send(protocol.error_msg(None, "invalid", "send JSON text, not binary"))
+                continue
             if len(text) > protocol.MAX_MESSAGE_CHARS:
                 await ws.close(code=protocol.CLOSE_TOO_BIG, reason="message too big")
                 return
             try:
-                message = json.loads(text)
-            except ValueError:  # one garbled message does not cost the phone its connection
-                session.send(protocol.error_msg(None, "invalid", "messages are JSON objects"))
+                message = wirejson.loads(text)
+            except ValueError as exc:  # one garbled message does not cost the phone its link
+                why = str(exc) if isinstance(exc, wirejson.TooDeep) else "not JSON"
+                session.send(
+                    protocol.error_msg(None, "invalid", f"messages are JSON objects ({why})")
+                )
                 continue
             await slots.acquire()
             task = asyncio.create_task(respond(message))
@@ -246,7 +271,11 @@ async def _handle_driver_message(
             result = await state.gps.from_crew(principal, principal.vehicle_id, items)
         except DomainError as exc:
             return protocol.error_msg(msg_id, exc.code, exc.message, exc.context.get("field"))
-        return protocol.fixes_ack(msg_id, result.accepted, result.duplicates)
+        dropped = [
+            {"index": d.index, "reason": d.reason, "field": d.field, "message": d.message}
+            for d in result.dropped
+        ]
+        return protocol.fixes_ack(msg_id, result.accepted, result.duplicates, dropped)
     if kind == protocol.DRIVER_STATUS:
         assignment_id = message.get("assignment_id")
         if (
@@ -285,6 +314,18 @@ async def _handle_driver_message(
         except DomainError as exc:
             return protocol.error_msg(msg_id, exc.code, exc.message, exc.context.get("field"))
         return protocol.status_ack(msg_id, assignment_id, status)
+    if kind == protocol.DRIVER_SOS:
+        try:
+            raised = await state.gps.sos_from_crew(
+                principal,
+                principal.vehicle_id,
+                message.get("lat"),
+                message.get("lon"),
+                message.get("at"),
+            )
+        except DomainError as exc:
+            return protocol.error_msg(msg_id, exc.code, exc.message, exc.context.get("field"))
+        return protocol.alarm_ack(msg_id, raised.alarm_id, repeated=not raised.created)
     if kind in protocol.DRIVER_PING:
         return {"type": "pong", "id": msg_id}
     return protocol.error_msg(msg_id, "invalid", f"unknown message type {kind!r}", "type")

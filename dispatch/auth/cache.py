@@ -1,6 +1,10 @@
 """A short-lived cache of resolved bearer tokens for the GPS hot path: a phone posting
-fixes every second need not cost a database lookup each time. A revoked token keeps
-working for at most ``ttl_s`` on this path."""
+fixes every second need not cost a database lookup each time.
+
+A revoked token, a deactivated user or a password reset is announced to every worker
+(``DeviceTokenRevoked`` / ``UserSessionsEnded`` through the bus; ``realtime.hub``), which
+drops the matching entries here within moments. ``ttl_s`` is the fallback for when that
+announcement cannot arrive (the bus is down): no entry outlives it."""
 
 from __future__ import annotations
 
@@ -33,6 +37,19 @@ class PrincipalCache:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[self._key(token)] = (principal, self.clock.monotonic() + self.ttl_s)
+
+    def forget(self, *, device_of: int | None = None, user_id: int | None = None) -> int:
+        """Drop the device token of vehicle ``device_of`` and every token of ``user_id``;
+        how many entries went (a scan: revocations are rare, lookups are not)."""
+        doomed = [
+            key
+            for key, (p, _expires) in self._entries.items()
+            if (p.is_device and device_of is not None and p.vehicle_id == device_of)
+            or (user_id is not None and p.user_id == user_id)
+        ]
+        for key in doomed:
+            del self._entries[key]
+        return len(doomed)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -1,9 +1,8 @@
-"""Counting attempts per key in fixed time windows: failed logins (against password
-guessing) and GPS uploads per device (against a phone or script flooding ingest).
+"""Counting attempts per key in fixed time windows: GPS uploads per device (against a
+phone or script flooding ingest). Failed logins are counted by ``auth.loginlimit``.
 
-Counts live in this process. For logins that is per worker, so N workers allow N times
-the limit: still a few dozen guesses an hour instead of thousands a second. Keeping it
-in-process means the GPS hot path never waits for Redis to decide whether to accept a fix.
+Counts live in this process, so N workers allow N times the limit; keeping it in-process
+means the GPS hot path never waits for Redis to decide whether to accept a fix.
 """
 
 from __future__ import annotations
@@ -59,39 +58,15 @@ class WindowCounter:
         self._windows.pop(key, None)
 
 
-LOGIN_WINDOW_S = 15 * 60
-
-
 @dataclass
 class Limits:
     """The limits one worker enforces (see the module docstring for why in-process)."""
 
-    login_user: WindowCounter
-    login_client: WindowCounter
     device: WindowCounter
 
     @classmethod
-    def build(
-        cls, login_failures: int = 10, device_per_minute: int = 600, clock: Clock = SYSTEM_CLOCK
-    ) -> Limits:
-        return cls(
-            login_user=WindowCounter(Limit(login_failures, LOGIN_WINDOW_S), clock=clock),
-            # One address may be a whole control room behind NAT: more room, still bounded.
-            login_client=WindowCounter(Limit(login_failures * 5, LOGIN_WINDOW_S), clock=clock),
-            device=WindowCounter(Limit(device_per_minute, 60.0), clock=clock),
-        )
-
-    def login_wait(self, username: str, client: str) -> int | None:
-        """Seconds before another login attempt for this name or from this address."""
-        waits = [
-            self.login_user.retry_after(username.casefold()),
-            self.login_client.retry_after(client),
-        ]
-        return max((w for w in waits if w is not None), default=None)
-
-    def login_failed(self, username: str, client: str) -> None:
-        self.login_user.hit(username.casefold())
-        self.login_client.hit(client)
+    def build(cls, device_per_minute: int = 600, clock: Clock = SYSTEM_CLOCK) -> Limits:
+        return cls(device=WindowCounter(Limit(device_per_minute, 60.0), clock=clock))
 
     def device_request(self, vehicle_id: int) -> int | None:
         """Count one upload from a vehicle's phone; seconds to wait when over the limit."""

@@ -31,6 +31,10 @@ class UserCreate(Input):
     vehicle_id: Id | None = Field(default=None, description="Drivers: the vehicle they crew")
 
 
+class PasswordReset(Input):
+    password: Password = Field(description="The new password (every session on the old ends)")
+
+
 class UserOut(Output):
     id: int
     username: str

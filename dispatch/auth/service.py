@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dispatch.audit import service as audit
 from dispatch.auth import passwords, tokens
@@ -14,6 +14,7 @@ from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from dispatch.models import Organisation, User, Vehicle
 from dispatch.models.enums import OrganisationKind, Role
+from dispatch.schemas import MAX_DB_INT
 
 #: Which kind of organisation each role belongs to.
 _ROLE_ORGANISATION = {
@@ -28,7 +29,7 @@ _ROLE_ORGANISATION = {
 async def login(
     uow: UnitOfWork, username: str, password: str, *, key: str, minutes: int
 ) -> tuple[str, datetime, User]:
-    user = await uow.session.scalar(select(User).where(User.username == username))
+    user = await find_user(uow, username)
     known_hash = user.password_hash if user is not None else None
     if not await passwords.verify_password_async(password, known_hash):
         raise Unauthorized("Wrong username or password.")
@@ -41,13 +42,23 @@ async def login(
         organisation_id=user.organisation_id,
         key=key,
         minutes=minutes,
+        session_version=user.session_version,
     )
     return token, expires, user
 
 
+async def find_user(uow: UnitOfWork, username: str) -> User | None:
+    """The user of that name in any case ("Somchai" logs in as "somchai"), through the
+    database's own ``lower()``: the one its unique index is built on."""
+    return await uow.session.scalar(
+        select(User).where(func.lower(User.username) == func.lower(username))
+    )
+
+
 async def principal_for_token(uow: UnitOfWork, token: str, *, key: str) -> Principal:
     """Resolve a bearer token. The role comes from the database, not the token, so a
-    demoted or deactivated user loses access at once."""
+    demoted or deactivated user loses access at once, and so does every token issued
+    before the user's sessions were ended (the token's ``sv`` is behind the user's)."""
     if token.startswith(tokens.DEVICE_TOKEN_PREFIX):
         vehicle = await uow.session.scalar(
             select(Vehicle).where(Vehicle.device_token_hash == tokens.hash_device_token(token))
@@ -63,10 +74,13 @@ async def principal_for_token(uow: UnitOfWork, token: str, *, key: str) -> Princ
     try:
         claims = tokens.decode_access_token(token, key)
         user_id = int(claims["sub"])
-    except (tokens.InvalidToken, ValueError) as exc:
+        version = int(claims.get("sv", 0))
+    except (tokens.InvalidToken, ValueError, TypeError) as exc:
         raise Unauthorized("Invalid or expired token; log in again.") from exc
+    if not 1 <= user_id <= MAX_DB_INT:
+        raise Unauthorized("Invalid or expired token; log in again.")
     user = await uow.session.get(User, user_id)
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or version != user.session_version:
         raise Unauthorized("Invalid or expired token; log in again.")
     return Principal(
         role=user.role,
@@ -102,7 +116,7 @@ async def create_user(uow: UnitOfWork, actor: Principal | None, data: UserCreate
         vehicle = await uow.session.get(Vehicle, data.vehicle_id)
         if vehicle is None or vehicle.organisation_id != organisation.id:
             raise InvalidInput("vehicle_id", f"Vehicle {data.vehicle_id} does not exist here.")
-    if await uow.session.scalar(select(User.id).where(User.username == data.username)):
+    if await find_user(uow, data.username) is not None:
         raise Conflict(f"The username {data.username!r} is already taken.")
     user = User(
         username=data.username,

@@ -23,8 +23,16 @@ class InvalidToken(Exception):
 
 
 def create_access_token(
-    *, user_id: int, role: str, organisation_id: int, key: str, minutes: int
+    *,
+    user_id: int,
+    role: str,
+    organisation_id: int,
+    key: str,
+    minutes: int,
+    session_version: int = 0,
 ) -> tuple[str, datetime]:
+    """``session_version``: the user's at issue; the token stops working when it moves on
+    (``dispatch.auth.service.principal_for_token``)."""
     now = datetime.now(UTC)
     expires = now + timedelta(minutes=minutes)
     claims = {
@@ -35,6 +43,7 @@ def create_access_token(
         "exp": int(expires.timestamp()),
         "aud": _AUDIENCE,
         "jti": secrets.token_hex(8),
+        "sv": session_version,
     }
     return jwt.encode(claims, key, algorithm=_ALGORITHM), expires
 

@@ -6,7 +6,18 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from dispatch.models.enums import VehicleKind, VehicleState
-from dispatch.schemas import Address, Id, Input, Latitude, Longitude, Name, Output
+from dispatch.models.fleet import SpeedUnit
+from dispatch.schemas import (
+    Address,
+    Id,
+    Input,
+    Latitude,
+    Longitude,
+    Name,
+    Output,
+    Update,
+    Version,
+)
 
 CallSign = Annotated[
     str,
@@ -52,12 +63,18 @@ class VehicleCreate(Input):
     device_id: DeviceId | None = Field(
         default=None, description="Identifier its Traccar Client / OsmAnd phone reports"
     )
+    speed_unit: SpeedUnit = Field(
+        default=SpeedUnit.KNOTS, description="knots (Traccar Client) or mps (OsmAnd's own app)"
+    )
     organisation_id: Id | None = Field(default=None, description="Defaults to your own")
 
 
-class VehicleUpdate(Input):
+class VehicleUpdate(Update):
     """Partial update. ``version`` (from the last read) turns a concurrent edit into a 409
-    instead of silently overwriting it."""
+    instead of silently overwriting it. ``null`` takes the unit off its station or unpairs
+    its phone; other fields cannot be emptied."""
+
+    nullable = frozenset({"station_id", "device_id"})
 
     state: VehicleState | None = None
     station_id: Id | None = None
@@ -66,7 +83,12 @@ class VehicleUpdate(Input):
     seats_wheelchair: Seats | None = None
     seats_stretcher: Seats | None = None
     device_id: DeviceId | None = None
-    version: Annotated[int, Field(ge=1)] | None = None
+    speed_unit: SpeedUnit | None = Field(
+        default=None,
+        description="What `speed` in its phone's OsmAnd query/form means: knots (Traccar "
+        "Client) or mps (OsmAnd's own app); the JSON body is always m/s",
+    )
+    version: Version | None = None
 
 
 class VehicleOut(Output):
@@ -86,6 +108,7 @@ class VehicleOut(Output):
     last_fix_at: datetime | None
     has_device_token: bool
     device_id: str | None
+    speed_unit: SpeedUnit
     version: int
 
 

@@ -13,7 +13,7 @@ from dispatch.auth import tokens
 from dispatch.auth.principal import MANAGER_ROLES, Principal
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
-from dispatch.events import VehicleUpdated
+from dispatch.events import DeviceTokenRevoked, VehicleUpdated
 from dispatch.fleet.schemas import StationCreate, VehicleCreate, VehicleUpdate
 from dispatch.models import Assignment, Organisation, Station, Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES, OrganisationKind, VehicleState
@@ -120,10 +120,13 @@ async def update_vehicle(
         )
     if "station_id" in changes:
         await _check_station(uow, changes["station_id"], vehicle.organisation_id)
+    phone_setup = "device_id" in changes or "speed_unit" in changes
+    if phone_setup and actor.role not in MANAGER_ROLES:
+        raise Forbidden("Only supervisors pair a phone with a vehicle or set it up.")
     if "device_id" in changes:
-        if actor.role not in MANAGER_ROLES:
-            raise Forbidden("Only supervisors pair a phone with a vehicle.")
         await _check_device_id(uow, changes["device_id"], vehicle.id)
+    if changes.get("speed_unit", "") is None:
+        raise InvalidInput("speed_unit", "must be knots or mps.")
     if not changes:
         return vehicle
     before = audit.snapshot(vehicle)
@@ -140,8 +143,11 @@ async def update_vehicle(
 async def issue_device_token(
     uow: UnitOfWork, actor: Principal, vehicle_id: int
 ) -> tuple[Vehicle, str]:
-    """A new token for the vehicle's phone; the previous one stops working at once."""
+    """A new token for the vehicle's phone; the previous one stops working at once (and,
+    once committed, its open sockets close on every worker)."""
     vehicle = await get_vehicle(uow, actor, vehicle_id)
+    if vehicle.device_token_hash is not None:
+        uow.emit(DeviceTokenRevoked(vehicle.id))
     token = tokens.new_device_token()
     vehicle.device_token_hash = tokens.hash_device_token(token)
     vehicle.device_token_issued_at = datetime.now(UTC)
@@ -154,8 +160,10 @@ async def issue_device_token(
 
 async def revoke_device_token(uow: UnitOfWork, actor: Principal, vehicle_id: int) -> Vehicle:
     """A lost or stolen phone: its token stops working (and the vehicle has none until a
-    supervisor issues a new one)."""
+    supervisor issues a new one). Once committed, every worker closes the phone's open
+    sockets and forgets the token."""
     vehicle = await get_vehicle(uow, actor, vehicle_id)
+    uow.emit(DeviceTokenRevoked(vehicle.id))
     vehicle.device_token_hash = None
     vehicle.device_token_issued_at = None
     await uow.session.flush()

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from dispatch.schemas import Address, Id, Input, Latitude, Longitude, Name, Output
+from dispatch.schemas import Address, Id, Input, Latitude, Longitude, Name, Output, Update
 
 Capability = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[a-z_]+$")
@@ -25,7 +25,10 @@ class HospitalCreate(Input):
     organisation_id: Id | None = None
 
 
-class HospitalUpdate(Input):
+class HospitalUpdate(Update):
+    """Diversion and bed state; ``null`` clears the reason or the bed count (unknown)."""
+
+    nullable = frozenset({"diversion_reason", "available_er_beds"})
     on_diversion: bool | None = None
     diversion_reason: Address | None = None
     available_er_beds: Beds | None = None

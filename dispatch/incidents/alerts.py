@@ -1,8 +1,12 @@
 """What needs a dispatcher's attention now: crews that have not acknowledged, red calls
-still without a unit, units whose GPS went quiet.
+still without a unit, units whose GPS went quiet, and crews in danger (SOS).
 
 ``raise_ack_alerts`` runs periodically in every worker; a conditional update makes sure
 each late assignment is announced exactly once, whichever worker gets there first.
+
+Crew-safety alarms are stored (every worker and a reloaded screen sees them until a
+dispatcher acknowledges), announced once each, and folded: an SOS repeated while one is
+open for the vehicle, or the same SOS resent by a phone, adds no second alarm.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from sqlalchemy import or_, select, update
 
 from dispatch.audit import service as audit
 from dispatch.db.session import UnitOfWork
-from dispatch.events import AlertRaised
+from dispatch.errors import NotFound
+from dispatch.events import AlertRaised, CrewAlarmAcknowledged, CrewAlarmRaised
 from dispatch.incidents import recommend
 from dispatch.incidents.config import DispatchConfig
-from dispatch.models import Assignment, Incident, Vehicle
+from dispatch.models import Assignment, CrewAlarm, Incident, Vehicle
 from dispatch.models.enums import AssignmentStatus, IncidentStatus, Triage, VehicleState
 from dispatch.routing.ranking import RankedUnit
 
@@ -172,3 +177,135 @@ def alert_json(alert: Alert) -> dict[str, object]:
             "reasons": list(nxt.reasons),
         },
     }
+
+
+# --- crew safety (SOS) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhoneActor:
+    """Who raised an alarm when no login did: a Traccar Client / OsmAnd device."""
+
+    label: str
+    user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AlarmOutcome:
+    alarm: CrewAlarm
+    #: False when the SOS was folded into an alarm already stored (a repeat or a resend).
+    created: bool
+
+
+async def raise_crew_alarm(
+    uow: UnitOfWork,
+    actor: audit.Actor,
+    vehicle_id: int,
+    *,
+    now: datetime,
+    source: str,
+    kind: str = "sos",
+    device_time: datetime | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> AlarmOutcome:
+    """Store a crew's SOS and announce it, unless it repeats one already stored.
+
+    The vehicle row is locked first, so two workers taking the same phone's SOS at once
+    serialise here (the partial unique index on open alarms backs that up)."""
+    vehicle = await uow.session.scalar(
+        uow.strategy.lock_for_update(select(Vehicle).where(Vehicle.id == vehicle_id))
+    )
+    if vehicle is None:
+        raise NotFound(f"Vehicle {vehicle_id} does not exist.")
+    if device_time is not None:  # the phone resending an SOS it already delivered
+        same = await uow.session.scalar(
+            select(CrewAlarm).where(
+                CrewAlarm.vehicle_id == vehicle_id, CrewAlarm.device_time == device_time
+            )
+        )
+        if same is not None:
+            return AlarmOutcome(same, created=False)
+    current = await uow.session.scalar(
+        select(CrewAlarm).where(CrewAlarm.vehicle_id == vehicle_id, CrewAlarm.is_open.is_(True))
+    )
+    if current is not None:
+        current.repeats += 1
+        current.last_at = now
+        if lat is not None and lon is not None:
+            current.lat, current.lon = lat, lon
+        await uow.session.flush()
+        return AlarmOutcome(current, created=False)
+    alarm = CrewAlarm(
+        vehicle_id=vehicle_id,
+        kind=kind,
+        source=source,
+        is_open=True,
+        raised_at=now,
+        device_time=device_time,
+        last_at=now,
+        repeats=0,
+        lat=lat,
+        lon=lon,
+    )
+    uow.session.add(alarm)
+    await uow.session.flush()
+    audit.record(uow, actor, "crew_alarm.raised", alarm)
+    uow.emit(
+        CrewAlarmRaised(
+            alarm_id=alarm.id,
+            vehicle_id=vehicle_id,
+            call_sign=vehicle.call_sign,
+            kind=kind,
+            source=source,
+            raised_at=now,
+            lat=lat,
+            lon=lon,
+        )
+    )
+    return AlarmOutcome(alarm, created=True)
+
+
+async def acknowledge_crew_alarm(
+    uow: UnitOfWork, actor: audit.Actor, alarm_id: int, now: datetime
+) -> CrewAlarm:
+    """A dispatcher takes charge of an alarm; acknowledging it again changes nothing."""
+    alarm = await uow.session.scalar(
+        uow.strategy.lock_for_update(select(CrewAlarm).where(CrewAlarm.id == alarm_id))
+    )
+    if alarm is None:
+        raise NotFound(f"Crew alarm {alarm_id} does not exist.")
+    if not alarm.is_open:
+        return alarm
+    alarm.is_open = False
+    alarm.acknowledged_at = now
+    alarm.acknowledged_by_user_id = actor.user_id
+    alarm.acknowledged_by = str(getattr(actor, "name", None) or actor.label)[:200]
+    await uow.session.flush()
+    audit.record(
+        uow,
+        actor,
+        "crew_alarm.acknowledged",
+        alarm,
+        before={"is_open": True},
+        after={"is_open": False, "acknowledged_at": now.isoformat(), "repeats": alarm.repeats},
+    )
+    uow.emit(
+        CrewAlarmAcknowledged(
+            alarm_id=alarm.id,
+            vehicle_id=alarm.vehicle_id,
+            acknowledged_at=now,
+            acknowledged_by=alarm.acknowledged_by,
+        )
+    )
+    return alarm
+
+
+async def list_crew_alarms(
+    uow: UnitOfWork, *, open_only: bool = True, limit: int = 100
+) -> list[CrewAlarm]:
+    """Newest first: every open alarm (a reloaded screen shows them), or the recent ones."""
+    stmt = select(CrewAlarm).order_by(CrewAlarm.raised_at.desc(), CrewAlarm.id.desc())
+    if open_only:
+        stmt = stmt.where(CrewAlarm.is_open.is_(True))
+    return list((await uow.session.scalars(stmt.limit(limit))).all())

@@ -196,11 +196,35 @@ def check_location(cfg: DispatchConfig, lat: float, lon: float, field: str = "la
 @dataclass(frozen=True, slots=True)
 class HospitalSuggestion:
     hospital: Hospital
-    eta_s: int
+    eta_s: int | None  # None: the travel-time provider cannot place it (off the road map)
     distance_m: float
     has_capability: bool
     recommended: bool
     reasons: tuple[str, ...]
+
+
+async def etas_from(
+    travel: TravelTimeProvider, origin: LatLon, points: list[LatLon], at: datetime
+) -> tuple[list[int | None], str | None]:
+    """Road ETAs from ``origin`` to each point in one query (in a worker thread). A point
+    the provider cannot place gets ``None`` and the others are still answered; an origin it
+    cannot place leaves every ETA ``None`` and is named in the second value."""
+    etas: list[int | None] = [None] * len(points)
+    keep = list(range(len(points)))
+    while keep:
+        try:
+            found = await asyncio.to_thread(
+                travel.one_to_many, origin, [points[i] for i in keep], at
+            )
+        except PointOutsideNetworkError as exc:
+            if exc.index is None or exc.point == origin or not 0 <= exc.index < len(keep):
+                return etas, f"the scene is off the road map ({exc.distance_m:.0f} m from a road)"
+            keep.pop(exc.index)
+            continue
+        for i, eta in zip(keep, found, strict=True):
+            etas[i] = int(eta) if np.isfinite(eta) else None
+        break
+    return etas, None
 
 
 async def suggest_hospitals(
@@ -213,7 +237,8 @@ async def suggest_hospitals(
 ) -> list[HospitalSuggestion]:
     """Emergency departments by ETA from ``origin``; diverting ones are listed but never
     recommended; one with the needed capability (stroke, trauma, …) beats a nearer one
-    without it."""
+    without it. One the road map cannot place (saved before places were checked, or the map
+    changed) is listed last without an ETA, never recommended, rather than failing them all."""
     now = now or datetime.now(UTC)
     hospitals: Sequence[Hospital] = (
         await uow.session.scalars(
@@ -225,7 +250,7 @@ async def suggest_hospitals(
     if not hospitals:
         return []
     points = [LatLon(h.lat, h.lon) for h in hospitals]
-    etas = await asyncio.to_thread(cfg.travel.one_to_many, origin, points, now)
+    etas, scene_problem = await etas_from(cfg.travel, origin, points, now)
     lat = np.array([p.lat for p in points])
     lon = np.array([p.lon for p in points])
     distances = haversine_m(
@@ -234,7 +259,10 @@ async def suggest_hospitals(
     rows = []
     for hospital, eta, distance in zip(hospitals, etas, distances, strict=True):
         capable = capability is None or capability in (hospital.capabilities or [])
-        reasons = [f"road ETA {int(eta) / 60:.1f} min"]
+        if eta is not None:
+            reasons = [f"road ETA {eta / 60:.1f} min"]
+        else:
+            reasons = [f"no road ETA: {scene_problem or 'the hospital is off the road map'}"]
         if capability is not None:
             reasons.append(f"{capability} centre" if capable else f"no {capability} service")
         if hospital.on_diversion:
@@ -242,9 +270,19 @@ async def suggest_hospitals(
             reasons.append(f"on diversion{why}")
         if hospital.available_er_beds is not None:
             reasons.append(f"{hospital.available_er_beds} ER beds free")
-        rows.append((hospital, int(eta), float(distance), capable, tuple(reasons)))
-    rows.sort(key=lambda r: (r[0].on_diversion, not r[3], r[1], r[0].id))
+        rows.append((hospital, eta, float(distance), capable, tuple(reasons)))
+    rows.sort(
+        key=lambda r: (
+            r[1] is None and scene_problem is None,
+            r[0].on_diversion,
+            not r[3],
+            r[1] if r[1] is not None else r[2],
+            r[0].id,
+        )
+    )
     return [
-        HospitalSuggestion(h, eta, dist, capable, i == 0 and not h.on_diversion, reasons)
+        HospitalSuggestion(
+            h, eta, dist, capable, i == 0 and not h.on_diversion and eta is not None, reasons
+        )
         for i, (h, eta, dist, capable, reasons) in enumerate(rows)
     ]

@@ -3,16 +3,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from dispatch.models.enums import AssignmentStatus, Capability, IncidentStatus, Triage
-from dispatch.schemas import Address, Id, Input, Latitude, Longitude, Notes, Output, Phone
+from dispatch.schemas import (
+    Address,
+    Id,
+    Input,
+    Latitude,
+    Longitude,
+    Notes,
+    Output,
+    Phone,
+    Timestamp,
+    Update,
+    no_control_chars,
+)
 
 ComplaintCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[a-z0-9_]+$"),
 ]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(no_control_chars),
+]
 
 
 class IncidentCreate(Input):
@@ -29,7 +45,10 @@ class IncidentCreate(Input):
     notes: Notes | None = None
 
 
-class IncidentUpdate(Input):
+class IncidentUpdate(Update):
+    """Re-triage or edit; ``null`` clears the override reason, the address or the notes."""
+
+    nullable = frozenset({"triage_override_reason", "address_text", "notes"})
     triage: Triage | None = None
     triage_override_reason: Reason | None = None
     required_capability: Capability | None = None
@@ -166,7 +185,7 @@ class MilestoneIn(Input):
     receipt time."""
 
     status: AssignmentStatus
-    at: AwareDatetime | None = None
+    at: Timestamp | None = None
     destination_hospital_id: Id | None = None
 
     @field_validator("status")
@@ -184,7 +203,10 @@ class CancelIn(Input):
 class HospitalSuggestionOut(Output):
     hospital_id: int
     name: str
-    eta_s: int
+    eta_s: int | None = Field(
+        description="Road ETA from the scene; null when the road map cannot place the "
+        "hospital or the scene (listed last, never recommended; the reasons say why)"
+    )
     distance_m: float
     on_diversion: bool
     available_er_beds: int | None

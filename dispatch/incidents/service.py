@@ -132,7 +132,7 @@ async def create(
             "incident.triage_overridden",
             incident,
             before={"triage": rule.triage.value},
-            after={"triage": triage.value, "reason": data.triage_override_reason},
+            after={"triage": triage.value, "triage_override_reason": data.triage_override_reason},
         )
     uow.emit(
         IncidentCreated(
@@ -200,7 +200,7 @@ async def update(
     if new:
         action = "incident.triage_overridden" if "triage" in new else "incident.updated"
         audit.record(uow, actor, action, incident, before=old, after=new)
-        uow.emit(IncidentUpdated(incident.id, new))
+        uow.emit(IncidentUpdated(incident.id, audit.plain(new)))
     return incident
 
 

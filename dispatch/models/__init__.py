@@ -1,9 +1,11 @@
 """ORM classes, one module per aggregate. Importing this package registers every table."""
 
+from dispatch.models.alarm import CrewAlarm
 from dispatch.models.assignment import Assignment
 from dispatch.models.audit import AuditEntry
 from dispatch.models.fleet import Station, Vehicle
 from dispatch.models.hospital import Hospital
+from dispatch.models.idempotency import IdempotencyRecord
 from dispatch.models.incident import Incident
 from dispatch.models.organisation import Organisation
 from dispatch.models.outbox import OutboxEvent
@@ -14,7 +16,9 @@ from dispatch.models.user import User
 __all__ = [
     "Assignment",
     "AuditEntry",
+    "CrewAlarm",
     "Hospital",
+    "IdempotencyRecord",
     "Incident",
     "Organisation",
     "OutboxEvent",

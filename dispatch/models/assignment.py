@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
 from dispatch.models.enums import AssignmentStatus
+from dispatch.models.privacy import NOT_PERSONAL
 from dispatch.models.types import JSONType, UTCDateTime, str_enum, utcnow
 
 #: NEMSIS-style milestones that carry a time. Each has ``<name>_at`` (the time the device
@@ -53,7 +54,7 @@ class Assignment(Base):
     #: Position of the unit in the recommendation it was chosen from (1 = best), if any.
     recommended_rank: Mapped[int | None] = mapped_column(Integer)
     auto_dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
-    preempted_booking_ids: Mapped[list[Any] | None] = mapped_column(JSONType)
+    preempted_booking_ids: Mapped[list[Any] | None] = mapped_column(JSONType, info=NOT_PERSONAL)
     destination_hospital_id: Mapped[int | None] = mapped_column(ForeignKey("hospitals.id"))
     #: Set once when dispatchers were alerted that the crew did not acknowledge in time.
     ack_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
@@ -7,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
 from dispatch.models.enums import VehicleKind, VehicleState
+from dispatch.models.privacy import NOT_PERSONAL, SECRET
 from dispatch.models.types import UTCDateTime, str_enum, utcnow
 
 
@@ -17,10 +19,17 @@ class Station(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    lat: Mapped[float] = mapped_column()
-    lon: Mapped[float] = mapped_column()
-    address: Mapped[str | None] = mapped_column(String(500))
+    name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
+    lat: Mapped[float] = mapped_column(info=NOT_PERSONAL)
+    lon: Mapped[float] = mapped_column(info=NOT_PERSONAL)
+    address: Mapped[str | None] = mapped_column(String(500), info=NOT_PERSONAL)
+
+
+class SpeedUnit(enum.StrEnum):
+    """What ``speed`` in a phone's OsmAnd query or form means (the JSON body is m/s)."""
+
+    KNOTS = "knots"  # Traccar Client
+    MPS = "mps"  # OsmAnd's own app: metres per second
 
 
 class Vehicle(Base):
@@ -50,12 +59,15 @@ class Vehicle(Base):
         str_enum(VehicleState, "vehicle_state"), default=VehicleState.OFF_DUTY
     )
     serves_transports: Mapped[bool] = mapped_column(Boolean, default=False)
-    device_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    device_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, info=SECRET)
     #: The identifier a Traccar Client / OsmAnd phone reports as ``id``.
-    device_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    device_id: Mapped[str | None] = mapped_column(String(128), unique=True, info=NOT_PERSONAL)
     device_token_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_lat: Mapped[float | None] = mapped_column()
-    last_lon: Mapped[float | None] = mapped_column()
+    speed_unit: Mapped[SpeedUnit] = mapped_column(
+        str_enum(SpeedUnit, "speed_unit"), default=SpeedUnit.KNOTS, server_default="knots"
+    )
+    last_lat: Mapped[float | None] = mapped_column(info=NOT_PERSONAL)
+    last_lon: Mapped[float | None] = mapped_column(info=NOT_PERSONAL)
     last_fix_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

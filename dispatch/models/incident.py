@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
 from dispatch.models.enums import Capability, IncidentStatus, Triage
+from dispatch.models.privacy import NOT_PERSONAL, PERSONAL
 from dispatch.models.types import UTCDateTime, str_enum, utcnow
 
 
@@ -21,22 +22,23 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    caller_phone: Mapped[str | None] = mapped_column(String(32))
-    lat: Mapped[float]
-    lon: Mapped[float]
-    address_text: Mapped[str | None] = mapped_column(String(500))
-    chief_complaint: Mapped[str] = mapped_column(String(100))
+    caller_phone: Mapped[str | None] = mapped_column(String(32), info=PERSONAL)
+    #: Where the patient is: often their home, so personal.
+    lat: Mapped[float] = mapped_column(info=PERSONAL)
+    lon: Mapped[float] = mapped_column(info=PERSONAL)
+    address_text: Mapped[str | None] = mapped_column(String(500), info=PERSONAL)
+    chief_complaint: Mapped[str] = mapped_column(String(100), info=NOT_PERSONAL)  # a code
     triage: Mapped[Triage] = mapped_column(str_enum(Triage, "triage"))
     #: What the complaint table suggested; differs from ``triage`` when overridden.
     triage_suggested: Mapped[Triage | None] = mapped_column(str_enum(Triage, "triage_suggested"))
-    triage_override_reason: Mapped[str | None] = mapped_column(String(500))
+    triage_override_reason: Mapped[str | None] = mapped_column(String(500), info=PERSONAL)
     required_capability: Mapped[Capability] = mapped_column(
         str_enum(Capability, "capability"), default=Capability.ANY
     )
     needs_stretcher: Mapped[bool] = mapped_column(Boolean, default=False)
-    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    cancel_reason: Mapped[str | None] = mapped_column(String(500), info=PERSONAL)
     patient_count: Mapped[int] = mapped_column(Integer, default=1)
-    notes: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text, info=PERSONAL)
     status: Mapped[IncidentStatus] = mapped_column(
         str_enum(IncidentStatus, "incident_status"), default=IncidentStatus.PENDING
     )

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
 from dispatch.models.enums import OrganisationKind
+from dispatch.models.privacy import NOT_PERSONAL
 from dispatch.models.types import UTCDateTime, str_enum, utcnow
 
 
@@ -16,7 +17,7 @@ class Organisation(Base):
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
     kind: Mapped[OrganisationKind] = mapped_column(str_enum(OrganisationKind, "organisation_kind"))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Bangkok")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

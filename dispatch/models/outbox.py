@@ -7,6 +7,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
+from dispatch.models.privacy import PERSONAL
 from dispatch.models.types import BigIntPK, JSONType, UTCDateTime, utcnow
 
 
@@ -20,4 +21,5 @@ class OutboxEvent(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     event_type: Mapped[str] = mapped_column(String(64))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: An event's payload (may name a caller's address); kept only until published.
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, info=PERSONAL)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
 from dispatch.models.enums import BookingOutcome, BookingStatus, Mobility
+from dispatch.models.privacy import NOT_PERSONAL, PERSONAL
 from dispatch.models.types import JSONType, UTCDateTime, str_enum, utcnow
 
 
@@ -28,15 +29,15 @@ class Patient(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    full_name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(32))
-    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    full_name: Mapped[str] = mapped_column(String(200), info=PERSONAL)
+    phone: Mapped[str | None] = mapped_column(String(32), info=PERSONAL)
+    date_of_birth: Mapped[date | None] = mapped_column(Date, info=PERSONAL)
     mobility: Mapped[Mobility] = mapped_column(str_enum(Mobility, "mobility"))
     needs_escort: Mapped[bool] = mapped_column(Boolean, default=False)
-    home_lat: Mapped[float | None]
-    home_lon: Mapped[float | None]
-    home_address: Mapped[str | None] = mapped_column(String(500))
-    notes: Mapped[str | None] = mapped_column(Text)
+    home_lat: Mapped[float | None] = mapped_column(info=PERSONAL)
+    home_lon: Mapped[float | None] = mapped_column(info=PERSONAL)
+    home_address: Mapped[str | None] = mapped_column(String(500), info=PERSONAL)
+    notes: Mapped[str | None] = mapped_column(Text, info=PERSONAL)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -61,13 +62,14 @@ class TransportBooking(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    pickup_lat: Mapped[float]
-    pickup_lon: Mapped[float]
-    pickup_address: Mapped[str | None] = mapped_column(String(500))
+    #: Where the patient is picked up and taken (home, a clinic): personal.
+    pickup_lat: Mapped[float] = mapped_column(info=PERSONAL)
+    pickup_lon: Mapped[float] = mapped_column(info=PERSONAL)
+    pickup_address: Mapped[str | None] = mapped_column(String(500), info=PERSONAL)
     destination_hospital_id: Mapped[int | None] = mapped_column(ForeignKey("hospitals.id"))
-    destination_lat: Mapped[float]
-    destination_lon: Mapped[float]
-    destination_address: Mapped[str | None] = mapped_column(String(500))
+    destination_lat: Mapped[float] = mapped_column(info=PERSONAL)
+    destination_lon: Mapped[float] = mapped_column(info=PERSONAL)
+    destination_address: Mapped[str | None] = mapped_column(String(500), info=PERSONAL)
     appointment_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pickup_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pickup_window_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -76,9 +78,9 @@ class TransportBooking(Base):
         ForeignKey("transport_bookings.id", ondelete="SET NULL"), index=True
     )
     #: iCalendar-style rule, e.g. ``FREQ=WEEKLY;BYDAY=MO,WE,FR;UNTIL=20270131``.
-    recurrence_rule: Mapped[str | None] = mapped_column(String(200))
+    recurrence_rule: Mapped[str | None] = mapped_column(String(200), info=NOT_PERSONAL)
     companions: Mapped[int] = mapped_column(Integer, default=0)
-    notes: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text, info=PERSONAL)
     status: Mapped[BookingStatus] = mapped_column(
         str_enum(BookingStatus, "booking_status"), default=BookingStatus.REQUESTED
     )
@@ -91,7 +93,7 @@ class TransportBooking(Base):
         ForeignKey("vehicles.id", ondelete="SET NULL"), index=True
     )
     #: Why the ride lost its vehicle (e.g. the unit was taken for a red call).
-    release_reason: Mapped[str | None] = mapped_column(String(500))
+    release_reason: Mapped[str | None] = mapped_column(String(500), info=NOT_PERSONAL)
     #: A recurring booking is a *series*: never planned itself, it generates one concrete
     #: ride per matching day (``series_id`` points back to it).
     is_series: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -101,7 +103,7 @@ class TransportBooking(Base):
     #: The local day the ride happens on (what a day's plan is built from).
     service_date: Mapped[date | None] = mapped_column(Date, index=True)
     #: Why the planner could not serve it (the plan reports, never silently drops).
-    unserved_reason: Mapped[str | None] = mapped_column(String(500))
+    unserved_reason: Mapped[str | None] = mapped_column(String(500), info=NOT_PERSONAL)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -124,9 +126,9 @@ class TransportShift(Base):
     service_date: Mapped[date] = mapped_column(Date, index=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    depot_lat: Mapped[float]
-    depot_lon: Mapped[float]
-    breaks: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    depot_lat: Mapped[float] = mapped_column(info=NOT_PERSONAL)
+    depot_lon: Mapped[float] = mapped_column(info=NOT_PERSONAL)
+    breaks: Mapped[list[Any]] = mapped_column(JSONType, default=list, info=NOT_PERSONAL)
 
 
 class PlanStop(Base):
@@ -143,8 +145,9 @@ class PlanStop(Base):
     booking_id: Mapped[int | None] = mapped_column(
         ForeignKey("transport_bookings.id", ondelete="CASCADE"), index=True
     )
-    lat: Mapped[float | None]
-    lon: Mapped[float | None]
+    #: A pickup or drop-off is where a patient lives or is treated: personal.
+    lat: Mapped[float | None] = mapped_column(info=PERSONAL)
+    lon: Mapped[float | None] = mapped_column(info=PERSONAL)
     planned_arrival: Mapped[datetime] = mapped_column(UTCDateTime())
     planned_start: Mapped[datetime] = mapped_column(UTCDateTime())
     planned_departure: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -48,6 +48,12 @@ FIXES_INGESTED = Counter(
 )
 FIXES_STORED = FIXES_INGESTED.labels("stored")
 FIXES_DUPLICATE = FIXES_INGESTED.labels("duplicate")
+FIXES_DROPPED = Counter(
+    "dispatch_fixes_dropped",
+    "GPS fixes acknowledged but not stored, by reason (bad_value: stored without an "
+    "unreadable optional value); phones are never refused a fix, so they never stall",
+    ["reason"],
+)
 INGEST_BATCH_SECONDS = Histogram(
     "dispatch_ingest_batch_seconds",
     "Time to commit one group-commit batch of fixes (insert + last positions)",

@@ -3,9 +3,10 @@
 Every way in hands its fixes to one writer per worker and waits until they are committed
 before answering 2xx, so an acknowledged fix is durable. The writer gathers whatever
 arrives within a short linger (default 100 ms) into one transaction: ``INSERT … ON
-CONFLICT DO NOTHING`` into ``position_fixes`` (a resent fix is a no-op) and the vehicles'
-last known position, only ever moved forward in time. Thousands of one-fix OsmAnd requests
-per second thus cost a handful of commits.
+CONFLICT DO NOTHING`` into ``position_fixes`` (a resent fix is a no-op; its extra
+attributes travel as one JSON text per fix) and the vehicles' last known position, only
+ever moved forward in time. Thousands of one-fix OsmAnd requests per second thus cost a
+handful of commits.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import Table, bindparam, or_, update
 
 from dispatch.db.session import Database
 from dispatch.models import PositionFix, Vehicle
+from dispatch.models.position import encode_attributes
 from dispatch.observability import metrics
 from dispatch.realtime.fixes import Fix
 
@@ -144,6 +146,8 @@ class HistoryWriter:
                     "heading": fix.heading,
                     "accuracy_m": fix.accuracy_m,
                     "battery_pct": fix.battery_pct,
+                    # Serialised here, once: both databases take the text as it is.
+                    "attributes": encode_attributes(fix.attributes),
                 }
             )
         try:

@@ -6,6 +6,11 @@ screen never delays the others: events wait in the client's queue (never dropped
 queue overflows the client is disconnected with a resync code and resumes from its last
 sequence number), positions are coalesced per vehicle (latest wins) and flushed at most
 every ``positions_interval_s``.
+
+Sessions end here too: a revoked device token or a user whose sessions ended (deactivated,
+password reset, signed out everywhere) is a committed event on the bus, so every worker's
+hub closes the matching sockets with 4401 ("log in again") and drops the matching entries
+of its token cache, in log order: nothing published after the revocation reaches them.
 """
 
 from __future__ import annotations
@@ -15,15 +20,19 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from starlette.websockets import WebSocket
 
+from dispatch.auth.cache import PrincipalCache
 from dispatch.clock import SYSTEM_CLOCK, Clock
+from dispatch.db.reactions import Reactions
+from dispatch.events import DeviceTokenRevoked, DomainEvent, UserSessionsEnded
 from dispatch.realtime.broker import Bus, Position
 from dispatch.realtime.protocol import (
     CLOSE_RESYNC,
+    CLOSE_UNAUTHORIZED,
     DriverMsg,
     LogEntry,
     driver_message,
@@ -50,8 +59,10 @@ class ControlClient:
         max_events: int,
         positions_interval_s: float,
         clock: Clock = SYSTEM_CLOCK,
+        user_id: int | None = None,
     ) -> None:
         self.ws = ws
+        self.user_id = user_id  # whose session this is (closed when it ends)
         self.max_events = max_events
         self.positions_interval_s = positions_interval_s
         self.clock = clock
@@ -119,9 +130,11 @@ class ControlClient:
 class DriverSession:
     """A crew phone's websocket: one writer task drains an outbox."""
 
-    def __init__(self, ws: WebSocket, vehicle_id: int) -> None:
+    def __init__(self, ws: WebSocket, vehicle_id: int, user_id: int | None = None) -> None:
         self.ws = ws
         self.vehicle_id = vehicle_id
+        #: The driver logged in, or None: the vehicle's phone with its device token.
+        self.user_id = user_id
         self.outbox: asyncio.Queue[DriverMsg] = asyncio.Queue(maxsize=1000)
 
     def send(self, message: DriverMsg) -> bool:
@@ -146,9 +159,12 @@ class Hub:
         heartbeat_s: float = 15.0,
         max_client_events: int = 5000,
         clock: Clock = SYSTEM_CLOCK,
+        principals: PrincipalCache | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock
+        #: This worker's cache of resolved tokens (the GPS door's), purged as sessions end.
+        self.principals = principals
         self.stale_after_ms = int(stale_after_s * 1000)
         self.positions_interval_s = positions_interval_s
         self.heartbeat_s = heartbeat_s
@@ -159,6 +175,7 @@ class Hub:
         self.drivers: dict[int, set[DriverSession]] = {}
         self.last_seq = 0
         self.resync_disconnects = 0
+        self.sessions_ended_total = 0  # sockets closed because their credentials ended
         # Totals for /metrics, counted per batch (the sessions' own counts go with them).
         self.coalesced_total = 0
         self.out_of_order_total = 0
@@ -225,6 +242,12 @@ class Hub:
         task.add_done_callback(self._background.discard)
 
     def deliver(self, message: LogEntry) -> None:
+        if message["type"] in _SESSION_EVENTS:
+            data = message["data"]
+            if message["type"] == DeviceTokenRevoked.NAME:
+                self.end_sessions(device_of=data.get("vehicle_id"))
+            else:
+                self.end_sessions(user_id=data.get("user_id"))
         for client in list(self.control):
             if not client.push_event(message):
                 self._spawn(self.disconnect(client, CLOSE_RESYNC, "fell behind"))
@@ -243,6 +266,44 @@ class Hub:
         self.resync_disconnects += code == CLOSE_RESYNC
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.ws.close(code=code, reason=reason), 2.0)
+
+    # --- sessions that end -------------------------------------------------------------
+
+    def end_sessions(self, *, device_of: Any = None, user_id: Any = None) -> int:
+        """Close (4401) the phone sockets of vehicle ``device_of``'s device token and every
+        socket of ``user_id``, and forget their cached tokens. They leave the registries at
+        once, so nothing delivered after this reaches them. Idempotent; how many closed."""
+        device_of = device_of if isinstance(device_of, int) else None
+        user_id = user_id if isinstance(user_id, int) else None
+        if self.principals is not None:
+            self.principals.forget(device_of=device_of, user_id=user_id)
+        ended: list[WebSocket] = []
+        for group in list(self.drivers.values()):
+            for session in list(group):
+                device = session.user_id is None and session.vehicle_id == device_of
+                if device or (user_id is not None and session.user_id == user_id):
+                    self.detach_driver(session)
+                    ended.append(session.ws)
+        if user_id is not None:
+            for client in [c for c in self.control if c.user_id == user_id]:
+                self.control.discard(client)
+                ended.append(client.ws)
+        for ws in ended:
+            self._spawn(_close(ws, CLOSE_UNAUTHORIZED, "session ended; log in again"))
+        self.sessions_ended_total += len(ended)
+        return len(ended)
+
+    def subscribe(self, reactions: Reactions) -> None:
+        """Also act on this worker's own commits directly, so its sockets close even while
+        the shared bus is unreachable (the bus brings the news to the other workers)."""
+        reactions.subscribe("end-sessions", (DeviceTokenRevoked, UserSessionsEnded), self._react)
+
+    async def _react(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            if isinstance(event, DeviceTokenRevoked):
+                self.end_sessions(device_of=event.vehicle_id)
+            elif isinstance(event, UserSessionsEnded):
+                self.end_sessions(user_id=event.user_id)
 
     async def drain(self, code: int, reason: str) -> None:
         """Close every screen and phone with ``code`` (this worker is going away); they
@@ -298,12 +359,13 @@ class Hub:
 
     # --- clients -------------------------------------------------------------------------
 
-    def attach_control(self, ws: WebSocket) -> ControlClient:
+    def attach_control(self, ws: WebSocket, user_id: int | None = None) -> ControlClient:
         client = ControlClient(
             ws,
             max_events=self.max_client_events,
             positions_interval_s=self.positions_interval_s,
             clock=self.clock,
+            user_id=user_id,
         )
         self.control.add(client)
         return client
@@ -311,8 +373,11 @@ class Hub:
     def detach_control(self, client: ControlClient) -> None:
         self.control.discard(client)
 
-    def attach_driver(self, ws: WebSocket, vehicle_id: int) -> DriverSession:
-        session = DriverSession(ws, vehicle_id)
+    def attach_driver(
+        self, ws: WebSocket, vehicle_id: int, user_id: int | None = None
+    ) -> DriverSession:
+        """``user_id``: the driver logged in; None for the vehicle's device token."""
+        session = DriverSession(ws, vehicle_id, user_id)
         self.drivers.setdefault(vehicle_id, set()).add(session)
         return session
 
@@ -336,10 +401,14 @@ class Hub:
             "out_of_order_positions": self.out_of_order_total,
             "driver_dropped": self.driver_dropped_total,
             "resync_disconnects": self.resync_disconnects,
+            "sessions_ended": self.sessions_ended_total,
             "last_seq": self.last_seq,
             "tracked_vehicles": len(self.positions),
             "stale_vehicles": len(self.stale),
         }
+
+
+_SESSION_EVENTS = frozenset({DeviceTokenRevoked.NAME, UserSessionsEnded.NAME})
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

@@ -18,9 +18,20 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class DroppedFix:
+    """A fix acknowledged but not stored: which one of the request, and why."""
+
+    index: int
+    reason: str
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class IngestResult:
     accepted: int
     duplicates: int
+    dropped: tuple[DroppedFix, ...] = ()
 
 
 def position_of(fix: Fix) -> Position:

@@ -16,9 +16,11 @@ Driver phone (``/ws/driver``)::
     client → {"type": "hello", "token": "dvt_..."}
     client → {"type": "fixes", "id": "m1", "fixes": [{"lat", "lon", "t", "speed", ...}]}
     client → {"type": "status", "id": "m2", "assignment_id", "status", "at"}
+    client → {"type": "sos", "id": "m3", "lat", "lon", "at"}        crew-safety alarm
     server → {"type": "ack", "id", ...} | {"type": "error", "id", "code", "field", "message"}
     server → {"type": "assignment", "assignment", "incident"} | {"type": "cancellation", ...}
            | {"type": "status", "assignment_id", "status"}
+           | {"type": "alarm", "data": {"alarm_id", "acknowledged_by", …}}  SOS taken in charge
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from typing import Any, Literal, NotRequired, TypedDict
 from dispatch.events import (
     AssignmentCreated,
     AssignmentProgressed,
+    CrewAlarmAcknowledged,
     ManifestStopProgressed,
     ManifestUpdated,
 )
 
-#: Policy violation: bad or missing credentials.
+#: Bad or missing credentials, or the session ended (device token revoked, user deactivated
+#: or logged out everywhere): log in again.
 CLOSE_UNAUTHORIZED = 4401
 #: The client fell too far behind; reconnect and resume (or reload the snapshot).
 CLOSE_RESYNC = 4409
@@ -175,11 +179,20 @@ class ManifestMsg(TypedDict):
     data: dict[str, Any]
 
 
+class AlarmMsg(TypedDict):
+    type: Literal["alarm"]
+    seq: int
+    data: dict[str, Any]
+
+
 class AckMsg(TypedDict):
     type: Literal["ack"]
     id: Any
     accepted: NotRequired[int]
     duplicates: NotRequired[int]
+    dropped: NotRequired[list[dict[str, Any]]]
+    alarm_id: NotRequired[int]
+    repeated: NotRequired[bool]
     assignment_id: NotRequired[int]
     status: NotRequired[str]
 
@@ -203,6 +216,7 @@ DriverMsg = (
     | CancellationMsg
     | StatusMsg
     | ManifestMsg
+    | AlarmMsg
     | AckMsg
     | PongMsg
     | ErrorMsg
@@ -211,6 +225,7 @@ DriverMsg = (
 #: Client → server message types on ``/ws/driver`` (after the hello).
 DRIVER_FIXES = "fixes"
 DRIVER_STATUS = "status"
+DRIVER_SOS = "sos"
 DRIVER_PING = ("ack", "ping")
 
 
@@ -218,8 +233,19 @@ def error_msg(msg_id: Any, code: str, message: str, field: str | None = None) ->
     return {"type": "error", "id": msg_id, "code": code, "field": field, "message": message}
 
 
-def fixes_ack(msg_id: Any, accepted: int, duplicates: int) -> AckMsg:
-    return {"type": "ack", "id": msg_id, "accepted": accepted, "duplicates": duplicates}
+def fixes_ack(
+    msg_id: Any, accepted: int, duplicates: int, dropped: list[dict[str, Any]] | None = None
+) -> AckMsg:
+    """``dropped`` (only when there are any): fixes acknowledged but not stored, with the
+    reason; the phone must not resend them."""
+    ack: AckMsg = {"type": "ack", "id": msg_id, "accepted": accepted, "duplicates": duplicates}
+    if dropped:
+        ack["dropped"] = dropped
+    return ack
+
+
+def alarm_ack(msg_id: Any, alarm_id: int, *, repeated: bool) -> AckMsg:
+    return {"type": "ack", "id": msg_id, "alarm_id": alarm_id, "repeated": repeated}
 
 
 def status_ack(msg_id: Any, assignment_id: int, status: str) -> AckMsg:
@@ -241,6 +267,8 @@ def driver_message(entry: LogEntry) -> DriverMsg | None:
             "assignment_id": data["assignment_id"],
             "incident_id": data["incident_id"],
         }
+    if kind == CrewAlarmAcknowledged.NAME:
+        return {"type": "alarm", "seq": entry["seq"], "data": data}
     if kind in (ManifestUpdated.NAME, ManifestStopProgressed.NAME):
         return {"type": "manifest", "seq": entry["seq"], "data": data}
     if kind.startswith(AssignmentProgressed.PREFIX):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from dispatch.auth.principal import Principal
 from dispatch.clock import Clock
 from dispatch.db.reactions import Reactions
-from dispatch.db.session import Database, Publisher
+from dispatch.db.session import Database, Publisher, UnitOfWork
 from dispatch.events import (
     AssignmentCreated,
     AssignmentProgressed,
@@ -78,9 +78,12 @@ class Replanner:
         *,
         started: bool = False,
         time_limit_s: float | None = None,
+        within: Callable[[UnitOfWork, planning.PlanResult], Awaitable[None]] | None = None,
     ) -> planning.PlanResult:
         """Plan (or re-plan) ``day``. ``started``: keep what is done or under way, warm from
-        the stored plan, vehicles leave from where they are now."""
+        the stored plan, vehicles leave from where they are now. ``within``: called with
+        the result inside the transaction that writes the plan (the request's idempotency
+        key is answered there, so it commits with the plan or not at all)."""
         async with self._lock(day):
             return await self._plan(
                 actor,
@@ -90,6 +93,7 @@ class Replanner:
                 time_limit_s=time_limit_s
                 if time_limit_s is not None
                 else (self.cfg.plan_time_limit_s if started else None),
+                within=within,
             )
 
     async def _plan(
@@ -101,6 +105,7 @@ class Replanner:
         warm: bool,
         time_limit_s: float | None = None,
         exclude_vehicle_ids: Collection[int] = (),
+        within: Callable[[UnitOfWork, planning.PlanResult], Awaitable[None]] | None = None,
     ) -> planning.PlanResult:
         positions = dict(self.positions()) if started else None
         async with self.db.unit_of_work(read_only=True) as uow:
@@ -118,7 +123,7 @@ class Replanner:
                 exclude_vehicle_ids=exclude_vehicle_ids,
             )
         async with self.db.unit_of_work(publish=self.publish) as uow:
-            return await planning.plan(
+            result = await planning.plan(
                 uow,
                 actor,
                 day,
@@ -131,6 +136,9 @@ class Replanner:
                 positions=positions,
                 exclude_vehicle_ids=exclude_vehicle_ids,
             )
+            if within is not None:
+                await within(uow, result)
+            return result
 
     async def _replan_running(
         self, days: Collection[date], exclude_vehicle_ids: Collection[int] = ()

@@ -5,7 +5,6 @@ from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     Field,
     ValidationInfo,
     field_validator,
@@ -13,12 +12,33 @@ from pydantic import (
 )
 
 from dispatch.models.enums import BookingOutcome, BookingStatus, Mobility
-from dispatch.schemas import Address, Id, Input, Latitude, Longitude, Name, Notes, Output, Phone
+from dispatch.schemas import (
+    Address,
+    Day,
+    Id,
+    Input,
+    Latitude,
+    Longitude,
+    Name,
+    Notes,
+    Output,
+    Phone,
+    Timestamp,
+    Update,
+    Version,
+    bounded_date,
+)
 from dispatch.transports import recurrence
 
 
 def _rule(value: str) -> str:
-    return str(recurrence.parse(value))
+    rule = recurrence.parse(value)
+    if rule.until is not None:
+        try:
+            bounded_date(rule.until)  # year 1 would not even print back as YYYYMMDD
+        except ValueError as exc:
+            raise ValueError(f"UNTIL {exc}") from None
+    return str(rule)
 
 
 RecurrenceRule = Annotated[str, Field(max_length=200), AfterValidator(_rule)]
@@ -28,7 +48,7 @@ Companions = Annotated[int, Field(ge=0, le=4)]
 class PatientCreate(Input):
     full_name: Name
     phone: Phone | None = None
-    date_of_birth: date | None = None
+    date_of_birth: Day | None = None
     mobility: Mobility
     needs_escort: bool = False
     home_lat: Latitude | None = None
@@ -40,7 +60,11 @@ class PatientCreate(Input):
     )
 
 
-class PatientUpdate(Input):
+class PatientUpdate(Update):
+    """``null`` clears the phone, the home place or the notes; name, mobility and escort
+    cannot be emptied."""
+
+    nullable = frozenset({"phone", "home_lat", "home_lon", "home_address", "notes"})
     full_name: Name | None = None
     phone: Phone | None = None
     mobility: Mobility | None = None
@@ -66,9 +90,9 @@ class PatientOut(Output):
 
 
 class _BookingTimes(Input):
-    appointment_at: AwareDatetime | None = None
-    pickup_window_start: AwareDatetime | None = None
-    pickup_window_end: AwareDatetime | None = None
+    appointment_at: Timestamp | None = None
+    pickup_window_start: Timestamp | None = None
+    pickup_window_end: Timestamp | None = None
 
     @field_validator("pickup_window_end")
     @classmethod
@@ -97,10 +121,10 @@ class BookingCreate(_BookingTimes):
     destination_lon: Longitude | None = None
     destination_address: Address | None = None
     return_of_id: Id | None = None
-    return_pickup_window_start: AwareDatetime | None = Field(
+    return_pickup_window_start: Timestamp | None = Field(
         default=None, description="Book the way home too: pick up again within this window"
     )
-    return_pickup_window_end: AwareDatetime | None = Field(default=None, validate_default=True)
+    return_pickup_window_end: Timestamp | None = Field(default=None, validate_default=True)
     recurrence_rule: RecurrenceRule | None = None
     companions: Companions = 0
     notes: Notes | None = None
@@ -126,14 +150,27 @@ class BookingCreate(_BookingTimes):
         return self
 
 
-class BookingUpdate(_BookingTimes):
+class BookingUpdate(_BookingTimes, Update):
+    """``null`` clears a time (give the other kind with it), an address or the notes; the
+    pickup place and the companions cannot be emptied."""
+
+    nullable = frozenset(
+        {
+            "appointment_at",
+            "pickup_window_start",
+            "pickup_window_end",
+            "pickup_address",
+            "destination_address",
+            "notes",
+        }
+    )
     pickup_lat: Latitude | None = None
     pickup_lon: Longitude | None = None
     pickup_address: Address | None = None
     destination_address: Address | None = None
     companions: Companions | None = None
     notes: Notes | None = None
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: Version | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -181,8 +218,8 @@ class BookingCreatedOut(BookingOut):
 
 
 class BreakIn(Input):
-    earliest: AwareDatetime
-    latest: AwareDatetime
+    earliest: Timestamp
+    latest: Timestamp
     minutes: Annotated[int, Field(ge=5, le=180)]
 
     @field_validator("latest")
@@ -196,8 +233,8 @@ class BreakIn(Input):
 
 class ShiftCreate(Input):
     vehicle_id: Id
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Timestamp
+    ends_at: Timestamp
     depot_lat: Latitude | None = Field(default=None, description="Default: the unit's station")
     depot_lon: Longitude | None = None
     breaks: list[BreakIn] = Field(default_factory=list, max_length=6)

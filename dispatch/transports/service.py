@@ -89,7 +89,7 @@ async def create_patient(uow: UnitOfWork, actor: Principal, data: PatientCreate)
     )
     uow.session.add(patient)
     await uow.session.flush()
-    audit.record(uow, actor, "patient.created", patient, after={"id": patient.id})
+    audit.record(uow, actor, "patient.created", patient)
     return patient
 
 
@@ -101,10 +101,9 @@ async def update_patient(
     for key, value in data.model_dump(exclude_unset=True).items():
         setattr(patient, key, value)
     await uow.session.flush()
-    _old, new = audit.changed(before, audit.snapshot(patient))
-    if new:
-        # Personal data stays out of the audit log: record which fields changed, not values.
-        audit.record(uow, actor, "patient.updated", patient, after={"fields": sorted(new)})
+    old, new = audit.changed(before, audit.snapshot(patient))
+    if new:  # personal fields are logged by name only (dispatch.models.privacy)
+        audit.record(uow, actor, "patient.updated", patient, before=old, after=new)
     return patient
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -22,10 +23,16 @@ def _output(proc: subprocess.Popen[bytes], log: Path | None) -> str:
 
 
 async def start_worker(
-    stack: Stack, port: int, log: Path | None = None, **settings: str
+    stack: Stack,
+    port: int,
+    log: Path | None = None,
+    *,
+    serve_args: Sequence[str] = (),
+    **settings: str,
 ) -> subprocess.Popen[bytes]:
-    """``dispatch serve`` on ``port`` (stderr to ``log`` when given); ``settings`` are
-    extra ``DISPATCH_*`` variables without the prefix. Returns once it is ready."""
+    """``dispatch serve`` on ``port`` (stderr to ``log`` when given); ``serve_args`` are
+    more of its options (``--workers 2``), ``settings`` extra ``DISPATCH_*`` variables
+    without the prefix. Returns once it is ready."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
     env.update(
         DISPATCH_DATABASE_URL=stack.database_url,
@@ -38,7 +45,7 @@ async def start_worker(
     )
     env.update({f"DISPATCH_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(  # noqa: ASYNC220 (starts a server; nothing waits on it here)
-        [sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port), *serve_args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE if log is None else log.open("wb"),

@@ -209,7 +209,7 @@ async function submitBooking(event) {
   const form = event.target;
   const message = form.querySelector(".flash");
   try {
-    const created = await session.post("/bookings", bookingBody(form));
+    const created = await session.act(form, "/bookings", bookingBody(form));
     let text = t("care.booked", { id: created.id });
     if (created.is_series) text = t("care.booked_series", { id: created.id, n: created.generated_ids.length });
     else if (created.return_booking_id) text = t("care.booked_return", { id: created.id, back: created.return_booking_id });

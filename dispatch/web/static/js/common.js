@@ -286,6 +286,56 @@ function describe(body, status) {
   return `HTTP ${status}`;
 }
 
+// --- idempotent writes (README, "Idempotent writes") ---------------------------------------
+
+/** Each user action (a form, or a name such as "assign:12:7") → its pending key and body. */
+const actionKeys = new Map();
+/** Resends of a keyed write after a network failure or a 503, and the longest wait (ms). */
+const RESENDS = 2;
+const MAX_RESEND_WAIT_MS = 5000;
+/** After a success the same press with the same body within this time is the second half
+ * of a double click, not a new action (ms). */
+const DOUBLE_PRESS_MS = 1500;
+
+/** A random Idempotency-Key (getRandomValues: unlike randomUUID it also works on a plain
+ * http:// control-room LAN address). */
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The key for ``action`` sending ``body``: the same while the action is pending (a double
+ * click, pressing again after an error), a fresh one when the body changed. */
+function keyFor(action, body) {
+  const text = JSON.stringify(body);
+  let pending = actionKeys.get(action);
+  if (!pending || pending.body !== text) {
+    pending = { body: text, key: newKey() };
+    actionKeys.set(action, pending);
+  }
+  return pending;
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** fetch, resent with the same key after a network failure or a 503 (the server does a
+ * keyed write once, so a resend is safe even when the first one did arrive). */
+async function fetchKeyed(path, init, resends) {
+  for (let attempt = 0; ; attempt += 1) {
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (error) {
+      if (attempt >= resends) throw error;
+      await pause(1000);
+      continue;
+    }
+    if (response.status !== 503 || attempt >= resends) return response;
+    const after = Number(response.headers.get("Retry-After")) || 1;
+    await pause(Math.min(after * 1000, MAX_RESEND_WAIT_MS));
+  }
+}
+
 /** A screen's session: its token is kept per screen so one browser can run two screens. */
 export class Session {
   constructor(screen) {
@@ -313,14 +363,15 @@ export class Session {
     localStorage.removeItem(this.key);
   }
 
-  async api(method, path, body) {
+  async api(method, path, body, idempotencyKey = null) {
     const headers = { Authorization: `Bearer ${this.token}` };
     const init = { method, headers };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const response = await fetch(path, init);
+    if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+    const response = await fetchKeyed(path, init, idempotencyKey ? RESENDS : 0);
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (response.status === 401) {
       this.logout();
@@ -336,6 +387,18 @@ export class Session {
 
   post(path, body = {}) {
     return this.api("POST", path, body);
+  }
+
+  /** POST ``body`` as one user ``action`` (the form, or a name for what the person did)
+   * with an Idempotency-Key: a double click or a resend after a network blip does it once.
+   * Shortly after a success the action is done: pressing again is a new one, new key. */
+  async act(action, path, body = {}) {
+    const pending = keyFor(action, body);
+    const data = await this.api("POST", path, body, pending.key);
+    setTimeout(() => {
+      if (actionKeys.get(action) === pending) actionKeys.delete(action);
+    }, DOUBLE_PRESS_MS);
+    return data;
   }
 
   patch(path, body) {

@@ -30,6 +30,8 @@ import {
 } from "./common.js";
 import { ControlFeed } from "./feed.js";
 import { DispatchMap, labelIcon, upsertMarker } from "./map.js";
+import { AlarmPanel, alarmBanner, armSound } from "./sos.js";
+import { mountUsersPanel } from "./users.js";
 
 const ROLES = ["dispatcher", "supervisor", "admin"];
 const TRIAGE_ORDER = { red: 0, yellow: 1, green: 2, white: 3, black: 4 };
@@ -70,6 +72,7 @@ const state = {
 const markers = { vehicles: new Map(), incidents: new Map(), hospitals: new Map(), stations: new Map() };
 let map = null;
 let feed = null;
+let alarms = null; // crew SOS banner and siren (sos.js)
 let started = false;
 
 // --- helpers ------------------------------------------------------------------------------
@@ -586,7 +589,8 @@ async function recommend(id) {
 
 async function assign(incidentId, vehicleId, rank) {
   try {
-    const assignment = await session.post(`/incidents/${incidentId}/assignments`, { vehicle_id: vehicleId, recommended_rank: rank ?? null });
+    const body = { vehicle_id: vehicleId, recommended_rank: rank ?? null };
+    const assignment = await session.act(`assign:${incidentId}:${vehicleId}`, `/incidents/${incidentId}/assignments`, body);
     state.assignments.set(assignment.id, assignment);
     if (state.selected !== incidentId) await select(incidentId);
     await recommend(incidentId);
@@ -634,7 +638,7 @@ async function submitCall(event) {
     if (value) body[name] = value;
   }
   try {
-    const intake = await session.post("/incidents", body);
+    const intake = await session.act(form, "/incidents", body);
     state.incidents.set(intake.id, intake);
     const dupes = intake.possible_duplicates.map((d) => `#${d.incident_id}`).join(", ");
     flash(message, dupes ? t("control.possible_duplicates", { ids: dupes }) : t("control.call_created", { id: intake.id }), dupes ? "warn" : "ok");
@@ -694,6 +698,7 @@ function applySnapshot(snapshot) {
   }
   renderAll();
   refreshAlerts();
+  alarms?.load().catch(() => {}); // open SOS alarms, also after a reload or a resync
   refreshPlan();
   if (state.selected) refreshTimeline();
 }
@@ -761,6 +766,8 @@ async function applyEvent(event) {
     }
   } else if (type === "alert.raised") {
     refreshAlerts();
+  } else if (type.startsWith("crew_alarm.")) {
+    alarms?.apply(event);
   }
   if (type.startsWith("booking.") || type.startsWith("manifest.")) refreshPlan();
   if (state.selected && data.incident_id === state.selected) refreshTimeline();
@@ -795,7 +802,15 @@ async function startScreen() {
   const me = await session.get("/auth/me");
   if (!ROLES.includes(me.role)) throw new Error("not dispatch staff");
   $("#who").textContent = me.name;
+  mountUsersPanel(session, me); // supervisors and administrators only
   map = map || new DispatchMap($("#map"), () => session.get("/map/roads"), { onClick: pickLocation });
+  alarms =
+    alarms ||
+    new AlarmPanel(alarmBanner(), session, {
+      vehicleName,
+      vehiclePosition: (id) => (state.vehicles.has(id) ? vehiclePosition(state.vehicles.get(id)) : null),
+      onShow: (at) => map.fit([at], 16),
+    });
   const [complaints, stations] = await Promise.all([session.get("/complaints"), session.get("/stations")]);
   state.complaints = complaints;
   state.stations = stations;
@@ -805,9 +820,12 @@ async function startScreen() {
     event: (event) => applyEvent(event),
     positions: applyPositions,
     status: setFeedStatus,
-    unauthorized: () => showLogin(),
+    unauthorized: () => {
+      session.logout(); // the session ended (revoked, deactivated): log in again
+      showLogin();
+    },
   });
-  expose("control", { state, feed, map });
+  expose("control", { state, feed, map, alarms });
   feed.start();
   // Ages, stale flags and waiting times move with the clock, not only with messages.
   setInterval(() => {
@@ -835,6 +853,10 @@ function fillComplaints() {
 function showLogin() {
   feed?.stop();
   started = false;
+  alarms?.alarms.clear();
+  alarms?.render();
+  $("#users-open").hidden = true;
+  if ($("#users-dialog").open) $("#users-dialog").close();
   $("#app").hidden = true;
   $("#logout").hidden = true;
   $("#login-view").hidden = false;
@@ -847,8 +869,10 @@ async function main() {
   $("#zone").textContent = zoneLabel();
   startClock($("#clock"));
   setFeedStatus("idle");
+  armSound(); // the login click is the gesture browsers require before any sound
   onLangChange(() => {
     if (!started) return;
+    alarms?.render();
     fillComplaints();
     setFeedStatus(document.body.dataset.feed);
     renderAll();

@@ -24,6 +24,7 @@ import {
   triageBadge,
 } from "./common.js";
 import { DispatchMap, labelIcon, upsertMarker } from "./map.js";
+import { CrewSos } from "./sos.js";
 
 /** Allowed next milestones (mirrors the server's state machine; the server still decides). */
 const NEXT = {
@@ -47,6 +48,7 @@ let map = null;
 const pins = new Map();
 let socket = null;
 let socketBackoff = 1000;
+let sos = null; // the SOS button (sos.js), sent over the socket
 let watchId = null;
 let sending = false;
 let started = false;
@@ -286,9 +288,11 @@ function connect() {
   ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "hello", token: session.token })));
   ws.addEventListener("message", (message) => {
     const data = JSON.parse(message.data);
+    if (sos?.onMessage(data)) return;
     if (data.type === "welcome") {
       socketBackoff = 1000;
       setFeed("live");
+      sos?.onConnected(); // an SOS not yet acknowledged goes out again
     } else if (["assignment", "cancellation", "status"].includes(data.type)) {
       loadJob().catch(() => {});
     } else if (data.type === "manifest") {
@@ -298,7 +302,11 @@ function connect() {
   ws.addEventListener("close", (event) => {
     if (ws !== socket || !started) return;
     if (event.code === 4401) {
+      // The phone's token was revoked or the driver's sessions ended: log in again.
       setFeed("unauthorized");
+      session.logout();
+      showLogin();
+      flash($("#login-form .flash"), t("login.again"), "error");
       return;
     }
     setFeed("reconnecting");
@@ -319,7 +327,19 @@ async function startScreen() {
   state.vehicle = await session.get(`/vehicles/${me.vehicle_id}`);
   $("#crew-title").textContent = t("crew.vehicle", { unit: state.vehicle.call_sign });
   map = map || new DispatchMap($("#crew-map"), () => session.get("/map/roads"), { zoom: 15 });
-  expose("crew", { state, map });
+  if (!sos) {
+    const card = el("section", { class: "card sos-card", id: "sos-card", "data-testid": "sos" });
+    $("#app").prepend(card);
+    sos = new CrewSos(card, {
+      send: (message) => {
+        if (!socket || socket.readyState !== WebSocket.OPEN || document.body.dataset.feed !== "live") return false;
+        socket.send(JSON.stringify(message));
+        return true;
+      },
+      position: () => state.position || (state.vehicle?.last_lat != null ? [state.vehicle.last_lat, state.vehicle.last_lon] : null),
+    });
+  }
+  expose("crew", { state, map, sos });
   await Promise.all([loadJob(), loadManifest()]);
   renderGps();
   connect();
@@ -350,6 +370,7 @@ async function main() {
     renderJob();
     renderManifest();
     renderGps();
+    sos?.render();
   });
   session.onExpired = showLogin;
   bindLogin($("#login-form"), session, ["driver"], () => startScreen().catch(failStart));
