@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from dispatch.app import create_app
-from dispatch.auth.loginlimit import LoginLimiter, LoginPolicy, build_login_limiter
+from dispatch.auth.loginlimit import LoginLimiter, LoginPolicy, MemoryStore, build_login_limiter
 from dispatch.clock import ManualClock
 from dispatch.errors import TooManyRequests, Unauthorized
 from tests.helpers.stacks import Stack
@@ -199,3 +199,33 @@ async def test_only_wrong_passwords_count() -> None:
         await _guess(limiter, "10.1.2.3")
     with pytest.raises(TooManyRequests):
         await _guess(limiter, "10.1.2.3")
+
+
+async def test_a_flood_of_made_up_names_does_not_reset_a_guessed_names_count() -> None:
+    """The in-process store once cleared every counter when full: ~33,000 attempts with
+    made-up names gave a guessed name a fresh start."""
+    limiter = LoginLimiter(
+        LoginPolicy(per_pair=3, per_address=10**9, per_name=10**9), store=MemoryStore(max_keys=60)
+    )
+    for _ in range(2):  # two of three for ("dispatcher", 203.0.113.7)
+        with pytest.raises(Unauthorized):
+            await _guess(limiter)
+    for i in range(100):
+        with pytest.raises((Unauthorized, TooManyRequests)):
+            async with limiter.attempt(f"made-up-{i}", f"198.51.100.{i}"):
+                raise Unauthorized("Wrong username or password.")
+    with pytest.raises(Unauthorized):
+        await _guess(limiter)  # the third still counts ...
+    with pytest.raises(TooManyRequests):
+        await _guess(limiter)  # ... and the fourth is refused
+
+
+async def test_addresses_of_one_ipv6_subscriber_count_as_one() -> None:
+    limiter = LoginLimiter(LoginPolicy(per_pair=2, per_address=10**9, per_name=10**9))
+    for host in ("2001:db8:5:7::1", "2001:db8:5:7::2"):
+        with pytest.raises(Unauthorized):
+            await _guess(limiter, host)
+    with pytest.raises(TooManyRequests):
+        await _guess(limiter, "2001:db8:5:7:ffff::3")  # same /64
+    with pytest.raises(Unauthorized):
+        await _guess(limiter, "2001:db8:5:8::1")  # another subscriber

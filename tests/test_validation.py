@@ -234,3 +234,26 @@ async def test_hospital_capabilities_cannot_be_emptied_to_null(
     assert _loc(response) == [["body", "capabilities"]]
     listing = await client.get("/hospitals", headers=world.headers("dispatcher"))
     assert listing.status_code == 200 and listing.json()[0]["capabilities"] == ["stroke"]
+
+
+@pytest.mark.parametrize("raw", [b"\xa5", b'{"lat": "\xff"}', b"\x84\xc0YZ'"])
+async def test_a_body_that_is_not_utf8_json_is_a_422_naming_the_body(
+    client: httpx.AsyncClient, world: World, raw: bytes
+) -> None:
+    """FastAPI answered such bytes with a 400 the schema does not declare (found by
+    ``dispatch bench fuzz``)."""
+    response = await client.post(
+        "/incidents",
+        content=raw,
+        headers={**world.headers("dispatcher"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert _loc(response) == [["body"]]
+    listing = await client.get("/incidents", headers=world.headers("dispatcher"))
+    assert listing.json() == []
+
+
+async def test_statuses_the_fuzzer_met_are_declared(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert "401" in schema["paths"]["/auth/token"]["post"]["responses"]
+    assert "409" in schema["paths"]["/bookings/{booking_id}/eta"]["get"]["responses"]

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from dispatch.api.deps import CurrentPrincipal, Manager, PathId, State, UoW
+from dispatch.api.responses import ErrorOut
 from dispatch.auth import accounts, service
 from dispatch.auth.schemas import MeOut, PasswordReset, TokenOut, UserCreate, UserOut
 from dispatch.schemas import check_text
@@ -16,6 +17,9 @@ router = APIRouter(tags=["auth"])
 @router.post(
     "/auth/token",
     response_model=TokenOut,
+    responses={
+        401: {"model": ErrorOut, "description": "Wrong name or password, or a deactivated account"}
+    },
     summary="Log in (OAuth2 password flow); repeated failures are refused for a while (429)",
     description="The name may be given in any case. Failures are limited per (name, client "
     "address), per address, and per name from anywhere; a correct password from an address "

@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException
 
 from dispatch.errors import DomainError, InvalidInput, Unauthorized
 
@@ -84,7 +86,26 @@ async def _database(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Internal error.", "code": "internal"}, status_code=500)
 
 
+#: What FastAPI says when a body cannot even be decoded (bytes that are not UTF-8 JSON).
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own answers, except an undecodable body: a 422 naming the body, like
+    any other JSON that cannot be read, instead of an undocumented 400."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSEABLE_BODY:
+        error = {
+            "loc": ["body"],
+            "msg": "The body could not be read: JSON in UTF-8 is expected.",
+            "type": "json_invalid",
+        }
+        return JSONResponse({"detail": [error]}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StaleDataError, _stale)

@@ -14,6 +14,7 @@ from dispatch.api.deps import (
     UoW,
 )
 from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
+from dispatch.api.responses import ErrorOut
 from dispatch.incidents.recommend import check_location
 from dispatch.schemas import MAX_DB_INT, Day
 from dispatch.state import AppState
@@ -180,6 +181,9 @@ async def stop_status(
 @router.get(
     "/bookings/{booking_id}/eta",
     response_model=EtaOut,
+    responses={
+        409: {"model": ErrorOut, "description": "No vehicle on its way yet (see planned_pickup_at)"}
+    },
     summary="Live ETA to the pickup once the vehicle is on its way",
 )
 async def booking_eta(

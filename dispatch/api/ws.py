@@ -63,8 +63,9 @@ async def _receive(ws: WebSocket) -> str | None:
     return text if isinstance(text, str) else None
 
 
-async def _hello(ws: WebSocket, state: AppState) -> tuple[dict[str, Any], Principal] | None:
-    """Read the first message and authenticate it; close the socket when it is wrong."""
+async def _hello(ws: WebSocket, state: AppState) -> tuple[dict[str, Any], Principal, int] | None:
+    """Read the first message and authenticate it; close the socket when it is wrong.
+    Also returns the principal cache's generation read before the lookup (``_still_valid``)."""
     try:
         text = await asyncio.wait_for(_receive(ws), protocol.HELLO_TIMEOUT_S)
     except WebSocketDisconnect:
@@ -87,6 +88,7 @@ async def _hello(ws: WebSocket, state: AppState) -> tuple[dict[str, Any], Princi
     ):
         await ws.close(code=protocol.CLOSE_BAD_HELLO, reason="expected {type: hello, token}")
         return None
+    seen = state.principals.generation
     try:
         async with state.db.unit_of_work(read_only=True) as uow:
             principal = await auth_service.principal_for_token(
@@ -95,7 +97,21 @@ async def _hello(ws: WebSocket, state: AppState) -> tuple[dict[str, Any], Princi
     except DomainError:
         await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="invalid or expired token")
         return None
-    return hello, principal
+    return hello, principal, seen
+
+
+async def _still_valid(state: AppState, token: str, seen: int) -> bool:
+    """After the socket joined the hub: was a session ended between the hello's lookup and
+    the attach (the hub found no socket to close then)? Any revocation handled meanwhile
+    raised the cache's generation; only then is the token looked up again."""
+    if state.principals.generation == seen:
+        return True
+    try:
+        async with state.db.unit_of_work(read_only=True) as uow:
+            await auth_service.principal_for_token(uow, token, key=state.settings.token_key)
+    except DomainError:
+        return False
+    return True
 
 
 @router.websocket("/ws/control")
@@ -107,7 +123,7 @@ async def control_feed(ws: WebSocket) -> None:
     greeted = await _hello(ws, state)
     if greeted is None:
         return
-    hello, principal = greeted
+    hello, principal, seen = greeted
     if not principal.is_operational:
         await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="dispatch staff only")
         return
@@ -117,6 +133,9 @@ async def control_feed(ws: WebSocket) -> None:
     writer: asyncio.Task[None] | None = None
     if state.lifecycle.draining:  # began while this client said hello
         await hub.disconnect(client, protocol.CLOSE_SERVICE_RESTART, "server restarting")
+        return
+    if not await _still_valid(state, hello["token"], seen):
+        await hub.disconnect(client, protocol.CLOSE_UNAUTHORIZED, "the session has ended")
         return
     try:
         resumed = await _resume(state, hello.get("resume"))
@@ -183,7 +202,7 @@ async def driver_channel(ws: WebSocket) -> None:
     greeted = await _hello(ws, state)
     if greeted is None:
         return
-    _hello_msg, principal = greeted
+    hello_msg, principal, seen = greeted
     if state.lifecycle.draining:  # began while this phone said hello
         await ws.close(code=protocol.CLOSE_SERVICE_RESTART, reason="server restarting")
         return
@@ -191,6 +210,10 @@ async def driver_channel(ws: WebSocket) -> None:
         await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="a crew's vehicle token is needed")
         return
     session = state.hub.attach_driver(ws, principal.vehicle_id, principal.user_id)
+    if not await _still_valid(state, hello_msg["token"], seen):
+        state.hub.detach_driver(session)
+        await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="the session has ended")
+        return
     writer = asyncio.create_task(session.run())
     try:
         session.send({"type": "welcome", "vehicle_id": principal.vehicle_id})

@@ -22,6 +22,9 @@ class PrincipalCache:
         self.clock = clock
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Principal, float]] = {}
+        #: Raised by every ``forget`` / ``clear``: a lookup that began before a revocation
+        #: was handled must not put back what the revocation just dropped.
+        self.generation = 0
 
     @staticmethod
     def _key(token: str) -> str:
@@ -33,7 +36,11 @@ class PrincipalCache:
             return None
         return hit[0]
 
-    def put(self, token: str, principal: Principal) -> None:
+    def put(self, token: str, principal: Principal, *, seen: int | None = None) -> None:
+        """Cache ``principal``, unless a revocation was handled since ``seen`` (the
+        ``generation`` read before the database lookup that found it)."""
+        if seen is not None and seen != self.generation:
+            return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[self._key(token)] = (principal, self.clock.monotonic() + self.ttl_s)
@@ -47,9 +54,11 @@ class PrincipalCache:
             if (p.is_device and device_of is not None and p.vehicle_id == device_of)
             or (user_id is not None and p.user_id == user_id)
         ]
+        self.generation += 1
         for key in doomed:
             del self._entries[key]
         return len(doomed)
 
     def clear(self) -> None:
+        self.generation += 1
         self._entries.clear()

@@ -21,6 +21,7 @@ injectable clock's wall time (workers agree on it; tests move it).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -80,6 +81,20 @@ def _verdict(pair: int, address: int, name: int, limits: tuple[int, int, int]) -
     return ALLOWED
 
 
+def _client_block(address: str) -> str:
+    """The unit an address is counted by: itself for IPv4, its /64 for IPv6 (one
+    subscriber holds a whole /64, so counting single IPv6 addresses counts nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 class MemoryStore:
     """This process's counters (one worker, or the fallback while Redis is down)."""
 
@@ -97,9 +112,13 @@ class MemoryStore:
         if verdict != ALLOWED:
             return verdict
         if len(self._counts) + 3 > self.max_keys:  # bounded under a flood of made-up names
+            # Expired windows go first, then single failures; never every counter (a flood
+            # must not reset a guessed name's count). Still full: this attempt waits.
             self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
             if len(self._counts) + 3 > self.max_keys:
-                self._counts.clear()
+                self._counts = {k: v for k, v in self._counts.items() if v[0] > 1}
+            if len(self._counts) + 3 > self.max_keys:
+                return BY_ADDRESS
         for key, end in zip(c.keys, c.ends, strict=True):
             self._counts[key] = (self._get(key) + 1, end)
         return ALLOWED
@@ -189,7 +208,7 @@ class LoginLimiter:
         return p.per_pair, p.per_address, p.per_name
 
     def _counters(self, username: str, address: str, now: float) -> _Counters:
-        name, addr = _digest(username.strip().casefold()), _digest(address)
+        name, addr = _digest(username.strip().casefold()), _digest(_client_block(address))
 
         def window(seconds: int) -> tuple[int, float]:
             number = int(now // seconds)

@@ -29,6 +29,20 @@ log = logging.getLogger(__name__)
 STATEFUL_SHARE = 0.35
 #: Runs of one phase without a single request end that phase for the identity.
 MAX_IDLE_RUNS = 2
+#: Operations that may end the fuzzing identity's own session (deactivate, new password,
+#: log out everywhere, a new or revoked phone token). Fuzzed in each identity's last run,
+#: so that they cannot turn the rest of its requests into a stream of 401s.
+SESSION_ENDING = frozenset(
+    {
+        ("post", "/users/{user_id}/deactivate"),
+        ("post", "/users/{user_id}/reset-password"),
+        ("post", "/users/{user_id}/revoke-sessions"),
+        ("post", "/vehicles/{vehicle_id}/device-token"),
+        ("delete", "/vehicles/{vehicle_id}/device-token"),
+    }
+)
+#: Of each identity's share: the session-ending operations' run.
+SESSION_ENDING_SHARE = 0.03
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,17 @@ def engine_config(
     }
 
 
+def split_schema(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The schema without the session-ending operations, and with only them."""
+    kept: dict[str, Any] = {}
+    ending: dict[str, Any] = {}
+    for path, item in raw["paths"].items():
+        for method, operation in item.items():
+            target = ending if (method, path) in SESSION_ENDING else kept
+            target.setdefault(path, {})[method] = operation
+    return {**raw, "paths": kept}, {**raw, "paths": ending}
+
+
 def run_engine(
     raw_schema: dict[str, Any],
     config: dict[str, Any],
@@ -106,11 +131,18 @@ class _Runner:
         self, opts: FuzzOptions, world: FuzzWorld, progress: Callable[[str], None]
     ) -> None:
         self.opts, self.world, self.progress = opts, world, progress
-        self.raw_schema = httpx.get(f"{opts.urls[0]}/openapi.json", timeout=60).json()
+        raw_schema = httpx.get(f"{opts.urls[0]}/openapi.json", timeout=60).json()
+        self.schema, self.ending_schema = split_schema(raw_schema)
         self.tally = Tally()
         self.runs = 0
 
-    def run(self, role: str, phases: Sequence[str], cap: int | None) -> int:
+    def run(
+        self,
+        role: str,
+        phases: Sequence[str],
+        cap: int | None,
+        schema: dict[str, Any] | None = None,
+    ) -> int:
         refreshed, problems = refresh_identities(self.world)
         if refreshed:
             self.progress(f"identities refreshed: {', '.join(refreshed)}")
@@ -131,7 +163,7 @@ class _Runner:
         def count(phase: str, recorder: Any) -> int:
             return self.tally.add(role, phase, recorder)
 
-        sent = run_engine(self.raw_schema, config, count, cap)
+        sent = run_engine(self.schema if schema is None else schema, config, count, cap)
         self.progress(
             f"{role:<10} {'+'.join(phases):<17} {url} seed {seed}: {sent} requests "
             f"(total {self.tally.total}, 5xx {self.tally.server_error_count})"
@@ -140,9 +172,10 @@ class _Runner:
 
     def identity(self, role: str, share: int) -> None:
         """Examples and coverage once, then fuzzing and the stateful phase with fresh seeds
-        until ``share`` requests were sent as ``role``."""
+        until ``share`` requests were sent as ``role``; the session-ending operations last."""
+        ending = math.ceil(share * SESSION_ENDING_SHARE)
         spent = self.run(role, ("examples", "coverage"), None)
-        rest = max(0, share - spent)
+        rest = max(0, share - ending - spent)
         for phase, budget in (
             ("fuzzing", rest * (1 - STATEFUL_SHARE)),
             ("stateful", rest * STATEFUL_SHARE),
@@ -152,6 +185,7 @@ class _Runner:
                 sent = self.run(role, (phase,), math.ceil(budget - used))
                 used += sent
                 idle = idle + 1 if sent == 0 else 0
+        self.run(role, ("examples", "coverage", "fuzzing"), ending, self.ending_schema)
 
 
 def bench_fuzz(opts: FuzzOptions, progress: Callable[[str], None] = log.info) -> dict[str, Any]:

@@ -337,18 +337,20 @@ def refresh_identities(world: FuzzWorld) -> tuple[list[str], list[str]]:
 
 
 def _log_in_again(api: _Api, world: FuzzWorld, role: str) -> None:
+    """Log in; if the fuzzer deactivated the account or changed its password (possibly
+    the administrator's own), restore it with the CLI (as the system, needing no account)."""
     try:
         api.login(role)
         return
     except SeedError:
-        if role == "admin" or role not in world.user_ids:
-            raise
-    user_id = world.user_ids[role]
-    api.call("admin", "POST", f"/users/{user_id}/activate")
-    api.call(
-        "admin",
-        "POST",
-        f"/users/{user_id}/reset-password",
-        json={"password": world.passwords[role]},
+        pass
+    username = world.usernames[role]
+    _cli("user", "activate", "--username", username)
+    _cli(
+        "user",
+        "reset-password",
+        "--username",
+        username,
+        env={"DISPATCH_NEW_USER_PASSWORD": world.passwords[role]},
     )
     api.login(role)

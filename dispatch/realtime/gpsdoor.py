@@ -172,9 +172,10 @@ class GpsDoor:
         cached = self.principals.get(token)
         if cached is not None:
             return cached
+        seen = self.principals.generation
         async with self.db.unit_of_work(read_only=True) as uow:
             principal = await auth_service.principal_for_token(uow, token, key=self.token_key)
-        self.principals.put(token, principal)
+        self.principals.put(token, principal, seen=seen)
         return principal
 
     def _admit(self, vehicle_id: int) -> None:

@@ -66,7 +66,7 @@ PERSONAL: dict[str, frozenset[str]] = {
     "users": frozenset({"full_name"}),
 }
 
-_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+_JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 _log = sa.table(
     "audit_log",
     sa.column("id", sa.BigInteger),
