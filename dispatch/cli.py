@@ -344,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dispatch.usercommands import add_commands as add_account_commands
 
     add_account_commands(user_sub)  # deactivate | activate | reset-password | revoke-sessions
+    from dispatch.postcommands import add_commands as add_post_commands
+
+    add_post_commands(sub)  # posts plan
 
     plan = sub.add_parser("plan", help="plan a day's booked patient transports")
     plan.add_argument(
