@@ -174,6 +174,8 @@ def create_app(
             positions=lambda: {vid: (p.lat, p.lon) for vid, p in hub.positions.items()},
         )
         replanner.subscribe(db.reactions)
+        if emergency.coverage is not None:
+            emergency.coverage.subscribe(db.reactions)
         state = AppState(
             settings=settings,
             db=db,

@@ -226,6 +226,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             _settings().cache_dir,
             units=args.units,
             calls=args.calls,
+            coverage=args.coverage,
         )
         print(json.dumps(figures, indent=2 if args.json else None))
         return 0
@@ -371,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     disp.add_argument("--units", type=int, default=1000)
     disp.add_argument("--calls", type=int, default=200)
     disp.add_argument("--json", action="store_true")
+    disp.add_argument("--coverage", action="store_true", help="coverage-aware dispatch on")
     fuzz = bench_sub.add_parser(
         "fuzz",
         help="schemathesis over the whole API of a running server, as every role (JSON report)",

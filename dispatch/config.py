@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     red_waiting_alert_s: int = Field(default=60, ge=5, description="Alert on red calls unassigned")
     alert_interval_s: float = Field(default=5.0, gt=0, description="How often alerts are checked")
     auto_dispatch_red: bool = Field(default=False, description="Assign the best unit to red calls")
+    coverage_dispatch: bool = Field(
+        default=False,
+        description="Rank units by ETA plus the coverage their departure leaves behind",
+    )
     response_targets_s: dict[str, int] = Field(
         default={"red": 480, "yellow": 900},
         description="Response-time target per triage level, seconds (call to first on scene)",

@@ -104,3 +104,27 @@ def test_ranking_is_deterministic_with_ties_broken_by_eta_then_call_sign() -> No
     ranked = rank_units(RED_ALS, units, etas, POLICY, limit=3)
     assert [r.rank for r in ranked] == [1, 2, 3]
     assert ranked[0].reasons[0] == "road ETA 5.0 min"
+
+
+def test_the_coverage_a_departure_leaves_behind_counts_as_seconds() -> None:
+    """Coverage-aware dispatch: the service prices each unit's departure (capped per
+    triage); the ranking adds it and says where."""
+    sole = unit(1, "bls", call_sign="N1")
+    sole.coverage_s, sole.coverage_reason = (
+        900,
+        "the only free unit within 10 min of 40% of red calls (North)",
+    )
+    spare = unit(2, "bls", call_sign="B1")
+    spare.coverage_s = 30
+    assert order(GREEN_BLS, [sole, spare], [560, 790]) == ["B1", "N1"]
+    ranked = rank_units(GREEN_BLS, [sole, spare], [560, 790], POLICY)
+    assert ranked[1].score_s == 560 + 900
+    assert ranked[1].reasons[-1] == (
+        "leaves coverage behind: the only free unit within 10 min of 40% of red calls "
+        "(North) (+900 s)"
+    )
+    assert ranked[0].reasons[-1] == "leaves coverage behind (+30 s)"
+    # Without a price (coverage off, or still being built) the order is by ETA.
+    sole.coverage_s, spare.coverage_s = 0, 0
+    assert order(GREEN_BLS, [sole, spare], [560, 790]) == ["N1", "B1"]
+    assert not any("coverage" in r for r in rank_units(GREEN_BLS, [sole], [560])[0].reasons)

@@ -25,7 +25,9 @@ import json
 import secrets
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,7 @@ async def bench_dispatch_async(
     calls: int = 200,
     seed: int = 0,
     warmup: int = 5,
+    coverage: bool = False,
 ) -> dict[str, Any]:
     """:func:`bench_dispatch` inside a running event loop."""
     if units < 1 or calls < 1 or warmup < 0:
@@ -73,6 +76,7 @@ async def bench_dispatch_async(
             secret_key=secrets.token_urlsafe(48),
             auto_dispatch_red=False,
             duplicate_radius_m=0,
+            coverage_dispatch=coverage,
         )
         # The same provider the app will load (from the same cache) decides where is "on
         # the network", so no seeded unit or call is refused as off the map.
@@ -99,10 +103,11 @@ async def bench_dispatch_async(
                 200,
             )["access_token"]
             http.headers["Authorization"] = f"Bearer {token}"
+            coverage_build_s = await _build_coverage(state)
             recommendation = await bench_recommend(http, state, rec_points, rng, warmup, units)
             end_to_end = await bench_end_to_end(http, state, e2e_points, rng, warmup)
             graph = graph_figures(state.travel)
-    return summary(
+    figures = summary(
         dialect=dialect,
         redis_url=redis_url,
         loop=asyncio.get_running_loop(),
@@ -116,6 +121,26 @@ async def bench_dispatch_async(
         recommendation=recommendation,
         end_to_end=end_to_end,
     )
+    figures["coverage_dispatch"] = coverage
+    built = state.emergency.coverage.coverage if state.emergency.coverage else None
+    if coverage_build_s is not None and built is not None:
+        figures["coverage"] = {
+            "build_s": round(coverage_build_s, 2),
+            "zones": built.grid.size,
+            "sites": len(built.sites),
+        }
+    return figures
+
+
+async def _build_coverage(state: AppState) -> float | None:
+    """Build the coverage before timing (a deployment builds it once, in the background)."""
+    keeper = state.emergency.coverage
+    if keeper is None:
+        return None
+    started = time.perf_counter()
+    async with state.db.unit_of_work(read_only=True) as uow:
+        await keeper.wait_built(uow, datetime.now(UTC))
+    return time.perf_counter() - started
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -137,6 +162,7 @@ def bench_dispatch(
     calls: int = 200,
     seed: int = 0,
     warmup: int = 5,
+    coverage: bool = False,
 ) -> dict[str, Any]:
     """Seed a scratch database, serve the real app and measure recommendation latency and
     call-to-crew-event latency over HTTP; return JSON-able figures (milliseconds).
@@ -154,6 +180,7 @@ def bench_dispatch(
                 calls=calls,
                 seed=seed,
                 warmup=warmup,
+                coverage=coverage,
             )
         )
 
@@ -180,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--coverage", action="store_true", help="coverage-aware dispatch")
     args = parser.parse_args(argv)
     figures = bench_dispatch(
         args.osm,
@@ -190,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         calls=args.calls,
         seed=args.seed,
         warmup=args.warmup,
+        coverage=args.coverage,
     )
     if args.json:
         json.dump(figures, sys.stdout, indent=2)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from dispatch.config import Settings
+from dispatch.coverage.keeper import CoverageKeeper
 from dispatch.incidents.triage import TriageTable
 from dispatch.routing.base import TravelTimeProvider
 from dispatch.routing.ranking import RankingPolicy
@@ -27,6 +28,8 @@ class DispatchConfig:
     policy: RankingPolicy = field(default_factory=RankingPolicy)
     #: How many ranked units a recommendation shows (all are ranked).
     shown: int = 10
+    #: Coverage-aware dispatch (``DISPATCH_COVERAGE_DISPATCH``); None = rank by ETA alone.
+    coverage: CoverageKeeper | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, travel: TravelTimeProvider) -> DispatchConfig:
@@ -42,4 +45,7 @@ class DispatchConfig:
             auto_dispatch_red=settings.auto_dispatch_red,
             response_targets_s=dict(settings.response_targets_s),
             policy=RankingPolicy(stale_after_s=settings.stale_gps_s),
+            coverage=CoverageKeeper(travel, area=settings.service_bbox)
+            if settings.coverage_dispatch
+            else None,
         )

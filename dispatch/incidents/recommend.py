@@ -12,6 +12,8 @@ import numpy as np
 from sqlalchemy import String, and_, func, select, type_coerce
 from sqlalchemy.orm import aliased
 
+from dispatch.coverage.keeper import CoverageKeeper
+from dispatch.coverage.model import UnitState
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import InvalidInput
 from dispatch.incidents.config import DispatchConfig
@@ -97,6 +99,7 @@ async def recommend(
                 Vehicle.last_lon,
                 Vehicle.last_fix_at,
                 Vehicle.seats_stretcher,
+                Vehicle.station_id,
                 Station.lat,
                 Station.lon,
                 active.incident_id,
@@ -115,10 +118,12 @@ async def recommend(
     is_red = incident.triage == Triage.RED
     candidates: list[UnitCandidate] = []
     excluded: list[Excluded] = []
+    fleet: list[UnitState] = []  # every unit on duty with a place, as coverage sees it
     claimable = {s.value for s in CLAIMABLE_STATES}
     triage = incident.triage.value
     for row in rows:
-        vid, call_sign, kind, state, lat, lon, fix_at, stretchers, st_lat, st_lon, busy_with = row
+        (vid, call_sign, kind, state, lat, lon, fix_at, stretchers, station_id, st_lat, st_lon,
+         busy_with) = row  # fmt: skip
         load = loads.get(vid)
         reason: str | None = None
         preemption: Preemption | None = None
@@ -146,6 +151,25 @@ async def recommend(
                 position, source = LatLon(st_lat, st_lon), "station"
             else:
                 reason = "no known position"
+        if cfg.coverage is not None:
+            here = position
+            if here is None and lat is not None and lon is not None:
+                here = LatLon(lat, lon)
+            elif here is None and st_lat is not None and st_lon is not None:
+                here = LatLon(st_lat, st_lon)
+            free = busy_with is None and state in claimable and (load is None or not load.busy)
+            if here is not None:
+                fleet.append(
+                    UnitState(
+                        vehicle_id=vid,
+                        lat=here.lat,
+                        lon=here.lon,
+                        als=traits(kind).care_level == "als",
+                        available=free and not (load is not None and load.on_board),
+                        site_key=f"station:{station_id}" if station_id is not None else None,
+                        carries_patients=not traits(kind).first_responder,
+                    )
+                )
         if reason is not None or position is None:
             excluded.append(Excluded(vid, call_sign, reason or "no known position"))
             continue
@@ -169,9 +193,32 @@ async def recommend(
         excluded.append(Excluded(unit.vehicle_id, unit.call_sign, "position off the road network"))
     gone = set(dropped)
     reachable = [c for i, c in enumerate(candidates) if i not in gone]
+    if cfg.coverage is not None:
+        await _price_coverage(uow, cfg.coverage, fleet, reachable, triage, now)
     ranked = rank_units(needs, reachable, etas, cfg.policy, limit=limit or cfg.shown)
     excluded.sort(key=lambda e: e.call_sign)
     return Recommendation(incident.id, now, ranked, excluded, off_duty)
+
+
+async def _price_coverage(
+    uow: UnitOfWork,
+    keeper: CoverageKeeper,
+    fleet: list[UnitState],
+    candidates: list[UnitCandidate],
+    triage: str,
+    now: datetime,
+) -> None:
+    """Add to each candidate what its departure would leave uncovered (nothing while the
+    coverage is still being built: then the ranking is by ETA alone)."""
+    coverage = await keeper.ready(uow, now)
+    if coverage is None:
+        return
+    costs = keeper.costs(coverage, fleet, [c.vehicle_id for c in candidates], triage, now)
+    for candidate in candidates:
+        cost = costs.get(candidate.vehicle_id)
+        if cost is not None:
+            candidate.coverage_s = cost.penalty_s
+            candidate.coverage_reason = cost.reason
 
 
 def check_location(cfg: DispatchConfig, lat: float, lon: float, field: str = "lat") -> None:

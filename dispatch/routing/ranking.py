@@ -53,6 +53,10 @@ class UnitCandidate:
     gps_age_s: float | None  # None when there never was a fix
     seats_stretcher: int
     preemption: Preemption | None = None
+    #: Seconds of ETA the coverage this unit's departure would leave behind is worth for
+    #: this call (coverage-aware dispatch; 0 when off), and the sentence saying where.
+    coverage_s: int = 0
+    coverage_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,11 @@ def _assess(
         penalty += policy.returning_s
         if explain:
             reasons.append("returning to station")
+    if unit.coverage_s > 0:
+        penalty += unit.coverage_s
+        if explain:
+            where = f": {unit.coverage_reason}" if unit.coverage_reason else ""
+            reasons.append(f"leaves coverage behind{where} (+{unit.coverage_s} s)")
     if unit.preemption is not None:
         rides = unit.preemption.disrupted_rides
         cost = policy.preemption_base_s + policy.preemption_per_ride_s * rides

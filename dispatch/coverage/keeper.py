@@ -1,0 +1,158 @@
+"""Each worker's live coverage for coverage-aware dispatch (``DISPATCH_COVERAGE_DISPATCH``).
+
+Built once, lazily, on the first recommendation that needs it (the travel matrix from
+every zone and station to every zone takes seconds on a big map, so it runs in a thread,
+and until it is ready recommendations rank by ETA alone); then brought up to date from
+the fleet every recommendation reads anyway (``Coverage.sync`` costs only the units whose
+place or state changed). Demand starts from the recorded calls of the last four weeks on
+top of a uniform prior and learns every new call.
+
+Why per worker, without a shared copy: every worker reads the same units from the
+database for each ranking, so each converges to the same picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from dispatch.coverage.model import Coverage, CoverageConfig, Site, UnitState
+from dispatch.db.reactions import Reactions
+from dispatch.db.session import UnitOfWork
+from dispatch.events import IncidentCreated
+from dispatch.models import Hospital, Incident, Station
+from dispatch.routing.base import LatLon, TravelTimeProvider
+from dispatch.routing.coverage import Loss
+
+log = logging.getLogger(__name__)
+
+#: Degrees added around the stations, hospitals and calls that make the service area.
+_PAD_DEG = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What sending one unit costs in coverage, as the ranking adds it."""
+
+    penalty_s: int
+    loss: float
+    reason: str | None
+
+
+class CoverageKeeper:
+    def __init__(
+        self,
+        travel: TravelTimeProvider,
+        *,
+        area: tuple[float, float, float, float] | None = None,
+        cfg: CoverageConfig | None = None,
+    ) -> None:
+        self.travel = travel
+        self.area = area
+        self.cfg = cfg or CoverageConfig()
+        self.coverage: Coverage | None = None
+        self._building: asyncio.Task[Coverage | None] | None = None
+
+    async def ready(self, uow: UnitOfWork, now: datetime) -> Coverage | None:
+        """The coverage, or None while it is being built (the first call starts it)."""
+        if self.coverage is not None:
+            return self.coverage
+        if self._building is None:
+            sites, places, calls = await _inputs(uow, now - self.cfg.history)
+            if not sites:
+                return None  # no station yet: nothing to cover from
+            area = self.area or _area([(s.lat, s.lon) for s in sites], calls)
+            self._building = asyncio.create_task(
+                asyncio.to_thread(self._build, area, sites, places, calls, now)
+            )
+        if not self._building.done():
+            return None
+        self.coverage = self._building.result()
+        return self.coverage
+
+    async def wait_built(self, uow: UnitOfWork, now: datetime) -> Coverage | None:
+        """Build now and wait for it (start-up, tests, benchmarks)."""
+        await self.ready(uow, now)
+        if self._building is not None:
+            self.coverage = await self._building
+        return self.coverage
+
+    def _build(
+        self,
+        area: tuple[float, float, float, float],
+        sites: list[Site],
+        places: list[tuple[str, LatLon]],
+        calls: list[tuple[float, float, str]],
+        now: datetime,
+    ) -> Coverage | None:
+        try:
+            return Coverage.build(
+                self.travel, area, sites, now, cfg=self.cfg, calls=calls, places=places
+            )
+        except Exception:  # never let coverage break dispatch: rank by ETA alone
+            log.exception("coverage could not be built; ranking by ETA alone")
+            return None
+
+    def costs(
+        self,
+        coverage: Coverage,
+        units: Sequence[UnitState],
+        candidates: Sequence[int],
+        triage: str,
+        now: datetime,
+    ) -> dict[int, Cost]:
+        """Bring coverage up to ``units`` (the fleet on duty) and price sending each of
+        ``candidates`` to a call of ``triage``."""
+        coverage.sync(units, now)
+        losses: dict[int, Loss] = coverage.losses(list(candidates))
+        out: dict[int, Cost] = {}
+        for vehicle_id, loss in losses.items():
+            penalty = self.cfg.penalty_s(triage, loss.value)
+            reason = coverage.explain(vehicle_id, loss) if penalty > 0 else None
+            out[vehicle_id] = Cost(penalty, loss.value, reason)
+        return out
+
+    def subscribe(self, reactions: Reactions) -> None:
+        """Learn every committed call (demand follows the calls)."""
+        reactions.subscribe("coverage-learns-calls", (IncidentCreated,), self._learn)
+
+    async def _learn(self, events: Sequence[IncidentCreated]) -> None:
+        if self.coverage is not None:
+            for event in events:
+                self.coverage.add_call(event.lat, event.lon, event.triage)
+
+
+def _area(
+    points: Sequence[tuple[float, float]], calls: Sequence[tuple[float, float, str]]
+) -> tuple[float, float, float, float]:
+    lats = [p[0] for p in points] + [c[0] for c in calls]
+    lons = [p[1] for p in points] + [c[1] for c in calls]
+    pad = _PAD_DEG
+    return min(lats) - pad, min(lons) - pad, max(lats) + pad, max(lons) + pad
+
+
+async def _inputs(
+    uow: UnitOfWork, since: datetime
+) -> tuple[list[Site], list[tuple[str, LatLon]], list[tuple[float, float, str]]]:
+    session = uow.session
+    stations = (
+        await session.execute(
+            select(Station.id, Station.name, Station.lat, Station.lon).order_by(Station.id)
+        )
+    ).all()
+    hospitals = (await session.execute(select(Hospital.name, Hospital.lat, Hospital.lon))).all()
+    calls = (
+        await session.execute(
+            select(Incident.lat, Incident.lon, Incident.triage).where(Incident.created_at >= since)
+        )
+    ).all()
+    sites = [Site(f"station:{i}", name, lat, lon) for i, name, lat, lon in stations]
+    places = [(s.name, LatLon(s.lat, s.lon)) for s in sites] + [
+        (name, LatLon(lat, lon)) for name, lat, lon in hospitals
+    ]
+    return sites, places, [(lat, lon, str(getattr(t, "value", t))) for lat, lon, t in calls]

@@ -1,0 +1,110 @@
+"""Coverage-aware dispatch through the API, on both stacks (``DISPATCH_COVERAGE_DISPATCH``):
+the ranking adds what each unit's departure would leave uncovered.
+
+The city: the world's station Central (13.74, 100.53) with A1 (ALS), B1 and B2 (BLS), and a
+station North 6.7 km away with one BLS unit, N1, the only cover of the north. A call at
+(13.775, 100.53) is nearer North (straight line x 1.4 at 25 km/h: N1 ~9 min, B1 ~13 min).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from dispatch.app import create_app
+from dispatch.db.session import Database
+from dispatch.models import Station, Vehicle
+from dispatch.models.enums import VehicleKind, VehicleState
+from dispatch.state import AppState
+from tests.helpers.stacks import Stack
+from tests.helpers.world import World
+
+CALL = {"lat": 13.775, "lon": 100.53}
+
+
+async def _north(db: Database, world: World) -> None:
+    async with db.unit_of_work() as uow:
+        north = Station(organisation_id=world.centre_id, name="North", lat=13.80, lon=100.53)
+        uow.session.add(north)
+        await uow.session.flush()
+        for call_sign, station_id in (("N1", north.id), ("B2", world.station_id)):
+            uow.session.add(
+                Vehicle(
+                    organisation_id=world.centre_id,
+                    call_sign=call_sign,
+                    kind=VehicleKind.BLS,
+                    seats_stretcher=1,
+                    station_id=station_id,
+                    state=VehicleState.AVAILABLE,
+                )
+            )
+
+
+@pytest.fixture
+async def coverage_app(stack: Stack, world: World, db: Database) -> AsyncIterator[FastAPI]:
+    await _north(db, world)
+    application = create_app(stack.settings(coverage_dispatch=True))
+    async with application.router.lifespan_context(application):
+        state: AppState = application.state.dispatch
+        keeper = state.emergency.coverage
+        assert keeper is not None
+        async with state.db.unit_of_work(read_only=True) as uow:
+            assert await keeper.wait_built(uow, datetime.now(UTC)) is not None
+        yield application
+
+
+async def _ranked(app: FastAPI, world: World, triage: str) -> list[dict[str, Any]]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        body = {**CALL, "chief_complaint": "fever", "triage": triage}
+        created = await http.post("/incidents", json=body, headers=world.headers("dispatcher"))
+        assert created.status_code == 201, created.text
+        path = f"/incidents/{created.json()['id']}/recommendations"
+        answer = await http.post(path, headers=world.headers("dispatcher"))
+        assert answer.status_code == 200, answer.text
+        candidates: list[dict[str, Any]] = answer.json()["candidates"]
+        return candidates
+
+
+async def test_a_green_call_is_not_given_the_only_unit_of_the_north(
+    coverage_app: FastAPI, world: World
+) -> None:
+    ranked = await _ranked(coverage_app, world, "green")
+    by_sign = {c["call_sign"]: c for c in ranked}
+    assert by_sign["N1"]["eta_s"] < by_sign["B1"]["eta_s"]  # N1 is nearer ...
+    assert ranked[0]["call_sign"] == "B1"  # ... but B1 goes (ties with B2 by call sign)
+    north = by_sign["N1"]["reasons"][-1]
+    assert north.startswith("leaves coverage behind: the only free unit within")
+    assert "(North)" in north
+    # The ALS unit is kept for red calls where a BLS one will do.
+    assert by_sign["A1"]["score_s"] - by_sign["A1"]["eta_s"] > (
+        by_sign["B1"]["score_s"] - by_sign["B1"]["eta_s"]
+    )
+
+
+async def test_a_red_call_still_gets_the_fastest_unit_beyond_the_margin(
+    coverage_app: FastAPI, world: World
+) -> None:
+    ranked = await _ranked(coverage_app, world, "red")
+    by_sign = {c["call_sign"]: c for c in ranked}
+    assert by_sign["B1"]["eta_s"] - by_sign["N1"]["eta_s"] > 60  # more than the red cap
+    assert ranked[0]["call_sign"] == "N1"
+    penalty = by_sign["N1"]["score_s"] - by_sign["N1"]["eta_s"]
+    assert 0 < penalty - 90 <= 60  # no-GPS 90 s, then coverage capped at 60 s for red
+
+
+async def test_without_the_setting_the_nearest_goes(
+    client: httpx.AsyncClient, world: World, db: Database
+) -> None:
+    await _north(db, world)
+    body = {**CALL, "chief_complaint": "fever", "triage": "green"}
+    created = await client.post("/incidents", json=body, headers=world.headers("dispatcher"))
+    path = f"/incidents/{created.json()['id']}/recommendations"
+    ranked = (await client.post(path, headers=world.headers("dispatcher"))).json()["candidates"]
+    assert ranked[0]["call_sign"] == "N1"
+    assert not any("coverage" in r for c in ranked for r in c["reasons"])
