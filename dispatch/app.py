@@ -252,6 +252,8 @@ def create_app(
         version=__version__,
         summary="Emergency dispatch and patient-transport coordination",
         lifespan=lifespan,
+        docs_url=None,  # served by dispatch.web from local files (no CDN)
+        redoc_url=None,
     )
     errors.install(app)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from dispatch.config import Settings
@@ -66,6 +71,40 @@ async def crew() -> FileResponse:
 @router.get("/care")
 async def care() -> FileResponse:
     return _page(PAGES["care"])
+
+
+# API documentation from this server's own files: a control room may have no internet,
+# and FastAPI's defaults load Swagger UI and ReDoc from a CDN.
+_VENDOR = "/static/vendor"
+_OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+
+
+@router.get("/docs")
+async def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Dispatch API",
+        swagger_js_url=f"{_VENDOR}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{_VENDOR}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=f"{_VENDOR}/swagger-ui/favicon-32x32.png",
+        oauth2_redirect_url=_OAUTH2_REDIRECT,
+    )
+
+
+@router.get(_OAUTH2_REDIRECT)
+async def swagger_ui_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc")
+async def redoc() -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url="/openapi.json",
+        title="Dispatch API",
+        redoc_js_url=f"{_VENDOR}/redoc/redoc.standalone.js",
+        redoc_favicon_url=f"{_VENDOR}/swagger-ui/favicon-32x32.png",
+        with_google_fonts=False,
+    )
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
