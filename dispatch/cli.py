@@ -151,14 +151,18 @@ async def _prepare_demo(settings: Settings) -> DemoInfo:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from dispatch.demo import demo_settings
+
     overrides = {"osm_path": args.osm} if args.osm else {}
-    settings = Settings(**overrides)
+    settings = demo_settings(Settings(**overrides))
     info = asyncio.run(_prepare_demo(settings))
     base = f"http://{args.host}:{args.port}"
     print("\n=== Dispatch demo: central Bangkok ===")
     print(f"database   {settings.database_url}")
     print(f"screens    {base}/control  (dispatchers)  {base}/crew  (crews)  {base}/care")
     print(f"API docs   {base}/docs")
+    where = settings.osm_path or settings.osrm_url
+    print(f"travel     {'road ETAs from ' + str(where) if where else 'straight line'}")
     print("logins     (username / password / role)")
     for username, password, role in info.logins:
         print(f"           {username:<11} {password:<24} {role}")

@@ -5,12 +5,14 @@ no data files; seeding twice changes nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
 from dispatch.auth import service as auth_service
 from dispatch.auth.principal import Principal
 from dispatch.auth.schemas import UserCreate
+from dispatch.config import Settings
 from dispatch.db.session import UnitOfWork
 from dispatch.fleet import service as fleet
 from dispatch.models import Hospital, Organisation, Patient, Station, Vehicle
@@ -72,6 +74,18 @@ LOGINS = [
     ("driver", Role.DRIVER, "Demo Driver (A1)"),
     ("carecentre", Role.CARE_CENTRE, "Demo Care Centre Coordinator"),
 ]
+
+#: The demo area's road map, shipped inside the package (derived from OpenStreetMap by
+#: scripts/make_demo_map.py; ODbL, see data/demo/NOTICE): road ETAs and a drawn map out of
+#: the box, with no ../shared beside the clone.
+DEMO_MAP = Path(__file__).resolve().parent / "data" / "demo" / "bangkok-central.osm.pbf"
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's settings: the shipped road map unless a map or OSRM is configured."""
+    if settings.osm_path is None and settings.osrm_url is None:
+        return settings.model_copy(update={"osm_path": DEMO_MAP})
+    return settings
 
 
 @dataclass(frozen=True)
