@@ -128,6 +128,11 @@ class BookingCreate(_BookingTimes):
     recurrence_rule: RecurrenceRule | None = None
     companions: Companions = 0
     notes: Notes | None = None
+    allow_duplicate: bool = Field(
+        default=False,
+        description="Book even though the same ride was booked for this patient moments ago "
+        "(otherwise 409 duplicate_booking naming it)",
+    )
 
     @field_validator("return_pickup_window_end")
     @classmethod

@@ -26,6 +26,7 @@ from dispatch.models import Hospital, Organisation, Patient, PlanStop, Transport
 from dispatch.models.enums import BookingOutcome, BookingStatus, OrganisationKind, Role
 from dispatch.transports import series
 from dispatch.transports.config import TransportConfig
+from dispatch.transports.duplicates import refuse_recent_twin
 from dispatch.transports.schemas import BookingCreate, BookingUpdate, PatientCreate, PatientUpdate
 
 _FINAL_STATUSES = frozenset(
@@ -177,7 +178,7 @@ async def create_booking(
         raise InvalidInput("patient_id", f"Patient {data.patient_id} does not exist.")
     _check_future(data, now)
     values: dict[str, Any] = data.model_dump(
-        exclude={"return_pickup_window_start", "return_pickup_window_end"}
+        exclude={"return_pickup_window_start", "return_pickup_window_end", "allow_duplicate"}
     )
     if data.destination_hospital_id is not None:
         hospital = await uow.session.get(Hospital, data.destination_hospital_id)
@@ -201,6 +202,8 @@ async def create_booking(
             raise InvalidInput(
                 "return_of_id", f"Booking {data.return_of_id} is not this patient's."
             )
+    if not data.allow_duplicate:
+        await refuse_recent_twin(uow, values, now)
     tz = await centre_timezone(uow, patient.organisation_id)
     booking = TransportBooking(
         organisation_id=patient.organisation_id, created_by_id=actor.user_id, **values

@@ -209,7 +209,8 @@ async function submitBooking(event) {
   const form = event.target;
   const message = form.querySelector(".flash");
   try {
-    const created = await session.act(form, "/bookings", bookingBody(form));
+    const created = await bookOnce(form, message);
+    if (!created) return;
     let text = t("care.booked", { id: created.id });
     if (created.is_series) text = t("care.booked_series", { id: created.id, n: created.generated_ids.length });
     else if (created.return_booking_id) text = t("care.booked_return", { id: created.id, back: created.return_booking_id });
@@ -217,6 +218,24 @@ async function submitBooking(event) {
     await loadBookings();
   } catch (error) {
     flash(message, error.message, "error");
+  }
+}
+
+/** Book the form's ride. The same ride booked for this patient moments ago (a second
+ * press, a colleague on the same request) is questioned by the server (409
+ * duplicate_booking): book it again only when the clerk confirms. */
+async function bookOnce(form, message) {
+  const body = bookingBody(form);
+  try {
+    return await session.act(form, "/bookings", body);
+  } catch (error) {
+    if (error.status !== 409 || error.body?.code !== "duplicate_booking") throw error;
+    const id = error.body.duplicate_of;
+    if (!window.confirm(t("care.duplicate_confirm", { id }))) {
+      flash(message, t("care.duplicate_kept", { id }), "info");
+      return null;
+    }
+    return await session.act(form, "/bookings", { ...body, allow_duplicate: true });
   }
 }
 
