@@ -185,3 +185,44 @@ async def test_no_show(client: httpx.AsyncClient, db: Database, world: World) ->
         )
     ).json()["stops"]
     assert [s["status"] for s in stops] == ["no_show", "done"]
+
+
+async def test_a_stop_a_replan_removed_never_comes_back_under_its_id(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    """A re-plan deletes a day's planned stops and writes new ones. SQLite used to hand
+    the deleted ids out again, so a crew's report on a removed stop (a 404 before) could
+    land on another stop of another vehicle (a 403) or of its own (the wrong ride)."""
+    at = local(11)
+
+    def brk(vehicle: str, seq: int) -> PlanStop:
+        return PlanStop(
+            service_date=DAY,
+            vehicle_id=world.vehicle_ids[vehicle],
+            seq=seq,
+            kind="break",
+            planned_arrival=at,
+            planned_start=at,
+            planned_departure=at + timedelta(minutes=30),
+        )
+
+    async with db.unit_of_work() as uow:
+        stops = [brk("T1", 1), brk("T1", 2)]
+        uow.session.add_all(stops)
+        await uow.session.flush()
+        removed = stops[-1].id
+    async with db.unit_of_work() as uow:  # the re-plan: out with the last stop ...
+        gone = await uow.session.get(PlanStop, removed)
+        assert gone is not None
+        await uow.session.delete(gone)
+    async with db.unit_of_work() as uow:  # ... and in with another vehicle's
+        fresh = brk("B1", 1)
+        uow.session.add(fresh)
+        await uow.session.flush()
+        assert fresh.id > removed
+    report = await client.post(
+        f"/plan-stops/{removed}/status",
+        json={"status": "under_way"},
+        headers=world.headers("driver"),
+    )
+    assert report.status_code == 404

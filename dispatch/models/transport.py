@@ -135,7 +135,12 @@ class PlanStop(Base):
     """One stop of a vehicle's planned day, in order: what the manifest shows."""
 
     __tablename__ = "plan_stops"
-    __table_args__ = (Index("ix_plan_stops_day_vehicle", "service_date", "vehicle_id", "seq"),)
+    __table_args__ = (
+        Index("ix_plan_stops_day_vehicle", "service_date", "vehicle_id", "seq"),
+        # Ids are never handed out again (SQLite would reuse a re-plan's deleted ones, and a
+        # crew's report on a removed stop would land on another): migration 0010.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_date: Mapped[date] = mapped_column(Date)
