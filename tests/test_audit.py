@@ -28,17 +28,18 @@ PATIENT = {
     "home_lon": 100.553456,
     "notes": "dialysis Mon/Wed/Fri, hepatitis B",
 }
+# Whole values: a fragment such as a birth year can turn up inside a timestamp's microseconds.
 LEAKS = [
     "66811112222",
     "Sukhumvit",
     "HIV",
-    "745123",
-    "534567",
+    "13.745123",
+    "100.534567",
     "Somchai",
     "66833334444",
-    "1941",
+    "1941-03-07",
     "Phahonyothin",
-    "801234",
+    "13.801234",
     "dialysis",
     "warfarin",
     "Ari",
