@@ -73,9 +73,8 @@ async def create_user(uow: UoW, actor: Manager, data: UserCreate) -> UserOut:
     tags=["users"],
     summary="Deactivate a user: no more logins, every session ends (not the last admin)",
 )
-async def deactivate_user(uow: UoW, state: State, actor: Manager, user_id: PathId) -> UserOut:
+async def deactivate_user(uow: UoW, actor: Manager, user_id: PathId) -> UserOut:
     user = await accounts.deactivate(uow, actor, user_id)
-    state.principals.forget(user_id=user.id)  # here at once; everywhere via the event
     return UserOut.model_validate(user)
 
 
@@ -95,11 +94,8 @@ async def activate_user(uow: UoW, actor: Manager, user_id: PathId) -> UserOut:
     tags=["users"],
     summary="Set a new password; every session on the old one ends",
 )
-async def reset_password(
-    uow: UoW, state: State, actor: Manager, user_id: PathId, data: PasswordReset
-) -> UserOut:
+async def reset_password(uow: UoW, actor: Manager, user_id: PathId, data: PasswordReset) -> UserOut:
     user = await accounts.reset_password(uow, actor, user_id, data.password)
-    state.principals.forget(user_id=user.id)
     return UserOut.model_validate(user)
 
 
@@ -109,7 +105,6 @@ async def reset_password(
     tags=["users"],
     summary="Log a user out everywhere: every token and open screen of theirs stops",
 )
-async def revoke_sessions(uow: UoW, state: State, actor: Manager, user_id: PathId) -> UserOut:
+async def revoke_sessions(uow: UoW, actor: Manager, user_id: PathId) -> UserOut:
     user = await accounts.revoke_sessions(uow, actor, user_id)
-    state.principals.forget(user_id=user.id)
     return UserOut.model_validate(user)

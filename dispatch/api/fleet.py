@@ -72,13 +72,10 @@ async def update_vehicle(
     status_code=201,
     summary="Issue a new device token for the vehicle's phone (revokes the old one)",
 )
-async def issue_device_token(
-    uow: UoW, state: State, actor: Manager, vehicle_id: PathId
-) -> DeviceTokenOut:
+async def issue_device_token(uow: UoW, actor: Manager, vehicle_id: PathId) -> DeviceTokenOut:
     vehicle, token = await service.issue_device_token(uow, actor, vehicle_id)
-    # The old token stops at once here; once committed, every worker (this one included)
-    # closes the phone's open sockets and forgets it (DeviceTokenRevoked, realtime.hub).
-    state.principals.forget(device_of=vehicle.id)
+    # Once committed, every worker (this one included) closes the phone's open sockets and
+    # forgets the old token (DeviceTokenRevoked, realtime.hub).
     assert vehicle.device_token_issued_at is not None
     return DeviceTokenOut(
         vehicle_id=vehicle.id, device_token=token, issued_at=vehicle.device_token_issued_at
@@ -90,8 +87,7 @@ async def issue_device_token(
     status_code=204,
     summary="Revoke the vehicle's device token (a lost or stolen phone)",
 )
-async def revoke_device_token(uow: UoW, state: State, actor: Manager, vehicle_id: PathId) -> None:
+async def revoke_device_token(uow: UoW, actor: Manager, vehicle_id: PathId) -> None:
+    # Once committed, every worker closes the phone's open sockets and forgets the token
+    # (DeviceTokenRevoked, realtime.hub).
     await service.revoke_device_token(uow, actor, vehicle_id)
-    # At once on this worker; once committed, every worker closes the phone's open
-    # sockets and forgets the token (DeviceTokenRevoked, realtime.hub).
-    state.principals.forget(device_of=vehicle_id)
