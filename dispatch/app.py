@@ -23,6 +23,7 @@ from dispatch.api import (
     assignments,
     audit,
     auth,
+    coverage,
     errors,
     fleet,
     gps,
@@ -47,6 +48,7 @@ from dispatch.auth.loginlimit import build_login_limiter
 from dispatch.auth.ratelimit import Limits
 from dispatch.clock import SYSTEM_CLOCK, Clock
 from dispatch.config import Settings
+from dispatch.coverage.advisor import MoveUpAdvisor
 from dispatch.db.session import Database
 from dispatch.idempotency.cleanup import run_sweeper
 from dispatch.incidents.alerts import raise_ack_alerts
@@ -174,8 +176,13 @@ def create_app(
             positions=lambda: {vid: (p.lat, p.lon) for vid, p in hub.positions.items()},
         )
         replanner.subscribe(db.reactions)
+        advisor: MoveUpAdvisor | None = None
         if emergency.coverage is not None:
             emergency.coverage.subscribe(db.reactions)
+            advisor = MoveUpAdvisor(
+                db, emergency.coverage, emergency.moveup, clock, publish=broker.publish
+            )
+            advisor.subscribe(db.reactions)
         state = AppState(
             settings=settings,
             db=db,
@@ -187,6 +194,7 @@ def create_app(
             hub=hub,
             transport=transport,
             replanner=replanner,
+            moveups=advisor,
             lifecycle=Lifecycle(hub, drain_s=settings.drain_s),
             gps=GpsDoor(
                 db=db,
@@ -272,6 +280,7 @@ def create_app(
     for module in (
         gps,
         alarms,
+        coverage,
         ws,
         health,
         auth,

@@ -169,6 +169,16 @@ class Settings(BaseSettings):
         default=False,
         description="Rank units by ETA plus the coverage their departure leaves behind",
     )
+    moveup_max_moves: int = Field(
+        default=2, ge=0, le=20, description="Move-ups suggested at once (with coverage dispatch)"
+    )
+    moveup_cooldown_minutes: int = Field(
+        default=30, ge=0, description="A unit moved or whose move was rejected rests this long"
+    )
+    moveup_per_hour: int = Field(default=6, ge=0, description="Move-ups per centre per hour")
+    moveup_max_drive_minutes: int = Field(
+        default=15, ge=1, description="The farthest a unit is sent to wait, minutes of driving"
+    )
     response_targets_s: dict[str, int] = Field(
         default={"red": 480, "yellow": 900},
         description="Response-time target per triage level, seconds (call to first on scene)",

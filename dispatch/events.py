@@ -193,6 +193,33 @@ class VehicleUpdated(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class MoveUpChanged(DomainEvent):
+    """A move-up suggestion appeared or changed state (``suggested`` … ``ended``): the
+    control screens list it; the crew's phone hears of it once it is accepted."""
+
+    NAME: ClassVar[str] = "moveup.changed"
+    moveup_id: int
+    vehicle_id: int
+    call_sign: str
+    status: str
+    site_key: str
+    site_name: str
+    lat: float
+    lon: float
+    gain_red: float
+    reason: str
+    auto: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StandbyPostsChanged(DomainEvent):
+    """A standby post was added or changed: every worker's coverage is rebuilt with it."""
+
+    NAME: ClassVar[str] = "standby_posts.changed"
+    post_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class HospitalUpdated(DomainEvent):
     NAME: ClassVar[str] = "hospital.updated"
     hospital_id: int
@@ -309,6 +336,8 @@ CATALOGUE: dict[str, type[DomainEvent]] = {
         CrewAlarmRaised,
         CrewAlarmAcknowledged,
         VehicleUpdated,
+        MoveUpChanged,
+        StandbyPostsChanged,
         HospitalUpdated,
         BookingCreated,
         BookingUpdated,

@@ -10,6 +10,7 @@ from dispatch.auth.loginlimit import LoginLimiter
 from dispatch.auth.ratelimit import Limits
 from dispatch.clock import SYSTEM_CLOCK, Clock
 from dispatch.config import Settings
+from dispatch.coverage.advisor import MoveUpAdvisor
 from dispatch.db.session import Database
 from dispatch.incidents.config import DispatchConfig
 from dispatch.lifecycle import Lifecycle
@@ -43,5 +44,7 @@ class AppState:
     clock: Clock = SYSTEM_CLOCK
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     limits: Limits = field(default_factory=Limits.build)
+    #: Move-up suggestions after fleet changes (with coverage dispatch only).
+    moveups: MoveUpAdvisor | None = None
     #: Failed-login counters (shared through Redis when configured).
     logins: LoginLimiter = field(default_factory=LoginLimiter)

@@ -18,36 +18,16 @@ from fastapi import FastAPI
 
 from dispatch.app import create_app
 from dispatch.db.session import Database
-from dispatch.models import Station, Vehicle
-from dispatch.models.enums import VehicleKind, VehicleState
 from dispatch.state import AppState
 from tests.helpers.stacks import Stack
-from tests.helpers.world import World
+from tests.helpers.world import World, add_north
 
 CALL = {"lat": 13.775, "lon": 100.53}
 
 
-async def _north(db: Database, world: World) -> None:
-    async with db.unit_of_work() as uow:
-        north = Station(organisation_id=world.centre_id, name="North", lat=13.80, lon=100.53)
-        uow.session.add(north)
-        await uow.session.flush()
-        for call_sign, station_id in (("N1", north.id), ("B2", world.station_id)):
-            uow.session.add(
-                Vehicle(
-                    organisation_id=world.centre_id,
-                    call_sign=call_sign,
-                    kind=VehicleKind.BLS,
-                    seats_stretcher=1,
-                    station_id=station_id,
-                    state=VehicleState.AVAILABLE,
-                )
-            )
-
-
 @pytest.fixture
 async def coverage_app(stack: Stack, world: World, db: Database) -> AsyncIterator[FastAPI]:
-    await _north(db, world)
+    await add_north(db, world)
     application = create_app(stack.settings(coverage_dispatch=True))
     async with application.router.lifespan_context(application):
         state: AppState = application.state.dispatch
@@ -101,7 +81,7 @@ async def test_a_red_call_still_gets_the_fastest_unit_beyond_the_margin(
 async def test_without_the_setting_the_nearest_goes(
     client: httpx.AsyncClient, world: World, db: Database
 ) -> None:
-    await _north(db, world)
+    await add_north(db, world)
     body = {**CALL, "chief_complaint": "fever", "triage": "green"}
     created = await client.post("/incidents", json=body, headers=world.headers("dispatcher"))
     path = f"/incidents/{created.json()['id']}/recommendations"

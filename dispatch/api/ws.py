@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from dispatch.auth import service as auth_service
 from dispatch.auth.principal import Principal
+from dispatch.coverage import moveups
 from dispatch.errors import DomainError
 from dispatch.incidents import assignments
 from dispatch.incidents.schemas import AssignmentOut, IncidentOut, MilestoneIn
@@ -220,6 +221,9 @@ async def driver_channel(ws: WebSocket) -> None:
         current = await _current_job(state, principal.vehicle_id)
         if current is not None:
             session.send(current)
+        standby = await _current_move(state, principal.vehicle_id)
+        if standby is not None:
+            session.send(standby)
         # Messages are handled concurrently (a few at a time): a phone's next batch of fixes
         # need not wait for the previous one's commit. Replies carry the message id.
         slots = asyncio.Semaphore(DRIVER_IN_FLIGHT)
@@ -278,6 +282,13 @@ async def _current_job(state: AppState, vehicle_id: int) -> protocol.AssignmentM
             "assignment": AssignmentOut.model_validate(assignment).model_dump(mode="json"),
             "incident": IncidentOut.model_validate(incident).model_dump(mode="json"),
         }
+
+
+async def _current_move(state: AppState, vehicle_id: int) -> protocol.MoveUpMsg | None:
+    """The crew's standby task, if it has one (a phone that reconnects hears it again)."""
+    async with state.db.unit_of_work(read_only=True) as uow:
+        event = await moveups.current_event(uow, vehicle_id)
+        return None if event is None else {"type": "moveup", "data": event.data()}
 
 
 async def _handle_driver_message(

@@ -25,7 +25,7 @@ from dispatch.coverage.model import Coverage, CoverageConfig, Site, UnitState
 from dispatch.db.reactions import Reactions
 from dispatch.db.session import UnitOfWork
 from dispatch.events import IncidentCreated
-from dispatch.models import Hospital, Incident, Station
+from dispatch.models import Hospital, Incident, StandbyPost, Station
 from dispatch.routing.base import LatLon, TravelTimeProvider
 from dispatch.routing.coverage import Loss
 
@@ -57,30 +57,57 @@ class CoverageKeeper:
         self.cfg = cfg or CoverageConfig()
         self.coverage: Coverage | None = None
         self._building: asyncio.Task[Coverage | None] | None = None
+        #: The sites the coverage was (or is being) built with; other sites mean rebuild.
+        self._site_keys: tuple[str, ...] | None = None
+        self._failed = False
 
     async def ready(self, uow: UnitOfWork, now: datetime) -> Coverage | None:
-        """The coverage, or None while it is being built (the first call starts it)."""
-        if self.coverage is not None:
-            return self.coverage
-        if self._building is None:
-            sites, places, calls = await _inputs(uow, now - self.cfg.history)
-            if not sites:
-                return None  # no station yet: nothing to cover from
-            area = self.area or _area([(s.lat, s.lon) for s in sites], calls)
-            self._building = asyncio.create_task(
-                asyncio.to_thread(self._build, area, sites, places, calls, now)
-            )
-        if not self._building.done():
-            return None
-        self.coverage = self._building.result()
+        """The coverage, or None while it is first being built (the first call starts it).
+        A rebuild (new standby posts) keeps answering with the previous one meanwhile."""
+        self._collect()
+        if self.coverage is None and self._building is None and not self._failed:
+            await self._start(uow, now)
+            self._collect()
         return self.coverage
 
     async def wait_built(self, uow: UnitOfWork, now: datetime) -> Coverage | None:
         """Build now and wait for it (start-up, tests, benchmarks)."""
         await self.ready(uow, now)
         if self._building is not None:
-            self.coverage = await self._building
+            await asyncio.wait([self._building])
+            self._collect()
         return self.coverage
+
+    async def refresh_sites(self, uow: UnitOfWork, now: datetime) -> None:
+        """Rebuild in the background when the stations or standby posts are not those the
+        coverage was built with (the move-up advisor checks on each round)."""
+        self._collect()
+        if (
+            self._building is None
+            and self._site_keys is not None
+            and tuple(await _site_keys(uow)) != self._site_keys
+        ):
+            await self._start(uow, now)
+
+    def _collect(self) -> None:
+        if self._building is None or not self._building.done():
+            return
+        built = self._building.result()
+        self._building = None
+        if built is not None:
+            self.coverage = built
+        elif self.coverage is None:
+            self._failed = True  # logged by _build; rank by ETA alone from now on
+
+    async def _start(self, uow: UnitOfWork, now: datetime) -> None:
+        sites, places, calls = await _inputs(uow, now - self.cfg.history)
+        if not sites:
+            return  # no station yet: nothing to cover from
+        area = self.area or _area([(s.lat, s.lon) for s in sites], calls)
+        self._site_keys = tuple(s.key for s in sites)
+        self._building = asyncio.create_task(
+            asyncio.to_thread(self._build, area, sites, places, calls, now)
+        )
 
     def _build(
         self,
@@ -151,8 +178,24 @@ async def _inputs(
             select(Incident.lat, Incident.lon, Incident.triage).where(Incident.created_at >= since)
         )
     ).all()
+    posts = (
+        await session.execute(
+            select(StandbyPost.id, StandbyPost.name, StandbyPost.lat, StandbyPost.lon)
+            .where(StandbyPost.active.is_(True))
+            .order_by(StandbyPost.id)
+        )
+    ).all()
     sites = [Site(f"station:{i}", name, lat, lon) for i, name, lat, lon in stations]
+    sites += [Site(f"post:{i}", name, lat, lon) for i, name, lat, lon in posts]
     places = [(s.name, LatLon(s.lat, s.lon)) for s in sites] + [
         (name, LatLon(lat, lon)) for name, lat, lon in hospitals
     ]
     return sites, places, [(lat, lon, str(getattr(t, "value", t))) for lat, lon, t in calls]
+
+
+async def _site_keys(uow: UnitOfWork) -> list[str]:
+    stations = await uow.session.scalars(select(Station.id).order_by(Station.id))
+    posts = await uow.session.scalars(
+        select(StandbyPost.id).where(StandbyPost.active.is_(True)).order_by(StandbyPost.id)
+    )
+    return [f"station:{i}" for i in stations] + [f"post:{i}" for i in posts]

@@ -272,6 +272,24 @@ class Coverage:
     def row_values(self) -> dict[str, float]:
         return self.model.row_values()
 
+    def site(self, key: str) -> Site | None:
+        index = self.site_index.get(key)
+        return None if index is None else self.sites[index - self.grid.size]
+
+    def drive_s(self, unit: UnitState, key: str) -> float:
+        """Seconds from where ``unit`` counts to the site ``key`` in today's traffic
+        (its zone-to-zone time: the matrix is per zone)."""
+        site = self.site(key)
+        if site is None:
+            return math.inf
+        zone = self.grid.zone_of(LatLon(site.lat, site.lon))
+        seconds = float(self.model.times_s[self.source_of(unit), zone])
+        return seconds * self.model.multiplier if seconds < UNREACHABLE_S else math.inf
+
+    def place_name(self, lat: float, lon: float) -> str:
+        """The name of the place nearest a point (a station, a hospital)."""
+        return self.labels[self.grid.zone_of(LatLon(lat, lon))]
+
     def moves(
         self, eligible: Mapping[int, Sequence[str]], *, max_moves: int, min_gain: float
     ) -> list[tuple[int, str, float, dict[str, float]]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from dispatch.config import Settings
+from dispatch.coverage.advisor import MoveUpConfig
 from dispatch.coverage.keeper import CoverageKeeper
 from dispatch.incidents.triage import TriageTable
 from dispatch.routing.base import TravelTimeProvider
@@ -30,6 +31,8 @@ class DispatchConfig:
     shown: int = 10
     #: Coverage-aware dispatch (``DISPATCH_COVERAGE_DISPATCH``); None = rank by ETA alone.
     coverage: CoverageKeeper | None = None
+    #: Move-up limits (suggestions need ``coverage``).
+    moveup: MoveUpConfig = field(default_factory=MoveUpConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings, travel: TravelTimeProvider) -> DispatchConfig:
@@ -48,4 +51,10 @@ class DispatchConfig:
             coverage=CoverageKeeper(travel, area=settings.service_bbox)
             if settings.coverage_dispatch
             else None,
+            moveup=MoveUpConfig(
+                max_moves=settings.moveup_max_moves,
+                cooldown=timedelta(minutes=settings.moveup_cooldown_minutes),
+                per_hour=settings.moveup_per_hour,
+                max_drive_s=60.0 * settings.moveup_max_drive_minutes,
+            ),
         )

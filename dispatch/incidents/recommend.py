@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import String, and_, func, select, type_coerce
 from sqlalchemy.orm import aliased
 
+from dispatch.coverage.fleet import holding_sites, unit_state
 from dispatch.coverage.keeper import CoverageKeeper
 from dispatch.coverage.model import UnitState
 from dispatch.db.session import UnitOfWork
@@ -115,6 +116,7 @@ async def recommend(
         or 0
     )
     loads = await transports.transport_loads(uow)
+    holding = await holding_sites(uow) if cfg.coverage is not None else {}
     is_red = incident.triage == Triage.RED
     candidates: list[UnitCandidate] = []
     excluded: list[Excluded] = []
@@ -157,19 +159,15 @@ async def recommend(
                 here = LatLon(lat, lon)
             elif here is None and st_lat is not None and st_lon is not None:
                 here = LatLon(st_lat, st_lon)
-            free = busy_with is None and state in claimable and (load is None or not load.busy)
+            free = (
+                busy_with is None
+                and state in claimable
+                and (load is None or not (load.busy or load.on_board))
+            )
             if here is not None:
-                fleet.append(
-                    UnitState(
-                        vehicle_id=vid,
-                        lat=here.lat,
-                        lon=here.lon,
-                        als=traits(kind).care_level == "als",
-                        available=free and not (load is not None and load.on_board),
-                        site_key=f"station:{station_id}" if station_id is not None else None,
-                        carries_patients=not traits(kind).first_responder,
-                    )
-                )
+                home = f"station:{station_id}" if station_id is not None else None
+                site = holding.get(vid, home) if free else home
+                fleet.append(unit_state(vid, kind, here, free=free, site_key=site))
         if reason is not None or position is None:
             excluded.append(Excluded(vid, call_sign, reason or "no known position"))
             continue

@@ -3,6 +3,7 @@
 from dispatch.models.alarm import CrewAlarm
 from dispatch.models.assignment import Assignment
 from dispatch.models.audit import AuditEntry
+from dispatch.models.coverage import MoveUp, StandbyPost
 from dispatch.models.fleet import Station, Vehicle
 from dispatch.models.hospital import Hospital
 from dispatch.models.idempotency import IdempotencyRecord
@@ -20,11 +21,13 @@ __all__ = [
     "Hospital",
     "IdempotencyRecord",
     "Incident",
+    "MoveUp",
     "Organisation",
     "OutboxEvent",
     "Patient",
     "PlanStop",
     "PositionFix",
+    "StandbyPost",
     "Station",
     "TransportBooking",
     "TransportShift",

@@ -11,6 +11,14 @@ class OrganisationKind(enum.StrEnum):
     HOSPITAL_OPERATOR = "hospital_operator"
 
 
+class MoveUpMode(enum.StrEnum):
+    """How a centre takes the system's move-up suggestions."""
+
+    OFF = "off"
+    SUGGEST = "suggest"
+    AUTO = "auto"
+
+
 class Role(enum.StrEnum):
     DISPATCHER = "dispatcher"
     SUPERVISOR = "supervisor"

@@ -33,6 +33,7 @@ from dispatch.events import (
     CrewAlarmAcknowledged,
     ManifestStopProgressed,
     ManifestUpdated,
+    MoveUpChanged,
 )
 
 #: Bad or missing credentials, or the session ended (device token revoked, user deactivated
@@ -185,6 +186,19 @@ class AlarmMsg(TypedDict):
     data: dict[str, Any]
 
 
+class MoveUpMsg(TypedDict):
+    """ "Go to standby post X" (``accepted``), "you are there" (``arrived``), or the task is
+    over (``ended``; ``rejected``: called back). The crew reloads its task on each."""
+
+    type: Literal["moveup"]
+    seq: NotRequired[int]
+    data: dict[str, Any]
+
+
+#: Move-up states a crew hears about.
+CREW_MOVE_STATES = frozenset({"accepted", "arrived", "ended", "rejected"})
+
+
 class AckMsg(TypedDict):
     type: Literal["ack"]
     id: Any
@@ -217,6 +231,7 @@ DriverMsg = (
     | StatusMsg
     | ManifestMsg
     | AlarmMsg
+    | MoveUpMsg
     | AckMsg
     | PongMsg
     | ErrorMsg
@@ -269,6 +284,8 @@ def driver_message(entry: LogEntry) -> DriverMsg | None:
         }
     if kind == CrewAlarmAcknowledged.NAME:
         return {"type": "alarm", "seq": entry["seq"], "data": data}
+    if kind == MoveUpChanged.NAME and data.get("status") in CREW_MOVE_STATES:
+        return {"type": "moveup", "seq": entry["seq"], "data": data}
     if kind in (ManifestUpdated.NAME, ManifestStopProgressed.NAME):
         return {"type": "manifest", "seq": entry["seq"], "data": data}
     if kind.startswith(AssignmentProgressed.PREFIX):

@@ -166,3 +166,28 @@ async def build_world(db: Database, secret: str | None = None) -> World:
         )
         world.tokens[username] = token
     return world
+
+
+async def add_north(db: Database, world: World) -> dict[str, int]:
+    """A second station, North (13.80, 100.53: 6.7 km north of Central), with one BLS unit
+    N1, its only cover; and a second BLS unit B2 at Central. Returns their ids."""
+    async with db.unit_of_work() as uow:
+        north = Station(organisation_id=world.centre_id, name="North", lat=13.80, lon=100.53)
+        uow.session.add(north)
+        await uow.session.flush()
+        added = {}
+        for call_sign, station_id in (("N1", north.id), ("B2", world.station_id)):
+            vehicle = Vehicle(
+                organisation_id=world.centre_id,
+                call_sign=call_sign,
+                kind=VehicleKind.BLS,
+                seats_stretcher=1,
+                station_id=station_id,
+                state=VehicleState.AVAILABLE,
+            )
+            uow.session.add(vehicle)
+            await uow.session.flush()
+            added[call_sign] = vehicle.id
+        added["north_station"] = north.id
+    world.vehicle_ids.update({k: v for k, v in added.items() if k != "north_station"})
+    return added
