@@ -271,4 +271,5 @@ async def test_the_header_is_declared_on_exactly_the_idempotent_writes(app: Fast
         "POST /patients",
         "POST /bookings",
         "POST /plans/{service_date}",
+        "POST /standby-posts",
     }

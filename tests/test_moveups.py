@@ -221,8 +221,9 @@ async def test_a_centre_in_auto_mode_accepts_at_once_and_one_in_off_gets_none(
     city: City,
 ) -> None:
     path = f"/organisations/{city.world.centre_id}/moveup-mode"
-    assert (await city.http.put(path, json={"mode": "auto"},
-                                headers=city.world.headers("dispatcher"))).status_code == 403  # fmt: skip
+    as_dispatcher = city.world.headers("dispatcher")
+    refused = await city.http.put(path, json={"mode": "auto"}, headers=as_dispatcher)
+    assert refused.status_code == 403
     bad = await city.http.put(path, json={"mode": "always"}, headers=city.world.headers("admin"))
     assert bad.status_code == 422 and "mode" in bad.text
     auto = await city.http.put(path, json={"mode": "auto"}, headers=city.world.headers("admin"))
@@ -256,9 +257,10 @@ async def test_standby_posts_join_the_coverage(city: City) -> None:
         coverage = await keeper.wait_built(uow, city.clock.now())
     assert coverage is not None and f"post:{post['id']}" in coverage.site_index
     closed = await city.http.patch(
-        f"/standby-posts/{post['id']}", json={"active": False},
+        f"/standby-posts/{post['id']}",
+        json={"active": False},
         headers=city.world.headers("supervisor"),
-    )  # fmt: skip
+    )
     assert closed.json()["active"] is False
     assert await city.get("/standby-posts") == []
 
@@ -307,4 +309,3 @@ async def test_the_crew_s_phone_hears_its_post_and_hears_it_again_on_reconnect(
             assert (await recv(phone))["type"] == "welcome"
             again = await recv(phone, "moveup")
             assert again["data"]["moveup_id"] == move["id"]
-

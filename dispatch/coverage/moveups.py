@@ -39,18 +39,18 @@ TAKEN = (MoveUpStatus.ACCEPTED, MoveUpStatus.ARRIVED, MoveUpStatus.ENDED)
 
 def as_event(move: MoveUp, call_sign: str) -> MoveUpChanged:
     return MoveUpChanged(
-            moveup_id=move.id,
-            vehicle_id=move.vehicle_id,
-            call_sign=call_sign,
-            status=move.status.value,
-            site_key=move.site_key,
-            site_name=move.site_name,
-            lat=move.lat,
-            lon=move.lon,
-            gain_red=float(move.gain_rows.get("red", 0.0)),
-            reason=move.reason,
-            auto=move.auto,
-        )
+        moveup_id=move.id,
+        vehicle_id=move.vehicle_id,
+        call_sign=call_sign,
+        status=move.status.value,
+        site_key=move.site_key,
+        site_name=move.site_name,
+        lat=move.lat,
+        lon=move.lon,
+        gain_red=float(move.gain_rows.get("red", 0.0)),
+        reason=move.reason,
+        auto=move.auto,
+    )
 
 
 def _announce(uow: UnitOfWork, move: MoveUp, call_sign: str) -> None:

@@ -11,14 +11,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
 
-from dispatch import demo
-from dispatch.db.session import Database
-from dispatch.models import Vehicle
-from tests.helpers.browser import BROWSER_ZONE, CHROMIUM, WALL, OpenPage, Page, Screens
-from tests.helpers.server import free_port, serve
-from tests.helpers.stacks import Stack, empty_stack, unavailable
+from tests.helpers.browser import (
+    BROWSER_ZONE,
+    CHROMIUM,
+    WALL,
+    OpenPage,
+    Page,
+    Screens,
+    demo_screens,
+)
+from tests.helpers.stacks import Stack, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -47,27 +50,8 @@ async def browser() -> AsyncIterator[Any]:
 async def screens(
     migrated_stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Screens]:
-    """The app on a free port with the central-Bangkok demo. Its tile server is a port
-    nobody listens on, so the screens must fall back to the offline map (as a control
-    room without internet would)."""
-    stack = await empty_stack(migrated_stack, tmp_path_factory.mktemp("screens"))
-    db = Database(stack.database_url)
-    try:
-        async with db.unit_of_work() as uow:
-            info = await demo.seed(uow)
-        async with db.unit_of_work(read_only=True) as uow:
-            rows = (await uow.session.execute(select(Vehicle.call_sign, Vehicle.id))).all()
-    finally:
-        await db.dispose()
-    tile_origin = f"http://127.0.0.1:{free_port()}"
-    settings = stack.settings(
-        tile_url=tile_origin + "/{z}/{x}/{y}.png",
-        positions_interval_ms=10,
-        alert_interval_s=3600,
-        ack_timeout_s=1,  # so an unacknowledged assignment is an alert within the test
-    )
-    async with serve(settings) as server:
-        yield Screens(server, stack, info, dict(rows), tile_origin)
+    async with demo_screens(migrated_stack, tmp_path_factory) as screens:
+        yield screens
 
 
 @pytest.fixture

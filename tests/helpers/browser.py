@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import select
 
 from dispatch import demo
-from tests.helpers.server import LiveServer
-from tests.helpers.stacks import Stack
+from dispatch.db.session import Database
+from dispatch.models import Vehicle
+from tests.helpers.server import LiveServer, free_port, serve
+from tests.helpers.stacks import Stack, empty_stack
 
 CHROMIUM = Path(os.environ.get("DISPATCH_TEST_CHROMIUM") or "/usr/bin/chromium")
 SCREENSHOTS = Path(
@@ -95,3 +100,31 @@ async def screenshot(page: Any, name: str, stack: Stack) -> Path:
     image: bytes = await page.screenshot(path=str(path))
     assert len(image) > 10_000  # a real rendering, not a blank page
     return path
+
+
+@asynccontextmanager
+async def demo_screens(
+    migrated_stack: Stack, tmp_path_factory: pytest.TempPathFactory, **overrides: Any
+) -> AsyncIterator[Screens]:
+    """The app on a free port with the central-Bangkok demo (``overrides``: settings). Its
+    tile server is a port nobody listens on, so the screens must fall back to the offline
+    map (as a control room without internet would)."""
+    stack = await empty_stack(migrated_stack, tmp_path_factory.mktemp("screens"))
+    db = Database(stack.database_url)
+    try:
+        async with db.unit_of_work() as uow:
+            info = await demo.seed(uow)
+        async with db.unit_of_work(read_only=True) as uow:
+            rows = (await uow.session.execute(select(Vehicle.call_sign, Vehicle.id))).all()
+    finally:
+        await db.dispose()
+    tile_origin = f"http://127.0.0.1:{free_port()}"
+    values: dict[str, Any] = {
+        "tile_url": tile_origin + "/{z}/{x}/{y}.png",
+        "positions_interval_ms": 10,
+        "alert_interval_s": 3600,
+        "ack_timeout_s": 1,  # so an unacknowledged assignment is an alert within the test
+        **overrides,
+    }
+    async with serve(stack.settings(**values)) as server:
+        yield Screens(server, stack, info, dict(rows), tile_origin)

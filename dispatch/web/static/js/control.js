@@ -30,6 +30,7 @@ import {
 } from "./common.js";
 import { ControlFeed } from "./feed.js";
 import { DispatchMap, labelIcon, upsertMarker } from "./map.js";
+import { MoveUpPanel } from "./moveups.js";
 import { AlarmPanel, alarmBanner, armSound } from "./sos.js";
 import { mountUsersPanel } from "./users.js";
 
@@ -73,6 +74,7 @@ const markers = { vehicles: new Map(), incidents: new Map(), hospitals: new Map(
 let map = null;
 let feed = null;
 let alarms = null; // crew SOS banner and siren (sos.js)
+let moveups = null; // move-up suggestions and the coverage layer (moveups.js)
 let started = false;
 
 // --- helpers ------------------------------------------------------------------------------
@@ -542,6 +544,7 @@ function renderAll() {
   renderAlerts();
   renderPlan();
   renderPick();
+  if (moveups?.coverage) moveups.render();
 }
 
 function alertError(error) {
@@ -699,6 +702,7 @@ function applySnapshot(snapshot) {
   renderAll();
   refreshAlerts();
   alarms?.load().catch(() => {}); // open SOS alarms, also after a reload or a resync
+  moveups?.refresh();
   refreshPlan();
   if (state.selected) refreshTimeline();
 }
@@ -769,6 +773,7 @@ async function applyEvent(event) {
   } else if (type.startsWith("crew_alarm.")) {
     alarms?.apply(event);
   }
+  moveups?.apply(event);
   if (type.startsWith("booking.") || type.startsWith("manifest.")) refreshPlan();
   if (state.selected && data.incident_id === state.selected) refreshTimeline();
 }
@@ -811,6 +816,7 @@ async function startScreen() {
       vehiclePosition: (id) => (state.vehicles.has(id) ? vehiclePosition(state.vehicles.get(id)) : null),
       onShow: (at) => map.fit([at], 16),
     });
+  moveups = moveups || new MoveUpPanel($("#moveup-panel"), session, { vehicleName, map: () => map });
   const [complaints, stations] = await Promise.all([session.get("/complaints"), session.get("/stations")]);
   state.complaints = complaints;
   state.stations = stations;
@@ -825,7 +831,7 @@ async function startScreen() {
       showLogin();
     },
   });
-  expose("control", { state, feed, map, alarms });
+  expose("control", { state, feed, map, alarms, moveups });
   feed.start();
   // Ages, stale flags and waiting times move with the clock, not only with messages.
   setInterval(() => {

@@ -43,7 +43,7 @@ const SEND_EVERY_MS = 5000;
 const MAX_QUEUED_FIXES = 500;
 
 const session = new Session("crew");
-const state = { me: null, vehicle: null, job: null, manifest: [], fixes: [], lastSent: null, position: null };
+const state = { me: null, vehicle: null, job: null, post: null, manifest: [], fixes: [], lastSent: null, position: null };
 let map = null;
 const pins = new Map();
 let socket = null;
@@ -59,7 +59,7 @@ function renderJob() {
   const body = $("#job-body");
   const job = state.job;
   if (!job || !job.assignment) {
-    body.replaceChildren(el("p", { class: "hint", "data-testid": "no-job" }, t("crew.no_job")));
+    body.replaceChildren(state.post ? postTask(state.post) : el("p", { class: "hint", "data-testid": "no-job" }, t("crew.no_job")));
     renderMap();
     return;
   }
@@ -109,6 +109,21 @@ function renderJob() {
   renderMap();
 }
 
+/** The standby task from an accepted move-up: where to wait, and "arrived" once there. */
+function postTask(post) {
+  const going = post.status === "accepted";
+  return el(
+    "div",
+    { class: "post-task", "data-testid": "post-task", "data-moveup": post.id, "data-status": post.status },
+    el("b", {}, t(going ? "crew.post_go" : "crew.post_wait", { name: post.site_name })),
+    el("p", { class: "hint" }, t("crew.post_hint")),
+    el("p", {}, el("a", { href: `geo:${post.lat},${post.lon}`, class: "navigate" }, t("crew.navigate"))),
+    going
+      ? el("div", { class: "next-buttons" }, el("button", { type: "button", class: "primary big", "data-testid": "post-arrived", onclick: () => arrivedAtPost(post.id) }, t("crew.post_arrived")))
+      : null,
+  );
+}
+
 function renderMap() {
   if (!map) return;
   const points = [];
@@ -119,6 +134,14 @@ function renderMap() {
   } else if (pins.has("incident")) {
     pins.get("incident").remove();
     pins.delete("incident");
+  }
+  const post = !incident ? state.post : null;
+  if (post) {
+    upsertMarker(pins, map.layers.incidents, "post", [post.lat, post.lon], labelIcon("pin-post", post.site_name));
+    points.push([post.lat, post.lon]);
+  } else if (pins.has("post")) {
+    pins.get("post").remove();
+    pins.delete("post");
   }
   const self = state.position || (state.vehicle?.last_lat != null ? [state.vehicle.last_lat, state.vehicle.last_lon] : null);
   if (self) {
@@ -187,6 +210,15 @@ async function report(assignmentId, status) {
     flash($("#job-flash"), error.message, "error");
     await loadJob();
   }
+}
+
+async function arrivedAtPost(moveupId) {
+  try {
+    await session.post(`/moveups/${moveupId}/arrived`);
+  } catch (error) {
+    flash($("#job-flash"), error.message, "error");
+  }
+  await loadJob();
 }
 
 async function stopStatus(stopId, status) {
@@ -262,7 +294,9 @@ async function sendFixes() {
 // --- data ---------------------------------------------------------------------------------
 
 async function loadJob() {
-  state.job = await session.get("/assignments/current");
+  const [job, post] = await Promise.all([session.get("/assignments/current"), session.get("/moveups/current")]);
+  state.job = job;
+  state.post = post;
   renderJob();
 }
 
@@ -279,7 +313,7 @@ function setFeed(status) {
   badge.textContent = t(`feed.${status}`);
 }
 
-/** /ws/driver: every assignment, status, cancellation or manifest message means "reload". */
+/** /ws/driver: every assignment, status, cancellation, move-up or manifest message means "reload". */
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws/driver`);
@@ -293,7 +327,7 @@ function connect() {
       socketBackoff = 1000;
       setFeed("live");
       sos?.onConnected(); // an SOS not yet acknowledged goes out again
-    } else if (["assignment", "cancellation", "status"].includes(data.type)) {
+    } else if (["assignment", "cancellation", "status", "moveup"].includes(data.type)) {
       loadJob().catch(() => {});
     } else if (data.type === "manifest") {
       loadManifest().catch(() => {});
