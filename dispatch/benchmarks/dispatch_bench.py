@@ -37,6 +37,7 @@ import numpy as np
 from dispatch.app import create_app
 from dispatch.benchmarks.end_to_end import bench_end_to_end
 from dispatch.benchmarks.load import expect
+from dispatch.benchmarks.moveup import bench_moveups
 from dispatch.benchmarks.recommendation import bench_recommend
 from dispatch.benchmarks.report import graph_figures, summary
 from dispatch.benchmarks.scratch import scratch_database
@@ -106,6 +107,7 @@ async def bench_dispatch_async(
             coverage_build_s = await _build_coverage(state)
             recommendation = await bench_recommend(http, state, rec_points, rng, warmup, units)
             end_to_end = await bench_end_to_end(http, state, e2e_points, rng, warmup)
+            moveups = await bench_moveups(state, max(calls // 2, 20), warmup)
             graph = graph_figures(state.travel)
     figures = summary(
         dialect=dialect,
@@ -122,6 +124,8 @@ async def bench_dispatch_async(
         end_to_end=end_to_end,
     )
     figures["coverage_dispatch"] = coverage
+    if moveups is not None:
+        figures.update(moveups)
     built = state.emergency.coverage.coverage if state.emergency.coverage else None
     if coverage_build_s is not None and built is not None:
         figures["coverage"] = {

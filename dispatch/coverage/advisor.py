@@ -109,13 +109,7 @@ async def advise(
             or unit.vehicle_id in resting
         ):
             continue
-        here = coverage.source_of(unit.state)
-        eligible[unit.vehicle_id] = [
-            site.key
-            for site in coverage.sites
-            if coverage.site_index[site.key] != here
-            and coverage.drive_s(unit.state, site.key) <= cfg.max_drive_s
-        ]
+        eligible[unit.vehicle_id] = coverage.reachable_sites(unit.state, cfg.max_drive_s)
     best = coverage.moves(eligible, max_moves=cfg.max_moves, min_gain=cfg.min_gain)
     chosen = {vid: key for vid, key, _gain, _rows in best}
     for vehicle_id, move in pending.items():

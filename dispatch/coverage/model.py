@@ -139,6 +139,7 @@ class Coverage:
         self._zone_ok = zone_ok
         self.model = CoverageModel(times_s, self._demand_rows(), cfg.rules, busy_fraction=0.3)
         self._states: dict[int, UnitState] = {}
+        self._zones_of_sites: IntArray | None = None
         self._calls_since_refresh = 0
 
     @classmethod
@@ -275,6 +276,27 @@ class Coverage:
     def site(self, key: str) -> Site | None:
         index = self.site_index.get(key)
         return None if index is None else self.sites[index - self.grid.size]
+
+    def reachable_sites(self, unit: UnitState, max_drive_s: float) -> list[str]:
+        """The sites ``unit`` could drive to within ``max_drive_s`` in today's traffic,
+        other than where it counts now."""
+        here = self.source_of(unit)
+        if not self.sites:
+            return []
+        zones = self._site_zones()
+        seconds = self.model.times_s[here, zones] * self.model.multiplier
+        return [
+            site.key
+            for i, site in enumerate(self.sites)
+            if self.grid.size + i != here and seconds[i] <= max_drive_s
+        ]
+
+    def _site_zones(self) -> IntArray:
+        if self._zones_of_sites is None:
+            self._zones_of_sites = np.array(
+                [self.grid.zone_of(LatLon(s.lat, s.lon)) for s in self.sites], dtype=np.int64
+            )
+        return self._zones_of_sites
 
     def drive_s(self, unit: UnitState, key: str) -> float:
         """Seconds from where ``unit`` counts to the site ``key`` in today's traffic

@@ -273,13 +273,23 @@ class CoverageModel:
         try:
             while len(moves) < max_moves and pool:
                 best: tuple[float, int, int] | None = None
+                # Units standing at the same source with the same care level and the same
+                # candidate sites gain the same: a fleet waiting at a few stations costs a
+                # few evaluations per step, not one per unit.
+                seen: dict[tuple[int, bool, bytes], tuple[float, int]] = {}
                 for vehicle_id in sorted(pool):
-                    gains = self.move_gains(vehicle_id, pool[vehicle_id])
-                    if gains.size == 0:
+                    sites = pool[vehicle_id]
+                    if sites.size == 0:
                         continue
-                    i = int(np.argmax(gains))
-                    if best is None or gains[i] > best[0] + 1e-12:
-                        best = (float(gains[i]), vehicle_id, int(pool[vehicle_id][i]))
+                    unit = self._units[vehicle_id]
+                    key = (unit.source, unit.als, sites.tobytes())
+                    if key not in seen:
+                        gains = self.move_gains(vehicle_id, sites)
+                        i = int(np.argmax(gains))
+                        seen[key] = (float(gains[i]), int(sites[i]))
+                    gain, source = seen[key]
+                    if best is None or gain > best[0] + 1e-12:
+                        best = (gain, vehicle_id, source)
                 if best is None or best[0] < min_gain:
                     break
                 gain, vehicle_id, source = best

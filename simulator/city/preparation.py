@@ -53,6 +53,7 @@ async def setup_fleets(
             body = {"name": name, "lat": place.lat, "lon": place.lon}
             stations[name] = (await api.send("POST", "/stations", body=body)).json()
         station_ids.append(int(stations[name]["id"]))
+    posts = await _standby_posts(cfg, api)
     vehicles = {v["call_sign"]: v for v in (await api.send("GET", "/vehicles")).json()}
     kinds = [k for k, n in s.fleet.items() for _ in range(n)]
     transport_kinds = (
@@ -113,10 +114,24 @@ async def setup_fleets(
         "hospitals_known": len(hospitals),
         "hospitals_created": created_hospitals,
         "stations": len(station_ids),
+        "standby_posts": posts,
         "map_source": roads.get("source"),
         "roads": roads.get("lines", []),
     }
     return fleets, info
+
+
+async def _standby_posts(cfg: CityConfig, api: Api) -> int:
+    """The scenario's candidate posts, created once (by name); the server sends idle units
+    there only with coverage-aware dispatch and move-up on."""
+    existing = {p["name"] for p in (await api.send("GET", "/standby-posts")).json()}
+    for post in cfg.scenario.posts:
+        name = f"{cfg.prefix} {post.name}"
+        if name not in existing:
+            body = {"name": name, "kind": post.kind, "lat": post.lat, "lon": post.lon}
+            await api.send("POST", "/standby-posts", body=body, ok=(201,))
+            existing.add(name)
+    return len(cfg.scenario.posts)
 
 
 async def calls_on_the_map(cfg: CityConfig, api: Api, calls: list[Call]) -> tuple[list[Call], int]:

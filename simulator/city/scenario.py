@@ -33,6 +33,16 @@ class Place:
 
 
 @dataclass(frozen=True)
+class Post:
+    """A candidate standby post: where the server may send idle units to wait."""
+
+    name: str
+    kind: str  # hospital, fire_station, parking, other
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
 class Zone:
     name: str
     lat: float
@@ -100,6 +110,7 @@ class Scenario:
     targets_s: dict[str, list[int]]
     map_path: str | None = None
     transports: Transports | None = None
+    posts: tuple[Post, ...] = ()
 
     @property
     def units(self) -> int:
@@ -273,6 +284,10 @@ def load_scenario(path: Path | str = DEFAULT_SCENARIO) -> Scenario:
             crew=crew,
             targets_s={k: [int(x) for x in v] for k, v in doc.get("targets_s", {}).items()},
             map_path=str(_resolve(str(map_path), base)) if map_path else None,
+            posts=tuple(
+                Post(str(p["name"]), str(p.get("kind", "other")), float(p["lat"]), float(p["lon"]))
+                for p in doc.get("posts", [])
+            ),
             transports=transports,
         )
     except KeyError as exc:
