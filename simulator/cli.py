@@ -159,7 +159,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.set_defaults(func=cmd_load)
     _add_city(sub)
+    compare = sub.add_parser(
+        "compare",
+        help="policies against a baseline over seeded days (city reports, one per run)",
+        description="Mean difference to the baseline over seeds with its 95 %% interval, "
+        "and a paired per-call test pooled over seeds (exact McNemar).",
+    )
+    compare.add_argument(
+        "runs", nargs="+", help="NAME=REPORT.json or NAME=REPORT.json#POLICY, one per day"
+    )
+    compare.add_argument("--baseline", default="baseline", help="the name to compare against")
+    compare.set_defaults(func=cmd_compare)
     return parser
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from simulator.compare import CompareError, compare, load_run
+
+    try:
+        result = compare([load_run(spec) for spec in args.runs], args.baseline)
+    except CompareError as exc:
+        print(f"compare: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 def _add_city(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

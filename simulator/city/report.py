@@ -195,7 +195,24 @@ def build_report(
         rides = {name: ride_figures(day) for name, day in transports.days.items()}
         for name in rides:
             rides[name]["crew_errors"] = transports.errors[:5]
-    return {**meta, "targets_s": s.targets_s, "policies": policies, "transports": rides}
+    # Every call's outcome, so runs of the same seed can be compared call by call
+    # (``python -m simulator compare``): [call number, triage, seconds to the first unit on
+    # scene or null].
+    responses = {
+        name: [
+            [r.call.n, r.call.triage, None if r.response_s is None else round(r.response_s, 1)]
+            for r in sorted(records, key=lambda r: r.call.n)
+            if r.policy == name
+        ]
+        for name in fleets
+    }
+    return {
+        **meta,
+        "targets_s": s.targets_s,
+        "policies": policies,
+        "transports": rides,
+        "responses": responses,
+    }
 
 
 def _fmt_s(value: float | None) -> str:

@@ -1,0 +1,129 @@
+"""Run the city simulator's policies on seeded days, each on a server of its own with a
+fresh SQLite database, then compare them against the closest-idle baseline.
+
+    python scripts/policy_days.py --seeds 1 2 3 4 5 --out runs/
+
+Per seed: server *plain* (ETA ranking) runs the ``baseline`` and ``system`` (= ranking)
+fleets side by side (neither looks at coverage, so sharing a server changes nothing);
+server *coverage* (``DISPATCH_COVERAGE_DISPATCH=true``) runs the ``system`` fleet alone,
+so its coverage counts no other fleet. Emergency calls only (``--no-transports``). At the
+end ``python -m simulator compare`` prints the comparison (also written to
+``compare.json``). It drives the servers like an operator would: the ``dispatch`` command
+line to set up and serve, the simulator over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MAP = ROOT.parent / "shared" / "data" / "bangkok" / "bangkok_central_major_roads.osm"
+PASSWORD = "policy-days-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(cmd: list[str], env: dict[str, str]) -> None:
+    subprocess.run(cmd, env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def start_server(workdir: Path, name: str, coverage: bool) -> tuple[subprocess.Popen[bytes], str]:
+    db = workdir / f"{name}.sqlite"
+    db.unlink(missing_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DISPATCH_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "DISPATCH_SECRET_KEY": secrets.token_urlsafe(32),
+        "DISPATCH_OSMAND_PORT": str(free_port()),
+        "DISPATCH_COVERAGE_DISPATCH": "true" if coverage else "false",
+        "DISPATCH_NEW_USER_PASSWORD": PASSWORD,
+        "DISPATCH_LOG_LEVEL": "WARNING",
+    }
+    if MAP.exists():
+        env["DISPATCH_OSM_PATH"] = str(MAP)
+    dispatch = str(BIN / "dispatch")
+    run([dispatch, "db", "upgrade"], env)
+    run([dispatch, "org", "create", "--name", "City EMS", "--kind", "dispatch_centre"], env)
+    run([dispatch, "user", "create", "--username", "sup", "--role", "supervisor",
+         "--organisation-id", "1"], env)  # fmt: skip
+    log = (workdir / f"{name}.log").open("wb")
+    proc = subprocess.Popen(
+        [dispatch, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"{name} server did not start; see {workdir / (name + '.log')}")
+
+
+def city(
+    url: str, seed: int, policies: list[str], out: Path, extra: list[str]
+) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "simulator", "city", "--url", url, "--username", "sup",
+           "--password", PASSWORD, "--seed", str(seed), "--no-transports", "--quiet", "--json",
+           *[a for p in policies for a in ("--policy", p)], *extra]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=out.open("wb"), stderr=subprocess.DEVNULL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--out", type=Path, default=Path("runs"))
+    parser.add_argument("extra", nargs="*", help="more options for simulator city (after --)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    specs: list[str] = []
+    for seed in args.seeds:
+        servers = {
+            "plain": start_server(args.out, f"plain-{seed}", coverage=False),
+            "coverage": start_server(args.out, f"coverage-{seed}", coverage=True),
+        }
+        try:
+            plain_out = args.out / f"plain-{seed}.json"
+            cov_out = args.out / f"coverage-{seed}.json"
+            jobs = [
+                city(servers["plain"][1], seed, ["system", "baseline"], plain_out, args.extra),
+                city(servers["coverage"][1], seed, ["system"], cov_out, args.extra),
+            ]
+            codes = [job.wait() for job in jobs]
+            if any(codes):
+                raise SystemExit(f"seed {seed}: simulator exit codes {codes}")
+            print(f"seed {seed} done", file=sys.stderr, flush=True)
+        finally:
+            for proc, _url in servers.values():
+                proc.terminate()
+                proc.wait(timeout=60)
+        specs += [
+            f"baseline={plain_out}#baseline",
+            f"ranking={plain_out}#system",
+            f"coverage={cov_out}#system",
+        ]
+    result = subprocess.run(
+        [sys.executable, "-m", "simulator", "compare", *specs],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    (args.out / "compare.json").write_text(result.stdout, encoding="utf-8")
+    print(result.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
