@@ -169,6 +169,11 @@ class Settings(BaseSettings):
         default=False,
         description="Rank units by ETA plus the coverage their departure leaves behind",
     )
+    tiered_als_levels: list[Literal["red", "yellow", "green", "white", "black"]] = Field(
+        default=["red"],
+        description="Calls of these triage levels whose first unit is not ALS also get the "
+        "nearest ALS unit proposed (tiered response); [] turns it off",
+    )
     moveup_max_moves: int = Field(
         default=2, ge=0, le=20, description="Move-ups suggested at once (with coverage dispatch)"
     )

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Query
 
-from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, UoW
+from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, State, UoW
 from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
 from dispatch.errors import InvalidInput
 from dispatch.incidents import alerts, assignments, recommend, reports, service
@@ -123,6 +123,7 @@ async def update_incident(
 )
 async def recommend_units(
     uow: UoW,
+    state: State,
     actor: Operational,
     cfg: Emergency,
     incident_id: PathId,
@@ -135,7 +136,7 @@ async def recommend_units(
     ),
 ) -> RecommendationOut:
     incident = await service.get(uow, actor, incident_id)
-    rec = await recommend.recommend(uow, incident, cfg, limit=limit)
+    rec = await recommend.recommend(uow, incident, cfg, limit=limit, now=state.clock.now())
     assignments.record_recommendation(uow, actor, incident, rec)
     return RecommendationOut(
         incident_id=incident.id,
@@ -143,6 +144,7 @@ async def recommend_units(
         candidates=[candidate_out(r) for r in rec.ranked],
         excluded=[ExcludedOut.model_validate(e) for e in rec.excluded],
         off_duty=rec.off_duty,
+        backup=None if rec.backup is None else candidate_out(rec.backup),
     )
 
 

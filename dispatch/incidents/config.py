@@ -29,6 +29,9 @@ class DispatchConfig:
     policy: RankingPolicy = field(default_factory=RankingPolicy)
     #: How many ranked units a recommendation shows (all are ranked).
     shown: int = 10
+    #: Tiered response: calls of these levels whose first unit is not ALS also get the
+    #: nearest ALS unit proposed (``DISPATCH_TIERED_ALS_LEVELS``).
+    tiered_als: frozenset[str] = frozenset({"red"})
     #: Coverage-aware dispatch (``DISPATCH_COVERAGE_DISPATCH``); None = rank by ETA alone.
     coverage: CoverageKeeper | None = None
     #: Move-up limits (suggestions need ``coverage``).
@@ -48,6 +51,7 @@ class DispatchConfig:
             auto_dispatch_red=settings.auto_dispatch_red,
             response_targets_s=dict(settings.response_targets_s),
             policy=RankingPolicy(stale_after_s=settings.stale_gps_s),
+            tiered_als=frozenset(settings.tiered_als_levels),
             coverage=CoverageKeeper(travel, area=settings.service_bbox)
             if settings.coverage_dispatch
             else None,

@@ -24,7 +24,14 @@ from dispatch.observability.metrics import RECOMMENDATION_SECONDS, timed
 from dispatch.routing.base import LatLon, PointOutsideNetworkError, TravelTimeProvider
 from dispatch.routing.geo import haversine_m
 from dispatch.routing.kinds import traits
-from dispatch.routing.ranking import CallNeeds, Preemption, RankedUnit, UnitCandidate, rank_units
+from dispatch.routing.ranking import (
+    CallNeeds,
+    Preemption,
+    RankedUnit,
+    UnitCandidate,
+    needs_advanced_backup,
+    rank_units,
+)
 from dispatch.transports import service as transports
 
 
@@ -42,6 +49,8 @@ class Recommendation:
     ranked: list[RankedUnit]
     excluded: list[Excluded]
     off_duty: int
+    #: Tiered response: the nearest ALS unit to send as well, when the first is not one.
+    backup: RankedUnit | None = None
 
 
 def needs_of(incident: Incident) -> CallNeeds:
@@ -195,7 +204,23 @@ async def recommend(
         await _price_coverage(uow, cfg.coverage, fleet, reachable, triage, now)
     ranked = rank_units(needs, reachable, etas, cfg.policy, limit=limit or cfg.shown)
     excluded.sort(key=lambda e: e.call_sign)
-    return Recommendation(incident.id, now, ranked, excluded, off_duty)
+    backup = None
+    sent: list[str] = []
+    if needs.triage in cfg.tiered_als:
+        sent = list(
+            await session.scalars(
+                select(type_coerce(Vehicle.kind, String))
+                .join(Assignment, Assignment.vehicle_id == Vehicle.id)
+                .where(Assignment.incident_id == incident.id, Assignment.is_active.is_(True))
+            )
+        )
+    if needs_advanced_backup(needs, ranked[0] if ranked else None, cfg.tiered_als, sent):
+        advanced = [j for j, c in enumerate(reachable) if traits(c.kind).care_level == "als"]
+        best = rank_units(
+            needs, [reachable[j] for j in advanced], etas[advanced], cfg.policy, limit=1
+        )
+        backup = best[0] if best else None
+    return Recommendation(incident.id, now, ranked, excluded, off_duty, backup)
 
 
 async def _price_coverage(

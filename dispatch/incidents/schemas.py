@@ -177,6 +177,11 @@ class RecommendationOut(Output):
     candidates: list[CandidateOut]
     excluded: list[ExcludedOut]
     off_duty: int
+    backup: CandidateOut | None = Field(
+        default=None,
+        description="Tiered response: the nearest ALS unit to send as well, because the "
+        "first unit is not ALS (DISPATCH_TIERED_ALS_LEVELS)",
+    )
 
 
 class MilestoneIn(Input):

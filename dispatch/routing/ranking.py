@@ -200,3 +200,21 @@ def rank_units(
             )
         )
     return ranked
+
+
+def needs_advanced_backup(
+    needs: CallNeeds,
+    first: RankedUnit | None,
+    levels: frozenset[str],
+    sent_kinds: Sequence[str] = (),
+) -> bool:
+    """Tiered response: a call of ``levels`` that has no advanced (ALS) unit, sent or
+    ranked first, gets the nearest ALS unit proposed too (the first unit arrives soonest,
+    the ALS crew treats). ``sent_kinds``: the units already on the call."""
+    if needs.triage not in levels:
+        return False
+    if any(traits(kind).care_level == "als" for kind in sent_kinds):
+        return False
+    if sent_kinds:
+        return True
+    return first is not None and traits(first.candidate.kind).care_level != "als"

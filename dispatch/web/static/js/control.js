@@ -400,11 +400,22 @@ function renderRecommendation() {
         el("ul", {}, rec.excluded.map((x) => el("li", {}, `${x.call_sign}: ${x.reason}`))),
       )
     : null;
+  const b = rec.backup;
+  const backup = b
+    ? el(
+        "p",
+        { class: "backup", "data-testid": "backup" },
+        t("control.backup", { unit: b.call_sign, eta: fmtDuration(b.eta_s) }),
+        " ",
+        el("button", { type: "button", "data-assign-backup": b.call_sign, onclick: () => assign(rec.incident_id, b.vehicle_id, null) }, t("control.backup_send", { unit: b.call_sign })),
+      )
+    : null;
   return el(
     "div",
     { class: "recommendation" },
     el("h3", {}, t("control.recommendations"), " ", el("small", {}, fmtTime(rec.computed_at))),
     rows.length ? table : el("p", { class: "hint" }, t("control.no_candidates")),
+    backup,
     excluded,
   );
 }
