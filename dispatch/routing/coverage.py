@@ -266,30 +266,18 @@ class CoverageModel:
     ) -> list[Move]:
         """Greedy move-up: repeatedly take the (unit, source) with the largest gain above
         ``min_gain`` among ``eligible`` (unit → sources it may go to), applying each move
-        before choosing the next, at most ``max_moves``. The model is left as it was."""
+        before choosing the next, at most ``max_moves``; ties go to the lower vehicle id,
+        then the lower source. The model is left as it was."""
         saved = {v: (u.source, u.als, u.available) for v, u in self._units.items()}
         moves: list[Move] = []
-        pool = {v: np.asarray(s, dtype=np.int64) for v, s in eligible.items() if v in saved}
+        pool = {
+            v: np.asarray(s, dtype=np.int64)
+            for v, s in sorted(eligible.items())
+            if v in saved and self._units[v].available and len(s)
+        }
         try:
             while len(moves) < max_moves and pool:
-                best: tuple[float, int, int] | None = None
-                # Units standing at the same source with the same care level and the same
-                # candidate sites gain the same: a fleet waiting at a few stations costs a
-                # few evaluations per step, not one per unit.
-                seen: dict[tuple[int, bool, bytes], tuple[float, int]] = {}
-                for vehicle_id in sorted(pool):
-                    sites = pool[vehicle_id]
-                    if sites.size == 0:
-                        continue
-                    unit = self._units[vehicle_id]
-                    key = (unit.source, unit.als, sites.tobytes())
-                    if key not in seen:
-                        gains = self.move_gains(vehicle_id, sites)
-                        i = int(np.argmax(gains))
-                        seen[key] = (float(gains[i]), int(sites[i]))
-                    gain, source = seen[key]
-                    if best is None or gain > best[0] + 1e-12:
-                        best = (gain, vehicle_id, source)
+                best = self._best_move(pool)
                 if best is None or best[0] < min_gain:
                     break
                 gain, vehicle_id, source = best
@@ -304,6 +292,41 @@ class CoverageModel:
             for vehicle_id, (source, als, available) in saved.items():
                 self.place(vehicle_id, source, als=als, available=available)
         return moves
+
+    def _best_move(self, pool: Mapping[int, IntArray]) -> tuple[float, int, int] | None:
+        """The best single move among ``pool`` (vehicle → candidate sources, in vehicle
+        order), every unit and source weighed at once: for a row, the value after moving
+        unit u to c is sum_z d_z q^(k_z - cov(u's source, z) + cov(c, z)), and since
+        q^(a+b) = q^a q^b that is one matrix product (units x zones) @ (zones x sources)."""
+        vehicles = list(pool)
+        units = [self._units[v] for v in vehicles]
+        candidates = np.unique(np.concatenate(list(pool.values())))
+        allowed = np.zeros((len(vehicles), candidates.size), dtype=bool)
+        for i, v in enumerate(vehicles):
+            allowed[i, np.searchsorted(candidates, pool[v])] = True
+        sources = np.array([u.source for u in units], dtype=np.int64)
+        als = np.array([u.als for u in units], dtype=bool)
+        gains = np.zeros((len(vehicles), candidates.size))
+        for r, row in enumerate(ROWS):
+            if self._weight[r] == 0:
+                continue
+            demand = self._demand[r]
+            counts = self._counts[r]
+            now = float(np.power(self.q, counts) @ demand)
+            base = np.power(self.q, counts[None, :] - self._cover[r, sources, :])
+            there = np.power(self.q, self._cover[r, candidates, :].astype(np.float64))
+            row_gain = now - (base * demand[None, :]) @ there.T
+            if row == RED_ALS:
+                row_gain *= als[:, None]  # only an ALS unit counts in the ALS row
+            gains += self._weight[r] * row_gain
+        gains = np.where(allowed, gains, -np.inf)
+        per_unit = gains.max(axis=1)
+        top = float(per_unit.max())
+        if not np.isfinite(top):
+            return None
+        i = int(np.flatnonzero(per_unit >= top - 1e-12)[0])  # ties: the lower vehicle id
+        j = int(np.flatnonzero(gains[i] >= per_unit[i] - 1e-12)[0])  # then the lower source
+        return float(gains[i, j]), vehicles[i], int(candidates[j])
 
     def expected_response_s(self, level: str = "red") -> FloatArray:
         """Per zone: the time from the call to the nearest free unit's arrival now (delay

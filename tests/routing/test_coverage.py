@@ -165,3 +165,29 @@ def test_post_planner_covers_the_most_demand_first() -> None:
     assert plan.steps[-1].covered == pytest.approx(1.0)
     median = plan_posts(times, demand, count=1, budget_s=300, objective="pmedian")
     assert median.sites == [3]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_weighed_at_once_move_is_the_best_single_move_unit_by_unit(seed: int) -> None:
+    """``best_moves`` weighs every unit and source in one matrix product; on random cities
+    its first move must be what trying each unit's sources one by one finds."""
+    rng = np.random.default_rng(seed)
+    sources, zones = 30, 24
+    times = rng.integers(60, 1500, size=(sources, zones))
+    demand = rng.random((3, zones))
+    model = CoverageModel(times, demand, busy_fraction=0.4)
+    for v in range(40):
+        model.place(v, int(rng.integers(sources)), als=bool(v % 3 == 0), available=v % 5 != 0)
+    eligible = {
+        v: np.sort(rng.choice(sources, size=6, replace=False)) for v in range(40) if v % 5 != 0
+    }
+    [move] = model.best_moves(eligible, max_moves=1, min_gain=-1.0)
+    brute = max(
+        (float(g), -v, -int(s))
+        for v, sites in eligible.items()
+        for g, s in zip(model.move_gains(v, sites), sites, strict=True)
+    )
+    assert move.gain == pytest.approx(brute[0], abs=1e-9)
+    # The move chosen is worth that gain, unit by unit (ties may pick another equal move).
+    alone = float(model.move_gains(move.vehicle_id, [move.source])[0])
+    assert alone == pytest.approx(brute[0], abs=1e-9)
