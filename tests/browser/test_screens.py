@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatch import demo
+from dispatch.models.enums import VehicleState
 from dispatch.realtime.protocol import CLOSE_RESYNC
 from tests.helpers.browser import PHONE, OpenPage, Screens, login, screenshot
 from tests.helpers.waiting import eventually
@@ -44,8 +45,10 @@ async def _expect_data(locator: Any, name: str, values: list[str]) -> None:
         await expect(locator.nth(n)).to_have_attribute(f"data-{name}", value)
 
 
-def _mmss(seconds: int) -> str:
-    return f"{seconds // 60}:{seconds % 60:02d}"
+def _minutes(seconds: int) -> str:
+    """An ETA as the screens show it: whole minutes, never a clock-like 9:12."""
+    minutes = round(seconds / 60)
+    return "< 1 min" if minutes < 1 else f"{minutes} min"
 
 
 async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move(
@@ -68,10 +71,18 @@ async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move
     await expect(a2).to_have_attribute("data-gps", "none")
     await expect(a2).to_contain_text("NO GPS")
     await expect(page.locator('#units tr[data-unit="A4"]')).to_contain_text("off duty")
-    await expect(page.locator('#alerts [data-kind="stale_unit"]').first).to_be_visible()
-    await expect(page.get_by_test_id("alerts")).to_contain_text(
-        "A2 is on duty but has sent no GPS fix."
+    # One line for all of them, opened for the list (not ten standing warnings).
+    on_duty = sum(1 for v in demo.VEHICLES if v[4] != VehicleState.OFF_DUTY)
+    group = page.locator('#alerts [data-group="no_gps"]')
+    await expect(group).to_have_count(1)
+    await expect(group.locator("summary")).to_contain_text(
+        f"{on_duty} units on duty have sent no GPS fix"
     )
+    await expect(page.locator('#alerts [data-kind="stale_unit"]')).to_have_count(1)
+    member = group.locator('[data-unit="A2"]')
+    await expect(member).to_be_hidden()
+    await group.locator("summary").click()
+    await expect(member).to_have_text("A2 is on duty but has sent no GPS fix.")
 
     # Clicking the map sets the call's location.
     box = await the_map.bounding_box()
@@ -108,7 +119,7 @@ async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move
     ]
     await _expect_data(rows, "candidate", [c["call_sign"] for c in ranked])
     best = ranked[0]
-    await expect(rows.first.locator(".eta")).to_have_text(_mmss(best["eta_s"]))
+    await expect(rows.first.locator(".eta")).to_have_text(_minutes(best["eta_s"]))
     await expect(rows.first.locator(".reasons")).to_contain_text(best["reasons"][0])
 
     # One click assigns it.

@@ -131,6 +131,14 @@ export function fmtDuration(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
 }
 
+/** An ETA as a dispatcher says it: "9 min" (rounded; "< 1 min" under half a minute), never
+ * "9:12", which reads like a clock time. */
+export function fmtMinutes(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const minutes = Math.round(Math.max(0, seconds) / 60);
+  return minutes < 1 ? t("common.under_a_minute") : t("common.minutes", { n: minutes });
+}
+
 function zoneParts(date) {
   const parts = new Intl.DateTimeFormat("en-US", {
     timeZone: config.timezone,

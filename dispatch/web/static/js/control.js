@@ -16,6 +16,7 @@ import {
   expose,
   flash,
   fmtDuration,
+  fmtMinutes,
   fmtShortTime,
   fmtTime,
   initI18n,
@@ -366,7 +367,7 @@ function renderRecommendation() {
       el("td", { class: "num" }, String(c.rank)),
       el("td", { class: "callsign" }, c.call_sign),
       el("td", {}, t(`kind.${c.kind}`)),
-      el("td", { class: "num eta" }, fmtDuration(c.eta_s)),
+      el("td", { class: "num eta", title: fmtDuration(c.eta_s) }, fmtMinutes(c.eta_s)),
       el("td", { class: "num" }, `${(c.distance_m / 1000).toFixed(1)} km`),
       el(
         "td",
@@ -405,7 +406,7 @@ function renderRecommendation() {
     ? el(
         "p",
         { class: "backup", "data-testid": "backup" },
-        t("control.backup", { unit: b.call_sign, eta: fmtDuration(b.eta_s) }),
+        t("control.backup", { unit: b.call_sign, eta: fmtMinutes(b.eta_s) }),
         " ",
         el("button", { type: "button", "data-assign-backup": b.call_sign, onclick: () => assign(rec.incident_id, b.vehicle_id, null) }, t("control.backup_send", { unit: b.call_sign })),
       )
@@ -495,23 +496,53 @@ function alertText(a) {
   return t(`alert.${a.kind}`, vars);
 }
 
-function renderAlerts() {
-  const items = state.alerts.map((a) =>
-    el(
-      "li",
-      { class: `alert alert-${a.severity}`, "data-kind": a.kind, "data-incident": a.incident_id ?? "" },
-      el("span", { class: "alert-sev" }, t(`severity.${a.severity}`)),
-      el("span", { class: "alert-text" }, alertText(a)),
-      a.incident_id ? el("button", { type: "button", onclick: () => select(a.incident_id) }, t("control.show")) : null,
-      a.next_unit && a.incident_id
-        ? el(
-            "button",
-            { type: "button", class: "primary", onclick: () => assign(a.incident_id, a.next_unit.vehicle_id, a.next_unit.rank) },
-            t("control.send_next", { unit: a.next_unit.call_sign }),
-          )
-        : null,
-    ),
+function alertItem(a) {
+  return el(
+    "li",
+    { class: `alert alert-${a.severity}`, "data-kind": a.kind, "data-incident": a.incident_id ?? "" },
+    el("span", { class: "alert-sev" }, t(`severity.${a.severity}`)),
+    el("span", { class: "alert-text" }, alertText(a)),
+    a.incident_id ? el("button", { type: "button", onclick: () => select(a.incident_id) }, t("control.show")) : null,
+    a.next_unit && a.incident_id
+      ? el(
+          "button",
+          { type: "button", class: "primary", onclick: () => assign(a.incident_id, a.next_unit.vehicle_id, a.next_unit.rank) },
+          t("control.send_next", { unit: a.next_unit.call_sign }),
+        )
+      : null,
   );
+}
+
+/** Three or more units with the same GPS problem are one line ("10 units without GPS"),
+ * opened for the list; calls' alerts always stand alone. */
+const GROUP_FROM = 3;
+
+function renderAlerts() {
+  const units = state.alerts.filter((a) => a.kind === "stale_unit");
+  const items = state.alerts.filter((a) => a.kind !== "stale_unit").map(alertItem);
+  const never = units.filter((a) => !state.vehicles.get(a.vehicle_id)?.last_fix_at);
+  const stale = units.filter((a) => state.vehicles.get(a.vehicle_id)?.last_fix_at);
+  for (const [group, name] of [
+    [never, "no_gps"],
+    [stale, "stale_unit"],
+  ]) {
+    if (group.length < GROUP_FROM) {
+      items.push(...group.map(alertItem));
+      continue;
+    }
+    items.push(
+      el(
+        "li",
+        { class: `alert alert-${group[0].severity} alert-group`, "data-kind": "stale_unit", "data-group": name },
+        el(
+          "details",
+          {},
+          el("summary", {}, el("span", { class: "alert-sev" }, t(`severity.${group[0].severity}`)), " ", el("span", { class: "alert-text" }, t(`alert.group.${name}`, { n: group.length }))),
+          el("ul", { class: "alert-members" }, group.map((a) => el("li", { "data-unit": vehicleName(a.vehicle_id) }, alertText(a)))),
+        ),
+      ),
+    );
+  }
   $("#alerts").replaceChildren(...(items.length ? items : [el("li", { class: "hint" }, t("control.no_alerts"))]));
   $("#alert-count").textContent = String(state.alerts.length);
 }
