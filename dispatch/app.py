@@ -9,7 +9,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -34,6 +33,7 @@ from dispatch.api import (
     organisations,
     planning,
     routes,
+    simulation,
     transports,
     ws,
 )
@@ -46,7 +46,7 @@ from dispatch.api.responses import document_errors
 from dispatch.auth.cache import PrincipalCache
 from dispatch.auth.loginlimit import build_login_limiter
 from dispatch.auth.ratelimit import Limits
-from dispatch.clock import SYSTEM_CLOCK, Clock
+from dispatch.clock import SYSTEM_CLOCK, Clock, SettableClock, install
 from dispatch.config import Settings
 from dispatch.coverage.advisor import MoveUpAdvisor
 from dispatch.db.session import Database
@@ -82,7 +82,7 @@ async def watch_alerts(state: AppState) -> None:
         await asyncio.sleep(state.settings.alert_interval_s)
         try:
             async with state.db.unit_of_work(publish=state.broker.publish) as uow:
-                await raise_ack_alerts(uow, state.emergency, datetime.now(UTC))
+                await raise_ack_alerts(uow, state.emergency, state.clock.now())
         except Exception:
             log.exception("checking for unacknowledged assignments failed")
 
@@ -122,6 +122,8 @@ def create_app(
     serve`` sets it; see ``dispatch.lifecycle``). ``clock``: what the server's timers read
     (rate-limit windows, cache lifetimes); tests pass a ``ManualClock``."""
     settings = settings or Settings()
+    if settings.simulated_clock and clock is SYSTEM_CLOCK:
+        clock = SettableClock()  # a simulation tells it the time (PUT /simulation/clock)
     if settings.secret_key is None:
         log.warning(
             "DISPATCH_SECRET_KEY is not set: using a random key; logins end when the "
@@ -182,7 +184,10 @@ def create_app(
             advisor = MoveUpAdvisor(
                 db, emergency.coverage, emergency.moveup, clock, publish=broker.publish
             )
-            advisor.subscribe(db.reactions)
+            if not settings.simulated_clock:
+                # A simulation asks for rounds itself (POST /moveups/round) at the moment
+                # it is at: a round in the background would read a later moment.
+                advisor.subscribe(db.reactions)
         state = AppState(
             settings=settings,
             db=db,
@@ -236,9 +241,12 @@ def create_app(
         gc.set_threshold(*GC_THRESHOLDS)
         if trap_signals:
             state.lifecycle.trap_signals()
+        previous = install(clock) if settings.simulated_clock else None
         try:
             yield
         finally:
+            if previous is not None:
+                install(previous)
             await state.lifecycle.close()
             for task in (watcher, relay, sweeper):
                 task.cancel()
@@ -297,5 +305,8 @@ def create_app(
     ):
         document_errors(module.router)  # declares the 401/403/404/409/422/503 answers
         app.include_router(module.router)
+    if settings.simulated_clock:
+        document_errors(simulation.router)
+        app.include_router(simulation.router)
     install_web(app)  # the browser screens: /control, /crew, /care and /static
     return app

@@ -102,6 +102,9 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     from dispatch.serving import serve
 
+    if settings.simulated_clock and workers > 1:
+        # Each worker would keep its own simulated time.
+        raise SystemExit("DISPATCH_SIMULATED_CLOCK runs one worker (drop --workers)")
     serve(settings, host, port, workers)
 
 

@@ -169,6 +169,12 @@ class Settings(BaseSettings):
         default=False,
         description="Rank units by ETA plus the coverage their departure leaves behind",
     )
+    simulated_clock: bool = Field(
+        default=False,
+        description="For simulations only: the server's time stands still until a "
+        "supervisor sets it (PUT /simulation/clock); one worker; move-up rounds only on "
+        "request",
+    )
     tiered_als_levels: list[Literal["red", "yellow", "green", "white", "black"]] = Field(
         default=["red"],
         description="Calls of these triage levels whose first unit is not ALS also get the "

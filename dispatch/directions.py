@@ -10,11 +10,12 @@ serve it; ``routing/`` stays pure and unchanged.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field
 
+from dispatch import clock
 from dispatch.errors import InvalidInput
 from dispatch.routing.base import LatLon, PointOutsideNetworkError, TravelTimeProvider
 from dispatch.schemas import Output
@@ -44,7 +45,7 @@ async def find_route(
 ) -> RouteOut:
     """The fastest route from ``a`` to ``b``; a point off the network is a 422 naming it.
     The provider runs in a thread (a graph search or an OSRM call must not block)."""
-    when = depart_at or datetime.now(UTC)
+    when = depart_at or clock.now()
     if when.tzinfo is None:
         raise InvalidInput(
             "depart_at", "Give a time zone, e.g. 2026-11-23T08:00:00+07:00.", location="query"

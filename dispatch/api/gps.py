@@ -3,7 +3,7 @@ Both answer only after the fixes are committed (durable), and resending is harml
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import Field
 from starlette.responses import PlainTextResponse, Response
 
+from dispatch import clock
 from dispatch.api.deps import Operational, PathId, State, UoW, get_state
 from dispatch.auth.principal import Principal
 from dispatch.errors import DomainError, InvalidInput, TooManyRequests
@@ -136,7 +137,7 @@ async def vehicle_track(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 5_000,
 ) -> TrackOut:
-    track = await read_track(uow, vehicle_id, since, until or datetime.now(UTC), limit)
+    track = await read_track(uow, vehicle_id, since, until or clock.now(), limit)
     return TrackOut(
         vehicle_id=track.vehicle_id,
         since=track.since,

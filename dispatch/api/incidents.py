@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi import APIRouter, Query
 
+from dispatch import clock
 from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, State, UoW
 from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
 from dispatch.errors import InvalidInput
@@ -220,7 +221,7 @@ async def suggest_hospitals(
 
 @router.get("/alerts", response_model=list[AlertOut], tags=["alerts"])
 async def current_alerts(uow: UoW, _actor: Operational, cfg: Emergency) -> list[AlertOut]:
-    found = await alerts.current_alerts(uow, cfg, datetime.now(UTC))
+    found = await alerts.current_alerts(uow, cfg, clock.now())
     return [
         AlertOut(
             kind=a.kind,
@@ -246,7 +247,7 @@ async def kpis(
     ),
     until: Timestamp | None = Query(default=None, description="Default: now"),
 ) -> KpiOut:
-    until = until or datetime.now(UTC)
+    until = until or clock.now()
     since = since or until - timedelta(days=1)
     if since >= until:
         raise InvalidInput("until", "until must be after since.", location="query")

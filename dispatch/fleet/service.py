@@ -4,10 +4,10 @@ take a job, so emergency assignment and (later) transport planning share one rul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from dispatch import clock
 from dispatch.audit import service as audit
 from dispatch.auth import tokens
 from dispatch.auth.principal import MANAGER_ROLES, Principal
@@ -150,7 +150,7 @@ async def issue_device_token(
         uow.emit(DeviceTokenRevoked(vehicle.id))
     token = tokens.new_device_token()
     vehicle.device_token_hash = tokens.hash_device_token(token)
-    vehicle.device_token_issued_at = datetime.now(UTC)
+    vehicle.device_token_issued_at = clock.now()
     await uow.session.flush()
     audit.record(
         uow, actor, "vehicle.device_token_issued", vehicle, after={"vehicle_id": vehicle.id}

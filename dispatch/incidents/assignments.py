@@ -3,12 +3,13 @@ milestones through the state machine, and what that does to the unit and the inc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from dispatch import clock
 from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
@@ -81,7 +82,7 @@ async def assign(
         )
     claim = await fleet.claim_vehicle(uow, vehicle_id, may_preempt=incident.triage == Triage.RED)
     vehicle = claim.vehicle
-    now = datetime.now(UTC)
+    now = clock.now()
     assignment = Assignment(
         incident_id=incident.id,
         vehicle_id=vehicle.id,
@@ -209,7 +210,7 @@ async def apply_milestone(
 ) -> Assignment:
     """Move an assignment to ``status`` (idempotent: repeating the current status is a
     no-op, because phones resend). Invalid moves are a 409 listing the allowed ones."""
-    now = datetime.now(UTC)
+    now = clock.now()
     if status == assignment.status:
         return assignment
     if not lifecycle.can_move(assignment.status, status):

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import String, and_, func, select, type_coerce
 from sqlalchemy.orm import aliased
 
+from dispatch import clock
 from dispatch.coverage.fleet import holding_sites, unit_state
 from dispatch.coverage.keeper import CoverageKeeper
 from dispatch.coverage.model import UnitState
@@ -93,7 +94,7 @@ async def recommend(
 ) -> Recommendation:
     """Rank every unit that could go to ``incident`` right now; the best ``limit``
     (default ``cfg.shown``) are returned."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     session = uow.session
     active = aliased(Assignment)
     # One query for the whole fleet; kind and state as plain strings (no enum round trip):
@@ -309,7 +310,7 @@ async def suggest_hospitals(
     recommended; one with the needed capability (stroke, trauma, …) beats a nearer one
     without it. One the road map cannot place (saved before places were checked, or the map
     changed) is listed last without an ETA, never recommended, rather than failing them all."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     hospitals: Sequence[Hospital] = (
         await uow.session.scalars(
             select(Hospital)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import select
 
+from dispatch import clock
 from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
@@ -103,7 +104,7 @@ async def create(
     recommend.check_location(cfg, data.lat, data.lon)
     triage = data.triage or rule.triage
     overridden = triage != rule.triage
-    now = datetime.now(UTC)
+    now = clock.now()
     duplicates = await possible_duplicates(uow, cfg, data.lat, data.lon, now)
     incident = Incident(
         organisation_id=actor.organisation_id,
@@ -220,7 +221,7 @@ async def close(uow: UnitOfWork, actor: Principal, incident_id: int) -> Incident
         )
     before = audit.snapshot(incident)
     incident.status = IncidentStatus.CLOSED
-    incident.closed_at = datetime.now(UTC)
+    incident.closed_at = clock.now()
     await uow.session.flush()
     old, new = audit.changed(before, audit.snapshot(incident))
     audit.record(uow, actor, "incident.closed", incident, before=old, after=new)
@@ -241,7 +242,7 @@ async def cancel(uow: UnitOfWork, actor: Principal, incident_id: int, reason: st
     before = audit.snapshot(incident)
     incident.status = IncidentStatus.CANCELLED
     incident.cancel_reason = reason
-    incident.closed_at = datetime.now(UTC)
+    incident.closed_at = clock.now()
     await uow.session.flush()
     old, new = audit.changed(before, audit.snapshot(incident))
     audit.record(uow, actor, "incident.cancelled", incident, before=old, after=new)

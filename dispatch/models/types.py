@@ -9,6 +9,8 @@ from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from dispatch import clock
+
 #: Auto-incrementing 64-bit key on PostgreSQL; SQLite only auto-increments INTEGER.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -55,7 +57,7 @@ def str_enum(enum_cls: type[enum.Enum], name: str) -> Enum:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 #: JSON documents; JSONB on PostgreSQL so they can be indexed and queried.

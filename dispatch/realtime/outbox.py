@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from dispatch import clock
 from dispatch.db.session import Database, Publisher
 from dispatch.events import Event
 from dispatch.models import OutboxEvent
@@ -29,7 +30,7 @@ async def relay_once(
     now: datetime | None = None,
 ) -> int:
     """Publish (then delete) up to ``limit`` leftover events, oldest first; how many."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than_s)
+    cutoff = (now or clock.now()) - timedelta(seconds=older_than_s)
     async with db.unit_of_work() as uow:
         stmt = (
             select(OutboxEvent)

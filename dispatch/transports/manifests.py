@@ -4,10 +4,11 @@ progress through it, and the live ETA a care centre sees once the vehicle is on 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
+from dispatch import clock
 from dispatch.audit import service as audit
 from dispatch.auth.principal import MANAGER_ROLES, Principal
 from dispatch.db.session import UnitOfWork
@@ -186,7 +187,7 @@ async def live_eta(
             raise Conflict("The vehicle's position is not known yet.")
         position = (vehicle.last_lat, vehicle.last_lon, vehicle.last_fix_at)
     lat, lon, fix_at = position
-    now = datetime.now(UTC)
+    now = clock.now()
     seconds = await asyncio.to_thread(
         travel.many_to_one, [LatLon(lat, lon)], LatLon(booking.pickup_lat, booking.pickup_lon), now
     )

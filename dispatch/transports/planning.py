@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 
+from dispatch import clock
 from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
@@ -71,7 +72,7 @@ async def _solve(
 ) -> tuple[planbuild.Build, darp.Plan]:
     from dispatch.routing.darp.solver import INSERT_OPTIONS, solve  # OR-Tools loads lazily
 
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     build = await planbuild.build(
         uow,
         day,

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, or_, select
 
+from dispatch import clock
 from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
@@ -170,7 +171,7 @@ async def create_booking(
 ) -> Created:
     """Book a ride, optionally with its return and as a weekly series whose rides are
     generated ``cfg.horizon_days`` ahead."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     patient = await uow.session.scalar(
         _scoped(select(Patient).where(Patient.id == data.patient_id), Patient, actor)
     )
@@ -307,7 +308,7 @@ async def cancel_booking(
     """Cancel a ride and its way home (a series: also its rides still to come)."""
     booking = await get_booking(uow, actor, booking_id)
     _ensure_changeable(booking)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     dependent = (
         await uow.session.scalars(
             select(TransportBooking).where(
