@@ -239,6 +239,18 @@ def _add_city(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=["system", "baseline"],
         help="run only these policies (default both, side by side)",
     )
+    city.add_argument(
+        "--server-clock",
+        action="store_true",
+        help="the server keeps the simulated time (DISPATCH_SIMULATED_CLOCK): its GPS ages "
+        "and move-up limits follow the day; one --policy, --no-transports",
+    )
+    city.add_argument(
+        "--follow-moveups",
+        action="store_true",
+        help="crews go where the server's move-ups send them (needs --server-clock and a "
+        "server with DISPATCH_COVERAGE_DISPATCH)",
+    )
     city.add_argument("--prefix", default="CITY", help="name prefix of stations and units")
     city.add_argument("--html", help="write the HTML report with charts here")
     city.add_argument("--json", action="store_true", help="print the JSON report on stdout")
@@ -286,6 +298,8 @@ def cmd_city(args: argparse.Namespace) -> int:
             transports=not args.no_transports,
             verify=not args.no_verify,
             quiet=args.quiet,
+            server_clock=args.server_clock or args.follow_moveups,
+            follow_moveups=args.follow_moveups,
         )
         config.check()
     except (ValueError, OSError) as exc:

@@ -30,6 +30,33 @@ class City:
         self.done = 0
         self.hospital_positions: dict[int, tuple[float, float]] = {}
         self.transports: Transports | None = None
+        self.moveups_followed = 0
+        self.moveup_rounds = 0
+
+    async def moveup_round(self, policy: Policy) -> None:
+        """After a unit of the fleet left or came free (``--follow-moveups``): ask the
+        server for its move-ups at this moment and send the crews it accepted (its centre
+        is in ``auto``) to their posts. The policy's lock orders the rounds of one moment
+        with its assignments."""
+        if not self.cfg.follow_moveups:
+            return
+        clock = policy.clock
+        async with policy.lock:
+            await self.crews.fixes_settled(u for u in policy.units.values() if not u.busy)
+            changed = (await self.api.send("POST", "/moveups/round")).json()
+            self.moveup_rounds += 1
+        for move in changed:
+            unit = policy.units.get(int(move["vehicle_id"]))
+            if unit is None:
+                continue
+            if move["status"] == "accepted":
+                unit.post, unit.post_move = (float(move["lat"]), float(move["lon"])), move["id"]
+                self.moveups_followed += 1
+                if not unit.busy:
+                    unit.halt(clock.now_v())
+                    unit.drive_task = clock.spawn(self.crews.to_post(unit, int(move["id"])))
+            elif move["status"] in ("ended", "rejected") and unit.post_move == move["id"]:
+                unit.post = unit.post_move = None
 
     async def status(self, unit: Unit, rec: CaseRecord, status: str, **extra: Any) -> None:
         """Report a milestone at the current moment."""
@@ -73,6 +100,7 @@ class City:
             await clock.sleep_until(rec.created_v + self.crew.dispatch_delay_s.get(call.triage, 90))
             unit = await policy.obtain(rec)
             assert rec.notified_v is not None
+            await self.moveup_round(policy)
             await clock.sleep_until(rec.notified_v + self.crew.ack_s)
             await self.status(unit, rec, "acknowledged")
             rec.en_route_v = rec.notified_v + max(self.crew.turnout_s, self.crew.ack_s)
@@ -116,6 +144,7 @@ class City:
                     unit.drive_task = clock.spawn(self.crews.return_home(unit))
                 self.done += 1
                 await policy.freed()
+                await self.moveup_round(policy)
             else:
                 self.done += 1
         return rec

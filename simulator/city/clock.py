@@ -29,7 +29,7 @@ import bisect
 import heapq
 import itertools
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -46,9 +46,19 @@ class Stalled(CityError):
 class Clock:
     """Virtual seconds since local midnight of the simulated day, advanced by the actors."""
 
-    def __init__(self, v0: float, day_start: datetime, speed: float | None = None) -> None:
+    def __init__(
+        self,
+        v0: float,
+        day_start: datetime,
+        speed: float | None = None,
+        *,
+        tell_server: Callable[[datetime], Awaitable[None]] | None = None,
+    ) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive (or None: as fast as the server answers)")
+        #: With a server on a simulated clock (``--server-clock``): called with each new
+        #: moment before anyone acts at it, and stamps are the simulated moments themselves.
+        self.tell_server = tell_server
         self.now = v0
         self.speed = speed
         self.day_start = day_start
@@ -158,6 +168,8 @@ class Clock:
                     self.paced_s += wait
                     reached = time.monotonic()
                     continue  # look again: an actor may have started meanwhile
+            if self.tell_server is not None:
+                await self.tell_server(self.local(v))
             self.busy_s += time.monotonic() - reached
             reached = time.monotonic()
             self.now = v
@@ -174,14 +186,20 @@ class Clock:
         return self.now
 
     def stamp(self) -> str:
-        """The current moment as the real timestamp the server expects (crews' ``at``,
-        fixes' ``recorded_at``)."""
+        """The current moment as the timestamp the server expects (crews' ``at``, fixes'
+        ``recorded_at``): the real instant it was reached, or the simulated moment itself
+        when the server keeps the simulated time."""
+        if self.tell_server is not None:
+            return self.local(self.now).isoformat()
         return (EPOCH + timedelta(microseconds=self._anchor_us[-1])).isoformat()
 
     def virtual(self, stamp: str | datetime) -> float:
         """The virtual moment at which the server took the timestamp ``stamp``: the
-        latest moment the clock had reached by then."""
+        latest moment the clock had reached by then (on a simulated server clock, the
+        stamp is that moment)."""
         at = datetime.fromisoformat(stamp) if isinstance(stamp, str) else stamp
+        if self.tell_server is not None:
+            return (at - self.day_start).total_seconds()
         us = (at - EPOCH) // timedelta(microseconds=1)
         i = bisect.bisect_right(self._anchor_us, us) - 1
         return self._anchor_v[max(i, 0)]

@@ -31,6 +31,11 @@ class CityConfig:
     verify: bool = True
     quiet: bool = False
     timeout_s: float = 30.0
+    #: The server keeps the simulated time (it runs with DISPATCH_SIMULATED_CLOCK): the
+    #: simulator sets it at every moment, so its GPS ages and move-up limits follow the day.
+    server_clock: bool = False
+    #: Crews go where the server's move-ups send them (its centre set to ``auto``).
+    follow_moveups: bool = False
 
     def check(self) -> None:
         if not 0 <= self.start_hour < 24:
@@ -39,5 +44,12 @@ class CityConfig:
             raise ValueError("--hours and --speed must be positive")
         if not self.policies or set(self.policies) - set(POLICIES):
             raise ValueError(f"policies: some of {', '.join(POLICIES)}")
+        if self.follow_moveups and not self.server_clock:
+            raise ValueError("--follow-moveups needs --server-clock (move-up limits are timed)")
+        if self.server_clock and (len(self.policies) != 1 or self.transports):
+            raise ValueError(
+                "--server-clock: one --policy per server, and --no-transports (one simulated "
+                "time per server)"
+            )
         if not (self.setup_token or (self.username and self.password)):
             raise ValueError("give --username and --password (or --setup-token)")

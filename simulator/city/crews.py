@@ -40,6 +40,7 @@ class Crews:
         self.fix_failures = 0
         self.routes = 0
         self.route_fallbacks = 0
+        self.posts_reached = 0
 
     def _fix(self, unit: Unit) -> None:
         """Send the unit's position now without waiting for the reply: the server's group
@@ -127,5 +128,18 @@ class Crews:
         return arrival
 
     async def return_home(self, unit: Unit) -> None:
+        """Back to its standby post if a move-up sent it to one, else to its station."""
+        dest = unit.post or (unit.home.lat, unit.home.lon)
         with contextlib.suppress(asyncio.CancelledError):
-            await self.drive(unit, (unit.home.lat, unit.home.lon))
+            await self.drive(unit, dest)
+
+    async def to_post(self, unit: Unit, moveup_id: int) -> None:
+        """Drive to the post of an accepted move-up and tell the server on arrival (it may
+        have ended meanwhile: then the server says so, and that is fine)."""
+        assert unit.post is not None
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.drive(unit, unit.post)
+            await self.api.send(
+                "POST", f"/moveups/{moveup_id}/arrived", token=unit.token, ok=(200, 409)
+            )
+            self.posts_reached += 1

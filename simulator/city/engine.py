@@ -99,7 +99,14 @@ async def _run(
     # One clock per policy: the two share nothing but the server (their own units, calls
     # and transport dates), so each runs at its own pace and the day takes the time of
     # the slower one, not of both one after the other.
-    clocks = {name: Clock(start_s, day_start, cfg.speed) for name in cfg.policies}
+    tell = None
+    if cfg.server_clock:
+
+        async def tell(when: datetime) -> None:
+            await api.send("PUT", "/simulation/clock", body={"now": when.isoformat()})
+
+        await tell(day_start + timedelta(seconds=start_s))  # setup happens at the start
+    clocks = {name: Clock(start_s, day_start, cfg.speed, tell_server=tell) for name in cfg.policies}
     city = City(cfg, api, run_id)
     try:
         city.complaints = await complaint_codes(api)
@@ -210,6 +217,12 @@ async def _run(
         "fixes_sent": city.crews.fixes_sent,
         "fix_failures": city.crews.fix_failures,
         "routes": city.crews.routes,
+        "server_clock": cfg.server_clock,
+        "moveups": {
+            "rounds": city.moveup_rounds,
+            "followed": city.moveups_followed,
+            "posts_reached": city.crews.posts_reached,
+        },
         "route_fallbacks": city.crews.route_fallbacks,
         "end_v": {name: c.now for name, c in clocks.items()},
         "clocks": {

@@ -54,6 +54,10 @@ async def setup_fleets(
             stations[name] = (await api.send("POST", "/stations", body=body)).json()
         station_ids.append(int(stations[name]["id"]))
     posts = await _standby_posts(cfg, api)
+    if cfg.follow_moveups:  # the server accepts its own move-ups; the crews follow them
+        me = (await api.send("GET", "/auth/me")).json()
+        path = f"/organisations/{me['organisation_id']}/moveup-mode"
+        await api.send("PUT", path, body={"mode": "auto"})
     vehicles = {v["call_sign"]: v for v in (await api.send("GET", "/vehicles")).json()}
     kinds = [k for k, n in s.fleet.items() for _ in range(n)]
     transport_kinds = (
@@ -62,7 +66,9 @@ async def setup_fleets(
         else []
     )
     fleets: dict[str, list[Unit]] = {}
-    gate = asyncio.Semaphore(8)
+    # On a simulated server clock the day must repeat exactly: units are made one after
+    # the other, so they get the same ids (and the same ties) on every run.
+    gate = asyncio.Semaphore(1 if cfg.server_clock else 8)
 
     async def one(policy: str, i: int, kind: str, transport: bool = False) -> Unit:
         letter = policy[0].upper()
@@ -96,7 +102,8 @@ async def setup_fleets(
             # a transport unit is off duty until its shift starts
             patch = {"state": "off_duty" if transport else "available", "station_id": station_id}
             await api.send("PATCH", f"/vehicles/{vid}", body=patch)
-            fix = {"lat": place.lat, "lon": place.lon, "recorded_at": datetime.now(UTC).isoformat()}
+            at = clocks[policy].stamp() if cfg.server_clock else datetime.now(UTC).isoformat()
+            fix = {"lat": place.lat, "lon": place.lon, "recorded_at": at}
             await api.send("POST", f"/vehicles/{vid}/fixes", token=token, body={"fixes": [fix]})
             unit = Unit(vid, sign, kind, token, place, place.lat, place.lon, clocks[policy])
             unit.transport = transport

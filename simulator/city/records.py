@@ -40,6 +40,9 @@ class Unit:
     manifest_task: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     fixes_in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    # move-up: the standby post an accepted move sent it to, and that move
+    post: tuple[float, float] | None = None
+    post_move: int | None = None
 
     def position(self, v: float) -> tuple[float, float]:
         return self.leg.at(v) if self.leg is not None else (self.lat, self.lon)
