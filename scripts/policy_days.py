@@ -1,15 +1,18 @@
-"""Run the city simulator's policies on seeded days, each on a server of its own with a
-fresh SQLite database, then compare them against the closest-idle baseline.
+"""Run the city simulator's four policies on seeded days, each on a server of its own
+(fresh SQLite database, simulated clock), then compare them against the closest-idle
+baseline:
 
-    python scripts/policy_days.py --seeds 1 2 3 4 5 --out runs/
+    python scripts/policy_days.py --seeds 1 2 3 4 5 --out runs/ -- --hours 24
 
-Per seed: server *plain* (ETA ranking) runs the ``baseline`` and ``system`` (= ranking)
-fleets side by side (neither looks at coverage, so sharing a server changes nothing);
-server *coverage* (``DISPATCH_COVERAGE_DISPATCH=true``) runs the ``system`` fleet alone,
-so its coverage counts no other fleet. Emergency calls only (``--no-transports``). At the
-end ``python -m simulator compare`` prints the comparison (also written to
-``compare.json``). It drives the servers like an operator would: the ``dispatch`` command
-line to set up and serve, the simulator over HTTP."""
+Per seed and policy, one server with ``DISPATCH_SIMULATED_CLOCK`` (so GPS ages and
+move-up limits follow the simulated day, and the day repeats exactly): *baseline*
+(closest idle unit by straight line), *ranking* (the server's ETA ranking), *coverage*
+(``DISPATCH_COVERAGE_DISPATCH``: the ranking adds what each departure leaves uncovered)
+and *moveup* (coverage, and the crews follow the move-ups the server accepts in ``auto``).
+Emergency calls only. Two simulations run at a time. At the end
+``python -m simulator compare`` prints the comparison (also written to ``compare.json``).
+It drives the servers as an operator would: the ``dispatch`` command line to set up and
+serve, the simulator over HTTP."""
 
 from __future__ import annotations
 
@@ -40,7 +43,8 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
 
 def start_server(workdir: Path, name: str, coverage: bool) -> tuple[subprocess.Popen[bytes], str]:
     db = workdir / f"{name}.sqlite"
-    db.unlink(missing_ok=True)
+    for stale in workdir.glob(f"{name}.sqlite*"):
+        stale.unlink()
     port = free_port()
     env = {
         **os.environ,
@@ -48,6 +52,7 @@ def start_server(workdir: Path, name: str, coverage: bool) -> tuple[subprocess.P
         "DISPATCH_SECRET_KEY": secrets.token_urlsafe(32),
         "DISPATCH_OSMAND_PORT": str(free_port()),
         "DISPATCH_COVERAGE_DISPATCH": "true" if coverage else "false",
+        "DISPATCH_SIMULATED_CLOCK": "true",
         "DISPATCH_NEW_USER_PASSWORD": PASSWORD,
         "DISPATCH_LOG_LEVEL": "WARNING",
     }
@@ -74,13 +79,44 @@ def start_server(workdir: Path, name: str, coverage: bool) -> tuple[subprocess.P
     raise SystemExit(f"{name} server did not start; see {workdir / (name + '.log')}")
 
 
-def city(
-    url: str, seed: int, policies: list[str], out: Path, extra: list[str]
-) -> subprocess.Popen[bytes]:
+#: name → (server with coverage-aware dispatch, simulator policy, its extra options)
+POLICIES = {
+    "baseline": (False, "baseline", []),
+    "ranking": (False, "system", []),
+    "coverage": (True, "system", []),
+    "moveup": (True, "system", ["--follow-moveups"]),
+}
+
+
+def city(url: str, seed: int, policy: str, out: Path, extra: list[str]) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "simulator", "city", "--url", url, "--username", "sup",
            "--password", PASSWORD, "--seed", str(seed), "--no-transports", "--quiet", "--json",
-           *[a for p in policies for a in ("--policy", p)], *extra]  # fmt: skip
+           "--server-clock", "--policy", policy, *extra]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT, stdout=out.open("wb"), stderr=subprocess.DEVNULL)
+
+
+def run_pair(out_dir: Path, seed: int, names: list[str], extra: list[str]) -> None:
+    servers = {
+        name: start_server(out_dir, f"{name}-{seed}", coverage=POLICIES[name][0]) for name in names
+    }
+    try:
+        jobs = [
+            city(
+                servers[name][1],
+                seed,
+                POLICIES[name][1],
+                out_dir / f"{name}-{seed}.json",
+                [*POLICIES[name][2], *extra],
+            )
+            for name in names
+        ]
+        codes = [job.wait() for job in jobs]
+        if any(codes):
+            raise SystemExit(f"seed {seed} {names}: simulator exit codes {codes}")
+    finally:
+        for proc, _url in servers.values():
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 def main() -> int:
@@ -91,31 +127,12 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     specs: list[str] = []
+    names = list(POLICIES)
     for seed in args.seeds:
-        servers = {
-            "plain": start_server(args.out, f"plain-{seed}", coverage=False),
-            "coverage": start_server(args.out, f"coverage-{seed}", coverage=True),
-        }
-        try:
-            plain_out = args.out / f"plain-{seed}.json"
-            cov_out = args.out / f"coverage-{seed}.json"
-            jobs = [
-                city(servers["plain"][1], seed, ["system", "baseline"], plain_out, args.extra),
-                city(servers["coverage"][1], seed, ["system"], cov_out, args.extra),
-            ]
-            codes = [job.wait() for job in jobs]
-            if any(codes):
-                raise SystemExit(f"seed {seed}: simulator exit codes {codes}")
-            print(f"seed {seed} done", file=sys.stderr, flush=True)
-        finally:
-            for proc, _url in servers.values():
-                proc.terminate()
-                proc.wait(timeout=60)
-        specs += [
-            f"baseline={plain_out}#baseline",
-            f"ranking={plain_out}#system",
-            f"coverage={cov_out}#system",
-        ]
+        for pair in (names[:2], names[2:]):
+            run_pair(args.out, seed, pair, args.extra)
+        print(f"seed {seed} done", file=sys.stderr, flush=True)
+        specs += [f"{name}={args.out / f'{name}-{seed}.json'}" for name in names]
     result = subprocess.run(
         [sys.executable, "-m", "simulator", "compare", *specs],
         cwd=ROOT, check=True, capture_output=True, text=True,
