@@ -268,45 +268,50 @@ class CoverageModel:
         ``min_gain`` among ``eligible`` (unit → sources it may go to), applying each move
         before choosing the next, at most ``max_moves``; ties go to the lower vehicle id,
         then the lower source. The model is left as it was."""
-        saved = {v: (u.source, u.als, u.available) for v, u in self._units.items()}
-        moves: list[Move] = []
         pool = {
             v: np.asarray(s, dtype=np.int64)
             for v, s in sorted(eligible.items())
-            if v in saved and self._units[v].available and len(s)
+            if v in self._units and self._units[v].available and len(s)
         }
-        try:
-            while len(moves) < max_moves and pool:
-                best = self._best_move(pool)
-                if best is None or best[0] < min_gain:
-                    break
-                gain, vehicle_id, source = best
-                before = self.row_values()
-                unit = self._units[vehicle_id]
-                self.place(vehicle_id, source, als=unit.als, available=True)
-                after = self.row_values()
-                rows = {r: after[r] - before[r] for r in ROWS}
-                moves.append(Move(vehicle_id, source, gain, rows))
-                del pool[vehicle_id]
-        finally:
-            for vehicle_id, (source, als, available) in saved.items():
-                self.place(vehicle_id, source, als=als, available=available)
-        return moves
-
-    def _best_move(self, pool: Mapping[int, IntArray]) -> tuple[float, int, int] | None:
-        """The best single move among ``pool`` (vehicle → candidate sources, in vehicle
-        order), every unit and source weighed at once: for a row, the value after moving
-        unit u to c is sum_z d_z q^(k_z - cov(u's source, z) + cov(c, z)), and since
-        q^(a+b) = q^a q^b that is one matrix product (units x zones) @ (zones x sources)."""
+        if not pool or max_moves <= 0:
+            return []
         vehicles = list(pool)
-        units = [self._units[v] for v in vehicles]
         candidates = np.unique(np.concatenate(list(pool.values())))
         allowed = np.zeros((len(vehicles), candidates.size), dtype=bool)
         for i, v in enumerate(vehicles):
             allowed[i, np.searchsorted(candidates, pool[v])] = True
-        sources = np.array([u.source for u in units], dtype=np.int64)
-        als = np.array([u.als for u in units], dtype=bool)
-        gains = np.zeros((len(vehicles), candidates.size))
+        sources = np.array([self._units[v].source for v in vehicles], dtype=np.int64)
+        als = np.array([self._units[v].als for v in vehicles], dtype=bool)
+        moves: list[Move] = []
+        moved: dict[int, int] = {}  # vehicle → the source it came from
+        try:
+            while len(moves) < max_moves and allowed.any():
+                best = self._best_move(sources, als, candidates, allowed)
+                if best is None or best[0] < min_gain:
+                    break
+                gain, i, source = best
+                vehicle_id = vehicles[i]
+                before = self.row_values()
+                moved[vehicle_id] = int(sources[i])
+                self.place(vehicle_id, source, als=bool(als[i]), available=True)
+                after = self.row_values()
+                rows = {r: after[r] - before[r] for r in ROWS}
+                moves.append(Move(vehicle_id, source, gain, rows))
+                allowed[i, :] = False  # one move per unit
+        finally:
+            for vehicle_id, source in moved.items():
+                unit = self._units[vehicle_id]
+                self.place(vehicle_id, source, als=unit.als, available=True)
+        return moves
+
+    def _best_move(
+        self, sources: IntArray, als: BoolArray, candidates: IntArray, allowed: BoolArray
+    ) -> tuple[float, int, int] | None:
+        """The best single move: (gain, index of the unit, source). Every unit and source
+        is weighed at once: for a row, the value after moving unit u to c is
+        sum_z d_z q^(k_z - cov(u's source, z) + cov(c, z)), and since q^(a+b) = q^a q^b
+        that is one matrix product (units x zones) @ (zones x sources)."""
+        gains = np.zeros(allowed.shape)
         for r, row in enumerate(ROWS):
             if self._weight[r] == 0:
                 continue
@@ -326,7 +331,7 @@ class CoverageModel:
             return None
         i = int(np.flatnonzero(per_unit >= top - 1e-12)[0])  # ties: the lower vehicle id
         j = int(np.flatnonzero(gains[i] >= per_unit[i] - 1e-12)[0])  # then the lower source
-        return float(gains[i, j]), vehicles[i], int(candidates[j])
+        return float(gains[i, j]), i, int(candidates[j])
 
     def expected_response_s(self, level: str = "red") -> FloatArray:
         """Per zone: the time from the call to the nearest free unit's arrival now (delay
