@@ -98,18 +98,16 @@ async def advise(
     held = {m.vehicle_id for m in open_moves if m.status == MoveUpStatus.ACCEPTED}
     resting = await _resting(uow, now - cfg.cooldown)
     budget = await _budget(uow, cfg, now, modes)
-    eligible: dict[int, list[str]] = {}
-    for unit in fleet:
-        mode = modes.get(unit.organisation_id, MoveUpMode.OFF)
-        if (
-            not unit.movable
-            or mode == MoveUpMode.OFF
-            or budget.get(unit.organisation_id, 0) <= 0
-            or unit.vehicle_id in held
-            or unit.vehicle_id in resting
-        ):
-            continue
-        eligible[unit.vehicle_id] = coverage.reachable_sites(unit.state, cfg.max_drive_s)
+    movable = [
+        unit.vehicle_id
+        for unit in fleet
+        if unit.movable
+        and modes.get(unit.organisation_id, MoveUpMode.OFF) != MoveUpMode.OFF
+        and budget.get(unit.organisation_id, 0) > 0
+        and unit.vehicle_id not in held
+        and unit.vehicle_id not in resting
+    ]
+    eligible = coverage.reachable_sites(movable, cfg.max_drive_s)
     best = coverage.moves(eligible, max_moves=cfg.max_moves, min_gain=cfg.min_gain)
     chosen = {vid: key for vid, key, _gain, _rows in best}
     for vehicle_id, move in pending.items():

@@ -277,19 +277,21 @@ class Coverage:
         index = self.site_index.get(key)
         return None if index is None else self.sites[index - self.grid.size]
 
-    def reachable_sites(self, unit: UnitState, max_drive_s: float) -> list[str]:
-        """The sites ``unit`` could drive to within ``max_drive_s`` in today's traffic,
-        other than where it counts now."""
-        here = self.source_of(unit)
-        if not self.sites:
-            return []
-        zones = self._site_zones()
-        seconds = self.model.times_s[here, zones] * self.model.multiplier
-        return [
-            site.key
-            for i, site in enumerate(self.sites)
-            if self.grid.size + i != here and seconds[i] <= max_drive_s
-        ]
+    def reachable_sites(
+        self, vehicle_ids: Sequence[int], max_drive_s: float
+    ) -> dict[int, list[str]]:
+        """For each synced unit: the sites it could drive to within ``max_drive_s`` in
+        today's traffic, other than where it counts now (one array operation for all)."""
+        placed = self.model.units()
+        known = [v for v in vehicle_ids if v in placed]
+        if not known or not self.sites:
+            return {v: [] for v in known}
+        here = np.array([placed[v][0] for v in known], dtype=np.int64)
+        seconds = self.model.times_s[here][:, self._site_zones()] * self.model.multiplier
+        own = self.grid.size + np.arange(len(self.sites))
+        ok = (seconds <= max_drive_s) & (own[None, :] != here[:, None])
+        keys = [site.key for site in self.sites]
+        return {v: [keys[j] for j in np.flatnonzero(ok[i])] for i, v in enumerate(known)}
 
     def _site_zones(self) -> IntArray:
         if self._zones_of_sites is None:

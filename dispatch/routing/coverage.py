@@ -312,13 +312,15 @@ class CoverageModel:
         sum_z d_z q^(k_z - cov(u's source, z) + cov(c, z)), and since q^(a+b) = q^a q^b
         that is one matrix product (units x zones) @ (zones x sources)."""
         gains = np.zeros(allowed.shape)
+        powers = np.power(self.q, np.arange(int(self._counts.max()) + 2, dtype=np.float64))
         for r, row in enumerate(ROWS):
             if self._weight[r] == 0:
                 continue
             demand = self._demand[r]
             counts = self._counts[r]
-            now = float(np.power(self.q, counts) @ demand)
-            base = np.power(self.q, counts[None, :] - self._cover[r, sources, :])
+            now = float(powers[counts] @ demand)
+            # q^(k - cov): looked up, not raised (k is a small count)
+            base = powers[counts[None, :] - self._cover[r, sources, :]]
             there = np.power(self.q, self._cover[r, candidates, :].astype(np.float64))
             row_gain = now - (base * demand[None, :]) @ there.T
             if row == RED_ALS:
