@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import aliased
 
 from dispatch.coverage.model import UnitState
@@ -60,12 +61,25 @@ async def holding_sites(
     return {row[0]: row[1] for row in await uow.session.execute(stmt.order_by(MoveUp.id))}
 
 
+def on_duty(*columns: Any) -> Select[Any]:
+    """The units on duty, in id order: ``columns`` of each, then its station's latitude
+    and longitude and the incident it is busy with (or None). One query for the whole
+    fleet, shared by the ranking and the move-up advisor."""
+    active = aliased(Assignment)
+    return (
+        select(*columns, Station.lat, Station.lon, active.incident_id)
+        .outerjoin(Station, Station.id == Vehicle.station_id)
+        .outerjoin(active, and_(active.vehicle_id == Vehicle.id, active.is_active.is_(True)))
+        .where(Vehicle.state != VehicleState.OFF_DUTY)
+        .order_by(Vehicle.id)
+    )
+
+
 async def read_fleet(uow: UnitOfWork) -> list[FleetUnit]:
     """Every unit on duty with a known place (its GPS, else its station)."""
-    active = aliased(Assignment)
     rows = (
         await uow.session.execute(
-            select(
+            on_duty(
                 Vehicle.id,
                 Vehicle.organisation_id,
                 Vehicle.call_sign,
@@ -74,14 +88,7 @@ async def read_fleet(uow: UnitOfWork) -> list[FleetUnit]:
                 Vehicle.last_lat,
                 Vehicle.last_lon,
                 Vehicle.station_id,
-                Station.lat,
-                Station.lon,
-                active.id,
             )
-            .outerjoin(Station, Station.id == Vehicle.station_id)
-            .outerjoin(active, and_(active.vehicle_id == Vehicle.id, active.is_active.is_(True)))
-            .where(Vehicle.state != VehicleState.OFF_DUTY)
-            .order_by(Vehicle.id)
         )
     ).all()
     loads = await transports.transport_loads(uow)

@@ -9,17 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import String, and_, func, select, type_coerce
-from sqlalchemy.orm import aliased
+from sqlalchemy import String, func, select, type_coerce
 
 from dispatch import clock
-from dispatch.coverage.fleet import holding_sites, unit_state
+from dispatch.coverage.fleet import holding_sites, on_duty, unit_state
 from dispatch.coverage.keeper import CoverageKeeper
 from dispatch.coverage.model import UnitState
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import InvalidInput
 from dispatch.incidents.config import DispatchConfig
-from dispatch.models import Assignment, Hospital, Incident, Station, Vehicle
+from dispatch.models import Assignment, Hospital, Incident, Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES, Triage, VehicleState
 from dispatch.observability.metrics import RECOMMENDATION_SECONDS, timed
 from dispatch.routing.base import LatLon, PointOutsideNetworkError, TravelTimeProvider
@@ -96,12 +95,11 @@ async def recommend(
     (default ``cfg.shown``) are returned."""
     now = now or clock.now()
     session = uow.session
-    active = aliased(Assignment)
     # One query for the whole fleet; kind and state as plain strings (no enum round trip):
     # this runs on every call for every unit.
     rows = (
         await session.execute(
-            select(
+            on_duty(
                 Vehicle.id,
                 Vehicle.call_sign,
                 type_coerce(Vehicle.kind, String),
@@ -111,14 +109,7 @@ async def recommend(
                 Vehicle.last_fix_at,
                 Vehicle.seats_stretcher,
                 Vehicle.station_id,
-                Station.lat,
-                Station.lon,
-                active.incident_id,
             )
-            .outerjoin(Station, Station.id == Vehicle.station_id)
-            .outerjoin(active, and_(active.vehicle_id == Vehicle.id, active.is_active.is_(True)))
-            .where(Vehicle.state != VehicleState.OFF_DUTY)
-            .order_by(Vehicle.id)
         )
     ).all()
     off_duty = int(
