@@ -51,9 +51,13 @@ class CoverageKeeper:
         *,
         area: tuple[float, float, float, float] | None = None,
         cfg: CoverageConfig | None = None,
+        wait: bool = False,
     ) -> None:
         self.travel = travel
         self.area = area
+        #: Wait for every build instead of answering without it meanwhile (a simulation:
+        #: how many calls a build takes in real time must not change the simulated day).
+        self.wait = wait
         self.cfg = cfg or CoverageConfig()
         self.coverage: Coverage | None = None
         self._building: asyncio.Task[Coverage | None] | None = None
@@ -67,6 +71,9 @@ class CoverageKeeper:
         self._collect()
         if self.coverage is None and self._building is None and not self._failed:
             await self._start(uow, now)
+            self._collect()
+        if self.wait and self._building is not None:
+            await asyncio.wait([self._building])
             self._collect()
         return self.coverage
 
@@ -88,6 +95,9 @@ class CoverageKeeper:
             and tuple(await _site_keys(uow)) != self._site_keys
         ):
             await self._start(uow, now)
+            if self.wait and self._building is not None:
+                await asyncio.wait([self._building])
+                self._collect()
 
     def _collect(self) -> None:
         if self._building is None or not self._building.done():

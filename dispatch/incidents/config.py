@@ -52,7 +52,9 @@ class DispatchConfig:
             response_targets_s=dict(settings.response_targets_s),
             policy=RankingPolicy(stale_after_s=settings.stale_gps_s),
             tiered_als=frozenset(settings.tiered_als_levels),
-            coverage=CoverageKeeper(travel, area=settings.service_bbox)
+            coverage=CoverageKeeper(
+                travel, area=settings.service_bbox, wait=settings.simulated_clock
+            )
             if settings.coverage_dispatch
             else None,
             moveup=MoveUpConfig(
