@@ -240,9 +240,15 @@ async def _patch_targets(client: httpx.AsyncClient, world: World) -> dict[str, t
         },
         headers=world.headers("care_a"),
     )
-    for created in (hospital, incident, booking):
+    post = await client.post(
+        "/standby-posts",
+        json={"name": "Null parking", "kind": "parking", "lat": 13.75, "lon": 100.54},
+        headers=world.headers("supervisor"),
+    )
+    for created in (hospital, incident, booking, post):
         assert created.status_code == 201, created.text
     return {
+        "/standby-posts/{post_id}": (f"/standby-posts/{post.json()['id']}", "supervisor"),
         "/vehicles/{vehicle_id}": (f"/vehicles/{world.vehicle_ids['B1']}", "supervisor"),
         "/hospitals/{hospital_id}": (f"/hospitals/{hospital.json()['id']}", "dispatcher"),
         "/incidents/{incident_id}": (f"/incidents/{incident.json()['id']}", "dispatcher"),
@@ -255,6 +261,8 @@ async def _readable(client: httpx.AsyncClient, world: World, url: str, role: str
     """The record and every list showing it still read (a stored null the answer's schema
     forbids made every later read a 500)."""
     reads = ["/hospitals"] if url.startswith("/hospitals") else [url]
+    if url.startswith("/standby-posts"):
+        reads = ["/standby-posts?active=false"]
     if url.startswith("/incidents"):
         reads.append(f"{url}/hospitals")
     if url.startswith("/patients"):
