@@ -172,9 +172,11 @@ async def test_a_rejected_unit_rests_for_the_cooldown(city: City) -> None:
     assert rejected.status_code == 200, rejected.text
     assert (rejected.json()["status"], rejected.json()["note"]) == ("rejected", "crew on a break")
     assert (await city.post(f"/moveups/{first['id']}/accept")).status_code == 409
+    await city.settled()  # a rejection starts a round (offering the next best)
     [second] = await city.open_moves()  # B1 rests; B2 is asked instead
     assert city.sign(second) == "B2"
     await city.post(f"/moveups/{second['id']}/reject")
+    await city.settled()
     assert await city.open_moves() == []
     assert (await city.post("/moveups/round")).json() == []
     city.clock.advance(29 * 60)

@@ -143,7 +143,8 @@ async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move
 
     # A GPS fix from unit A1's phone moves its marker.
     a1 = page.locator('.pin-vehicle[data-vehicle="A1"]')
-    before = await a1.bounding_box()
+    # (None while the marker is being redrawn: wait for it to be on the map)
+    before = await eventually(a1.bounding_box, what="A1's marker on the map")
     sent = await screens.api(
         "POST",
         f"/vehicles/{screens.vehicle_ids['A1']}/fixes",
