@@ -6,7 +6,6 @@ accepted standby post while free, else its station, else where its GPS puts it."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +50,9 @@ def unit_state(
     )
 
 
-async def holding_sites(
-    uow: UnitOfWork, vehicle_ids: Sequence[int] | None = None
-) -> dict[int, str]:
+async def holding_sites(uow: UnitOfWork) -> dict[int, str]:
     """Each unit's standby site from its accepted (or reached) move, if it has one."""
     stmt = select(MoveUp.vehicle_id, MoveUp.site_key).where(MoveUp.status.in_(_HOLDING))
-    if vehicle_ids is not None:
-        stmt = stmt.where(MoveUp.vehicle_id.in_(vehicle_ids))
     return {row[0]: row[1] for row in await uow.session.execute(stmt.order_by(MoveUp.id))}
 
 

@@ -303,10 +303,10 @@ class Coverage:
     def drive_s(self, unit: UnitState, key: str) -> float:
         """Seconds from where ``unit`` counts to the site ``key`` in today's traffic
         (its zone-to-zone time: the matrix is per zone)."""
-        site = self.site(key)
-        if site is None:
+        index = self.site_index.get(key)
+        if index is None:
             return math.inf
-        zone = self.grid.zone_of(LatLon(site.lat, site.lon))
+        zone = self._site_zones()[index - self.grid.size]
         seconds = float(self.model.times_s[self.source_of(unit), zone])
         return seconds * self.model.multiplier if seconds < UNREACHABLE_S else math.inf
 
