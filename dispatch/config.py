@@ -169,6 +169,18 @@ class Settings(BaseSettings):
         default=False,
         description="Rank units by ETA plus the coverage their departure leaves behind",
     )
+    coverage_demand_csv: Path | None = Field(
+        default=None,
+        description="CSV of where calls come from before recorded calls tell: past calls "
+        "(lat,lon[,time,triage]), a population layer (lat,lon,weight) or demand centres "
+        "(lat,lon,weight,sigma_m); unset: every zone alike",
+    )
+    coverage_prior_calls: float = Field(
+        default=500.0,
+        ge=0,
+        description="How many recorded calls the demand prior is worth (it fades as calls "
+        "accumulate)",
+    )
     simulated_clock: bool = Field(
         default=False,
         description="For simulations only: the server's time stands still until a "

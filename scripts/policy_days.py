@@ -9,7 +9,9 @@ move-up limits follow the simulated day, and the day repeats exactly): *baseline
 (closest idle unit by straight line), *ranking* (the server's ETA ranking), *coverage*
 (``DISPATCH_COVERAGE_DISPATCH``: the ranking adds what each departure leaves uncovered)
 and *moveup* (coverage, and the crews follow the move-ups the server accepts in ``auto``).
-Emergency calls only. Two simulations run at a time. At the end
+Emergency calls only. Two simulations run at a time. The coverage servers start from
+``--prior-days`` of the scenario's past calls (other seeds) as their demand prior
+(``DISPATCH_COVERAGE_DEMAND_CSV``), as a centre brings its old records along. At the end
 ``python -m simulator compare`` prints the comparison (also written to ``compare.json``).
 It drives the servers as an operator would: the ``dispatch`` command line to set up and
 serve, the simulator over HTTP."""
@@ -41,7 +43,9 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
     subprocess.run(cmd, env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
-def start_server(workdir: Path, name: str, coverage: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    workdir: Path, name: str, coverage: bool, settings: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
     db = workdir / f"{name}.sqlite"
     for stale in workdir.glob(f"{name}.sqlite*"):
         stale.unlink()
@@ -55,6 +59,7 @@ def start_server(workdir: Path, name: str, coverage: bool) -> tuple[subprocess.P
         "DISPATCH_SIMULATED_CLOCK": "true",
         "DISPATCH_NEW_USER_PASSWORD": PASSWORD,
         "DISPATCH_LOG_LEVEL": "WARNING",
+        **settings,
     }
     if MAP.exists():
         env["DISPATCH_OSM_PATH"] = str(MAP)
@@ -95,9 +100,11 @@ def city(url: str, seed: int, policy: str, out: Path, extra: list[str]) -> subpr
     return subprocess.Popen(cmd, cwd=ROOT, stdout=out.open("wb"), stderr=subprocess.DEVNULL)
 
 
-def run_pair(out_dir: Path, seed: int, names: list[str], extra: list[str]) -> None:
+def run_pair(
+    out_dir: Path, seed: int, names: list[str], extra: list[str], settings: dict[str, str]
+) -> None:
     servers = {
-        name: start_server(out_dir, f"{name}-{seed}", coverage=POLICIES[name][0]) for name in names
+        name: start_server(out_dir, f"{name}-{seed}", POLICIES[name][0], settings) for name in names
     }
     try:
         jobs = [
@@ -123,14 +130,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--out", type=Path, default=Path("runs"))
+    parser.add_argument(
+        "--policies", nargs="+", choices=list(POLICIES), default=list(POLICIES),
+        help="which policies (baseline is always run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--prior-days", type=int, default=28,
+        help="days of the scenario's past calls (seeds 1000+) the servers start from as "
+        "their demand prior, as a centre brings its old records (0: a uniform prior)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="DISPATCH_X=VALUE",
+        help="a server setting for every server (repeatable), e.g. DISPATCH_MOVEUP_PER_HOUR=10",
+    )  # fmt: skip
     parser.add_argument("extra", nargs="*", help="more options for simulator city (after --)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    settings = dict(item.split("=", 1) for item in args.set)
+    if args.prior_days > 0:
+        history = args.out / "history.csv"
+        at = args.extra.index("--scenario") if "--scenario" in args.extra else len(args.extra)
+        scenario = args.extra[at : at + 2]
+        run([sys.executable, "-m", "simulator", "history", "--days", str(args.prior_days),
+             "--out", str(history), *scenario], dict(os.environ))  # fmt: skip
+        settings.setdefault("DISPATCH_COVERAGE_DEMAND_CSV", str(history))
     specs: list[str] = []
-    names = list(POLICIES)
+    names = ["baseline", *(n for n in args.policies if n != "baseline")]
     for seed in args.seeds:
-        for pair in (names[:2], names[2:]):
-            run_pair(args.out, seed, pair, args.extra)
+        for i in range(0, len(names), 2):
+            run_pair(args.out, seed, names[i : i + 2], args.extra, settings)
         print(f"seed {seed} done", file=sys.stderr, flush=True)
         specs += [f"{name}={args.out / f'{name}-{seed}.json'}" for name in names]
     result = subprocess.run(

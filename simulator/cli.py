@@ -170,7 +170,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--baseline", default="baseline", help="the name to compare against")
     compare.set_defaults(func=cmd_compare)
+    history = sub.add_parser(
+        "history",
+        help="a scenario's past days of calls as CSV (a demand prior for the server)",
+        description="Generated calls of DAYS past days (seeds FIRST-SEED, FIRST-SEED+1, …; "
+        "keep them apart from the tested days' seeds) as day,time,lat,lon,triage: give it "
+        "to a server as DISPATCH_COVERAGE_DEMAND_CSV.",
+    )
+    history.add_argument("--scenario", help="scenario JSON/YAML (default: bangkok)")
+    history.add_argument("--first-seed", type=int, default=1000, help="default 1000")
+    history.add_argument("--days", type=int, default=28, help="default 28")
+    history.add_argument("--out", help="CSV file (default: standard output)")
+    history.set_defaults(func=cmd_history)
     return parser
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulator.city.demand import write_history
+    from simulator.city.scenario import DEFAULT_SCENARIO, load_scenario
+
+    if args.days < 1:
+        print("history: --days must be at least 1", file=sys.stderr)
+        return 2
+    scenario = load_scenario(Path(args.scenario) if args.scenario else DEFAULT_SCENARIO)
+    if args.out is None:
+        write_history(scenario, args.first_seed, args.days, sys.stdout)
+        return 0
+    with Path(args.out).open("w", encoding="utf-8", newline="") as fh:
+        rows = write_history(scenario, args.first_seed, args.days, fh)
+    print(f"{rows} calls over {args.days} days written to {args.out}", file=sys.stderr)
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -28,11 +28,14 @@ from dispatch.events import IncidentCreated
 from dispatch.models import Hospital, Incident, StandbyPost, Station
 from dispatch.routing.base import LatLon, TravelTimeProvider
 from dispatch.routing.coverage import Loss
+from dispatch.routing.zones import DemandPoint
 
 log = logging.getLogger(__name__)
 
 #: Degrees added around the stations, hospitals and calls that make the service area.
 _PAD_DEG = 0.02
+#: How far (degrees, about 11 km) beyond the stations the demand prior may widen the area.
+_PRIOR_REACH_DEG = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,12 @@ class CoverageKeeper:
         area: tuple[float, float, float, float] | None = None,
         cfg: CoverageConfig | None = None,
         wait: bool = False,
+        prior: Sequence[DemandPoint] = (),
     ) -> None:
         self.travel = travel
         self.area = area
+        #: Where calls come from before the recorded ones tell (empty: uniform).
+        self.prior = tuple(prior)
         #: Wait for every build instead of answering without it meanwhile (a simulation:
         #: how many calls a build takes in real time must not change the simulated day).
         self.wait = wait
@@ -113,11 +119,27 @@ class CoverageKeeper:
         sites, places, calls = await _inputs(uow, now - self.cfg.history)
         if not sites:
             return  # no station yet: nothing to cover from
-        area = self.area or _area([(s.lat, s.lon) for s in sites], calls)
+        area = self.area or _area(
+            [(s.lat, s.lon) for s in sites], [*calls, *self._prior_near(sites)]
+        )
         self._site_keys = tuple(s.key for s in sites)
         self._building = asyncio.create_task(
             asyncio.to_thread(self._build, area, sites, places, calls, now)
         )
+
+    def _prior_near(self, sites: Sequence[Site]) -> list[tuple[float, float, str]]:
+        """The prior's points that widen the service area: those within ``_PRIOR_REACH_DEG``
+        of the sites' box (a province's population layer must not make the grid a
+        province)."""
+        lo_lat = min(s.lat for s in sites) - _PRIOR_REACH_DEG
+        hi_lat = max(s.lat for s in sites) + _PRIOR_REACH_DEG
+        lo_lon = min(s.lon for s in sites) - _PRIOR_REACH_DEG
+        hi_lon = max(s.lon for s in sites) + _PRIOR_REACH_DEG
+        return [
+            (p.lat, p.lon, "")
+            for p in self.prior
+            if p.weight > 0 and lo_lat <= p.lat <= hi_lat and lo_lon <= p.lon <= hi_lon
+        ]
 
     def _build(
         self,
@@ -129,7 +151,14 @@ class CoverageKeeper:
     ) -> Coverage | None:
         try:
             return Coverage.build(
-                self.travel, area, sites, now, cfg=self.cfg, calls=calls, places=places
+                self.travel,
+                area,
+                sites,
+                now,
+                cfg=self.cfg,
+                prior=self.prior,
+                calls=calls,
+                places=places,
             )
         except Exception:  # never let coverage break dispatch: rank by ETA alone
             log.exception("coverage could not be built; ranking by ETA alone")

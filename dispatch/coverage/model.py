@@ -27,7 +27,14 @@ from dispatch.routing.coverage import (
     Loss,
     busy_fraction,
 )
-from dispatch.routing.zones import LEVELS, DemandModel, ZoneGrid, nearest_labels
+from dispatch.routing.zones import (
+    LEVELS,
+    DemandModel,
+    DemandPoint,
+    ZoneGrid,
+    nearest_labels,
+    prior_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +158,7 @@ class Coverage:
         when: datetime,
         *,
         cfg: CoverageConfig | None = None,
-        prior: FloatArray | None = None,
+        prior: Sequence[DemandPoint] = (),
         calls: Iterable[tuple[float, float, str]] = (),
         places: Sequence[tuple[str, LatLon]] = (),
     ) -> Coverage:
@@ -173,8 +180,8 @@ class Coverage:
             block = travel.matrix(origins, targets, _off_peak(when))
             rows = np.array(zone_rows + list(range(grid.size, grid.size + len(usable))))
             times[np.ix_(rows, np.array(zone_rows))] = block
-        base = prior if prior is not None else np.ones(grid.size)
-        base = np.asarray(base, dtype=np.float64) * ok
+        shaped = prior_of(grid, prior)
+        base = (shaped if shaped is not None else np.ones(grid.size)) * ok
         demand = DemandModel(grid, base, prior_calls=cfg.prior_calls, level_mix=cfg.level_mix)
         demand.add_calls(calls)
         named = list(places) or [(s.name, LatLon(s.lat, s.lon)) for s in usable]

@@ -8,7 +8,9 @@ from datetime import timedelta
 
 from dispatch.config import Settings
 from dispatch.coverage.advisor import MoveUpConfig
+from dispatch.coverage.demandfile import load_demand_prior
 from dispatch.coverage.keeper import CoverageKeeper
+from dispatch.coverage.model import CoverageConfig
 from dispatch.incidents.triage import TriageTable
 from dispatch.routing.base import TravelTimeProvider
 from dispatch.routing.ranking import RankingPolicy
@@ -53,7 +55,13 @@ class DispatchConfig:
             policy=RankingPolicy(stale_after_s=settings.stale_gps_s),
             tiered_als=frozenset(settings.tiered_als_levels),
             coverage=CoverageKeeper(
-                travel, area=settings.service_bbox, wait=settings.simulated_clock
+                travel,
+                area=settings.service_bbox,
+                wait=settings.simulated_clock,
+                prior=load_demand_prior(settings.coverage_demand_csv)
+                if settings.coverage_demand_csv
+                else (),
+                cfg=CoverageConfig(prior_calls=settings.coverage_prior_calls),
             )
             if settings.coverage_dispatch
             else None,

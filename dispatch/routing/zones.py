@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -167,3 +168,31 @@ def gaussian_prior(
         if density.sum() > 0:
             weights += weight * density / density.sum()
     return weights
+
+
+class DemandPoint(NamedTuple):
+    """One point of a demand prior: a past call, a block's population (``weight``), or a
+    demand centre spread over ``sigma_m`` metres (0: counted in its own zone only)."""
+
+    lat: float
+    lon: float
+    weight: float = 1.0
+    sigma_m: float = 0.0
+
+
+def prior_of(grid: ZoneGrid, points: Iterable[DemandPoint]) -> FloatArray | None:
+    """The prior weights per zone of ``points`` (None when no point has weight inside
+    the grid, so the caller falls back to a uniform prior)."""
+    pts = list(points)
+    inside = [
+        (p.lat, p.lon, p.weight)
+        for p in pts
+        if p.sigma_m <= 0
+        and grid.min_lat <= p.lat <= grid.max_lat
+        and grid.min_lon <= p.lon <= grid.max_lon
+    ]  # a point outside is not piled onto the edge cells
+    weights = points_prior(grid, inside)
+    spread = [(p.lat, p.lon, p.sigma_m, p.weight) for p in pts if p.sigma_m > 0 and p.weight > 0]
+    if spread:
+        weights = weights + gaussian_prior(grid, spread)
+    return weights if float(weights.sum()) > 0 else None

@@ -13,6 +13,7 @@ import csv
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -154,3 +155,20 @@ def calls_from_csv(s: Scenario, seed: int, path: Path, start_s: float, end_s: fl
         drawn = _call_draws(s, seed, n, t, triage)
         calls.append(Call(n, t, lat, lon, triage, drawn.transport, drawn.on_scene_s))
     return calls
+
+
+def write_history(s: Scenario, first_seed: int, days: int, out: TextIO) -> int:
+    """``days`` past days of the scenario's calls (day ``d`` drawn with seed
+    ``first_seed + d``) as CSV ``day,time,lat,lon,triage``: the record of calls a centre
+    moving to this system brings along (``DISPATCH_COVERAGE_DEMAND_CSV``). Seeds apart
+    from the tested days' keep it history, not a preview of the test. Returns the rows."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["day", "time", "lat", "lon", "triage"])
+    rows = 0
+    for day in range(days):
+        for call in generate_calls(s, first_seed + day, 0.0, 86_400.0):
+            t = int(call.t_s)
+            clock = f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
+            writer.writerow([day + 1, clock, f"{call.lat:.6f}", f"{call.lon:.6f}", call.triage])
+            rows += 1
+    return rows
