@@ -12,7 +12,9 @@ and *moveup* (coverage, and the crews follow the move-ups the server accepts in 
 Emergency calls only. Two simulations run at a time. The coverage servers start from
 ``--prior-days`` of the scenario's past calls (other seeds) as their demand prior
 (``DISPATCH_COVERAGE_DEMAND_CSV``), as a centre brings its old records along. At the end
-``python -m simulator compare`` prints the comparison (also written to ``compare.json``).
+``python -m simulator compare`` prints the comparison (also written to ``compare.json``);
+with ``--units 20 25 30`` every policy runs at each fleet size and ``python -m simulator
+fleet-size`` says how many units each needs for ``--goal-pct`` red calls within 10 min.
 It drives the servers as an operator would: the ``dispatch`` command line to set up and
 serve, the simulator over HTTP."""
 
@@ -101,10 +103,15 @@ def city(url: str, seed: int, policy: str, out: Path, extra: list[str]) -> subpr
 
 
 def run_pair(
-    out_dir: Path, seed: int, names: list[str], extra: list[str], settings: dict[str, str]
+    out_dir: Path,
+    seed: int,
+    tag: str,
+    names: list[str],
+    extra: list[str],
+    settings: dict[str, str],
 ) -> None:
     servers = {
-        name: start_server(out_dir, f"{name}-{seed}", POLICIES[name][0], settings) for name in names
+        name: start_server(out_dir, f"{name}-{tag}", POLICIES[name][0], settings) for name in names
     }
     try:
         jobs = [
@@ -112,7 +119,7 @@ def run_pair(
                 servers[name][1],
                 seed,
                 POLICIES[name][1],
-                out_dir / f"{name}-{seed}.json",
+                out_dir / f"{name}-{tag}.json",
                 [*POLICIES[name][2], *extra],
             )
             for name in names
@@ -124,6 +131,15 @@ def run_pair(
         for proc, _url in servers.values():
             proc.terminate()
             proc.wait(timeout=60)
+
+
+def report(command: list[str], out: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "simulator", *command],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    out.write_text(result.stdout, encoding="utf-8")
+    print(result.stdout)
 
 
 def main() -> int:
@@ -143,6 +159,12 @@ def main() -> int:
         "--set", action="append", default=[], metavar="DISPATCH_X=VALUE",
         help="a server setting for every server (repeatable), e.g. DISPATCH_MOVEUP_PER_HOUR=10",
     )  # fmt: skip
+    parser.add_argument(
+        "--units", type=int, nargs="+",
+        help="fleet sizes to run each policy at (default: the scenario's); with several, "
+        "also how many units each policy needs for --goal-pct red calls within 10 min",
+    )  # fmt: skip
+    parser.add_argument("--goal-pct", type=float, default=70.0)
     parser.add_argument("extra", nargs="*", help="more options for simulator city (after --)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -154,19 +176,23 @@ def main() -> int:
         run([sys.executable, "-m", "simulator", "history", "--days", str(args.prior_days),
              "--out", str(history), *scenario], dict(os.environ))  # fmt: skip
         settings.setdefault("DISPATCH_COVERAGE_DEMAND_CSV", str(history))
-    specs: list[str] = []
     names = ["baseline", *(n for n in args.policies if n != "baseline")]
-    for seed in args.seeds:
-        for i in range(0, len(names), 2):
-            run_pair(args.out, seed, names[i : i + 2], args.extra, settings)
-        print(f"seed {seed} done", file=sys.stderr, flush=True)
-        specs += [f"{name}={args.out / f'{name}-{seed}.json'}" for name in names]
-    result = subprocess.run(
-        [sys.executable, "-m", "simulator", "compare", *specs],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    (args.out / "compare.json").write_text(result.stdout, encoding="utf-8")
-    print(result.stdout)
+    sized: list[str] = []
+    for units in args.units or [None]:
+        specs: list[str] = []
+        for seed in args.seeds:
+            tag = f"{seed}" if units is None else f"u{units}-{seed}"
+            more = [] if units is None else ["--units", str(units)]
+            for i in range(0, len(names), 2):
+                run_pair(args.out, seed, tag, names[i : i + 2], [*args.extra, *more], settings)
+            print(f"seed {seed} done" + ("" if units is None else f" ({units} units)"),
+                  file=sys.stderr, flush=True)  # fmt: skip
+            specs += [f"{name}={args.out / f'{name}-{tag}.json'}" for name in names]
+            sized += [f"{name}@{units}={args.out / f'{name}-{tag}.json'}" for name in names]
+        suffix = "" if units is None else f"-u{units}"
+        report(["compare", *specs], args.out / f"compare{suffix}.json")
+    if args.units and len(args.units) > 1:
+        report(["fleet-size", "--goal-pct", str(args.goal_pct), *sized], args.out / "fleet.json")
     return 0
 
 

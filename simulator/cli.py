@@ -170,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--baseline", default="baseline", help="the name to compare against")
     compare.set_defaults(func=cmd_compare)
+    sizes = sub.add_parser(
+        "fleet-size",
+        help="units each policy needs to reach a share of calls in time (city reports)",
+        description="Per policy and fleet size, the share of calls reached in time (mean "
+        "over seeds), and the units needed for the goal, interpolated between sizes.",
+    )
+    sizes.add_argument("runs", nargs="+", help="NAME@UNITS=REPORT.json[#POLICY], one per day")
+    sizes.add_argument("--triage", default="red", help="default red")
+    sizes.add_argument("--within-min", type=_positive_float, default=10.0, help="default 10")
+    sizes.add_argument("--goal-pct", type=_positive_float, default=70.0, help="default 70")
+    sizes.set_defaults(func=cmd_fleet_size)
     history = sub.add_parser(
         "history",
         help="a scenario's past days of calls as CSV (a demand prior for the server)",
@@ -183,6 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--out", help="CSV file (default: standard output)")
     history.set_defaults(func=cmd_history)
     return parser
+
+
+def cmd_fleet_size(args: argparse.Namespace) -> int:
+    from simulator.compare import CompareError
+    from simulator.fleetsize import fleet_size, load_sized
+
+    try:
+        sized = [load_sized(spec) for spec in args.runs]
+        result = fleet_size(sized, args.triage, 60 * args.within_min, args.goal_pct / 100)
+    except CompareError as exc:
+        print(f"fleet-size: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
