@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -180,6 +181,19 @@ async def test_a_real_postgresql_restart_is_503_then_business_as_usual(
         assert (
             await http.post(f"/vehicles/{a1}/fixes", json=_fixes(100, 10), headers=phone)
         ).status_code == 200
+        # A dispatcher's screen keeps reading through the whole restart: while the server
+        # shuts down, is down, starts up and recovers, it gets answers or 503s, never a 500
+        # ("the database system is starting up" is not the request's fault).
+        seen: list[int] = []
+        reading = asyncio.Event()
+        reading.set()
+
+        async def screen() -> None:
+            while reading.is_set():
+                answer = await http.get("/incidents", headers=world.headers("dispatcher"))
+                seen.append(answer.status_code)
+
+        screen_task = asyncio.create_task(screen())
         await _pg("stop")
         try:
             down = await http.post(f"/vehicles/{a1}/fixes", json=_fixes(110, 10), headers=phone)
@@ -196,9 +210,51 @@ async def test_a_real_postgresql_restart_is_503_then_business_as_usual(
             return sent if sent.status_code == 200 else None
 
         resent = await eventually(resend, what="the resend stored after the restart")
+        reading.clear()
+        await screen_task
+        assert 503 in seen
+        assert set(seen) <= {200, 503}, sorted(set(seen))
         assert resent.json() == {"accepted": 10, "duplicates": 0}
         again = await http.post(f"/vehicles/{a1}/fixes", json=_fixes(100, 20), headers=phone)
         assert again.json() == {"accepted": 0, "duplicates": 20}
         assert (
             await http.post("/incidents", json=SCENE, headers=world.headers("dispatcher"))
         ).status_code == 201
+
+
+class _PgError(Exception):
+    """What the asyncpg adapter raises: the error with its SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "status"),
+    [
+        ("57P03", 503),  # the database system is starting up / shutting down
+        ("57P01", 503),  # terminating connection due to administrator command
+        ("08006", 503),  # connection failure
+        ("53300", 503),  # too many connections
+        ("42P01", 500),  # undefined table: a defect, not an outage
+    ],
+)
+async def test_an_outage_sqlstate_is_503_and_a_defect_stays_500(sqlstate: str, status: int) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from dispatch.api.errors import install
+
+    app = FastAPI()
+    install(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise DBAPIError("SELECT 1", None, _PgError(sqlstate))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        answer = await http.get("/boom")
+    assert answer.status_code == status
+    if status == 503:
+        assert answer.json()["code"] == "unavailable" and int(answer.headers["Retry-After"]) > 0

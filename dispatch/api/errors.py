@@ -74,9 +74,22 @@ async def _integrity(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: SQLSTATEs that say the database is (for now) not there rather than that the request was
+#: wrong: connection exceptions (class 08), too many connections (53300), and the server
+#: shutting down or starting up (57P01-57P03), as during a restart or a fail-over.
+_UNAVAILABLE_STATES = ("08", "53300", "57P01", "57P02", "57P03")
+
+
+def _unreachable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError):
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
+
+
 async def _database(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError):
+    if _unreachable(exc):
         return JSONResponse(
             {"detail": "The database is unreachable; try again shortly.", "code": "unavailable"},
             status_code=503,
