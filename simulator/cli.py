@@ -302,6 +302,12 @@ def _add_city(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "and move-up limits follow the day; one --policy, --no-transports",
     )
     city.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="the system's dispatcher ignores the ALS backup the server proposes (tiered "
+        "response); by default it sends it when one of its units is free",
+    )
+    city.add_argument(
         "--follow-moveups",
         action="store_true",
         help="crews go where the server's move-ups send them (needs --server-clock and a "
@@ -356,6 +362,7 @@ def cmd_city(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             server_clock=args.server_clock or args.follow_moveups,
             follow_moveups=args.follow_moveups,
+            send_backup=not args.no_backup,
         )
         config.check()
     except (ValueError, OSError) as exc:

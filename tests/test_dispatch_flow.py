@@ -136,11 +136,12 @@ async def test_recommendation_ranks_by_eta_with_reasons_and_is_audited(
     assert response.status_code == 200
     rec = response.json()
     signs = [c["call_sign"] for c in rec["candidates"]]
-    assert signs == ["B1", "A1"]  # the BLS unit is so much closer that it wins despite +180 s
+    assert signs == ["B1", "A1"]  # nearest first (tiered response: the ALS unit follows)
     b1, a1 = rec["candidates"]
     assert b1["eta_s"] < a1["eta_s"]
-    assert b1["score_s"] == b1["eta_s"] + 180
-    assert any("BLS unit for an ALS call" in r for r in b1["reasons"])
+    assert b1["score_s"] == b1["eta_s"]
+    assert any("nearest first, an ALS unit follows" in r for r in b1["reasons"])
+    assert rec["backup"]["call_sign"] == "A1"
     # Straight north of the call: 0.014° and 0.002° of latitude (111.2 km a degree).
     assert a1["distance_m"] == pytest.approx(1557, rel=0.01)
     assert b1["distance_m"] == pytest.approx(222, rel=0.01)

@@ -88,6 +88,32 @@ async def test_the_setting_turns_it_off(stack: Stack, db: Database, world: World
     assert rec["candidates"][0]["call_sign"] == "B1" and rec["backup"] is None
 
 
+async def test_a_red_call_gets_the_nearest_unit_first_and_without_tiering_the_als(
+    stack: Stack, db: Database, world: World
+) -> None:
+    """A1 (ALS) 0.4 km and B1 (BLS) 0.2 km from the scene: a few seconds apart. Tiered,
+    B1 goes first with no penalty and A1 follows as backup; not tiered, B1 pays the BLS
+    penalty (+180 s) and A1 goes first."""
+    await place(db, world.vehicle_ids["A1"], 13.7500, 100.5340)
+    await place(db, world.vehicle_ids["B1"], 13.7480, 100.5340)
+    firsts = {}
+    for levels in (["red"], []):
+        app: FastAPI = create_app(stack.settings(tiered_als_levels=levels))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                arrest = await _call(http, world, "cardiac_arrest", "red")
+                rec = await _recommend(http, world, arrest)
+        by_sign = {c["call_sign"]: c for c in rec["candidates"]}
+        assert by_sign["B1"]["eta_s"] < by_sign["A1"]["eta_s"] < by_sign["B1"]["eta_s"] + 180
+        firsts[bool(levels)] = (rec["candidates"][0]["call_sign"], by_sign["B1"])
+    sign, b1 = firsts[True]
+    assert sign == "B1" and b1["score_s"] == b1["eta_s"]
+    sign, b1 = firsts[False]
+    assert sign == "A1" and b1["score_s"] == b1["eta_s"] + 180
+    assert any("BLS unit for an ALS call (+180 s)" in r for r in b1["reasons"])
+
+
 def _ranked(kind: str) -> RankedUnit:
     unit = UnitCandidate(
         vehicle_id=1,

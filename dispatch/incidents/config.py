@@ -52,7 +52,10 @@ class DispatchConfig:
             red_waiting_alert=timedelta(seconds=settings.red_waiting_alert_s),
             auto_dispatch_red=settings.auto_dispatch_red,
             response_targets_s=dict(settings.response_targets_s),
-            policy=RankingPolicy(stale_after_s=settings.stale_gps_s),
+            policy=RankingPolicy(
+                stale_after_s=settings.stale_gps_s,
+                tiered_levels=frozenset(settings.tiered_als_levels),
+            ),
             tiered_als=frozenset(settings.tiered_als_levels),
             coverage=CoverageKeeper(
                 travel,

@@ -71,6 +71,9 @@ class RankingPolicy:
     preemption_base_s: int = 120
     preemption_per_ride_s: int = 120
     returning_s: int = 0
+    #: Tiered response: calls of these triage levels get the nearest capable unit first
+    #: whatever its care level (no BLS penalty); an ALS backup is proposed beside it.
+    tiered_levels: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,9 @@ def _assess(
     elif kind.care_level == "als":
         if explain:
             reasons.append(kind.label)
+    elif needs.capability == "als" and needs.triage in policy.tiered_levels:
+        if explain:
+            reasons.append(f"{kind.label}: nearest first, an ALS unit follows")
     elif needs.capability == "als":
         penalty += policy.als_call_bls_unit_s
         if explain:

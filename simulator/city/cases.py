@@ -16,6 +16,9 @@ from simulator.city.records import CaseRecord, Unit
 from simulator.city.scenario import Call
 from simulator.city.transports import Transports
 
+#: Virtual seconds between looks when one unit of a case waits for the other.
+_POLL_S = 30.0
+
 
 class City:
     """The simulated callers, dispatchers and crews of one run (:class:`Crews` drives)."""
@@ -58,12 +61,44 @@ class City:
             elif move["status"] in ("ended", "rejected") and unit.post_move == move["id"]:
                 unit.post = unit.post_move = None
 
-    async def status(self, unit: Unit, rec: CaseRecord, status: str, **extra: Any) -> None:
-        """Report a milestone at the current moment."""
+    async def status(
+        self, unit: Unit, rec: CaseRecord, status: str, *, backup: bool = False, **extra: Any
+    ) -> None:
+        """Report a milestone at the current moment (``backup``: the ALS backup's)."""
         body = {"status": status, "at": unit.clock.stamp(), **extra}
+        assignment = rec.backup_assignment_id if backup else rec.assignment_id
         await self.api.send(
-            "POST", f"/assignments/{rec.assignment_id}/status", token=unit.token, body=body
+            "POST", f"/assignments/{assignment}/status", token=unit.token, body=body
         )
+
+    async def run_backup(self, policy: Policy, rec: CaseRecord, unit: Unit) -> None:
+        """The ALS unit sent beside the first: it drives to the scene, treats there until
+        the first unit's scene time ends (or leaves at once if it is already over), and
+        goes back in service; the case closes only after it."""
+        clock, crew = policy.clock, self.crew
+        assert rec.backup_notified_v is not None
+        try:
+            await clock.sleep_until(rec.backup_notified_v + crew.ack_s)
+            await self.status(unit, rec, "acknowledged", backup=True)
+            await clock.sleep_until(rec.backup_notified_v + max(crew.turnout_s, crew.ack_s))
+            en_route = self.status(unit, rec, "en_route", backup=True)
+            scene = (rec.call.lat, rec.call.lon)
+            rec.backup_on_scene_v = await self.crews.drive(unit, scene, alongside=en_route)
+            await self.status(unit, rec, "on_scene", backup=True)
+            while rec.on_scene_v is None and rec.error is None:
+                await clock.sleep_until(clock.now_v() + _POLL_S)  # the first unit is not there yet
+            if rec.on_scene_v is not None:
+                await clock.sleep_until(rec.on_scene_v + rec.call.on_scene_s)
+            await self.status(unit, rec, "back_in_service", backup=True)
+        except CityError as exc:
+            rec.error = rec.error or f"backup {type(exc).__name__}: {exc}"[:300]
+        finally:
+            unit.intervals.append((rec.backup_notified_v, clock.now_v()))
+            unit.busy = False
+            unit.drive_task = clock.spawn(self.crews.return_home(unit))
+            rec.backup_done = True
+            await policy.freed()
+            await self.moveup_round(policy)
 
     def _incident_body(self, rec: CaseRecord) -> dict[str, Any]:
         call = rec.call
@@ -100,6 +135,8 @@ class City:
             await clock.sleep_until(rec.created_v + self.crew.dispatch_delay_s.get(call.triage, 90))
             unit = await policy.obtain(rec)
             assert rec.notified_v is not None
+            if rec.backup is not None:
+                clock.spawn(self.run_backup(policy, rec, rec.backup))
             await self.moveup_round(policy)
             await clock.sleep_until(rec.notified_v + self.crew.ack_s)
             await self.status(unit, rec, "acknowledged")
@@ -129,6 +166,8 @@ class City:
                     await self.status(unit, rec, "handed_over")
             await self.status(unit, rec, "back_in_service")
             rec.free_v = clock.now_v()
+            while rec.backup is not None and not rec.backup_done:
+                await clock.sleep_until(clock.now_v() + _POLL_S)  # the backup still works
             await self.api.send("POST", f"/incidents/{rec.incident_id}/close")
         except CityError as exc:
             rec.error = f"{type(exc).__name__}: {exc}"[:300]

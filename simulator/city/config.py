@@ -36,6 +36,9 @@ class CityConfig:
     server_clock: bool = False
     #: Crews go where the server's move-ups send them (its centre set to ``auto``).
     follow_moveups: bool = False
+    #: Tiered response: the system's dispatcher also sends the ALS backup the server
+    #: proposes beside a first unit that is not ALS.
+    send_backup: bool = True
 
     def check(self) -> None:
         if not 0 <= self.start_hour < 24:

@@ -132,7 +132,14 @@ async def _run(
             raise SetupError(str(exc)) from exc
     setup["seconds"] = round(time.monotonic() - setup_started, 2)
     policies = [
-        Policy(name, fleets[name], city.crews, clocks[name], city.transports)
+        Policy(
+            name,
+            fleets[name],
+            city.crews,
+            clocks[name],
+            city.transports,
+            send_backup=cfg.send_backup,
+        )
         for name in cfg.policies
     ]
     pace = "as fast as the server answers" if cfg.speed is None else f"at most {cfg.speed:g}x"

@@ -33,12 +33,15 @@ class Policy:
         crews: Crews,
         clock: Clock,
         transports: Transports | None = None,
+        send_backup: bool = True,
     ) -> None:
         self.name = name
         self.units = {u.vehicle_id: u for u in units}
         self.crews = crews
         self.clock = clock
         self.transports = transports
+        #: Tiered response: also send the ALS backup the server proposes (system only).
+        self.send_backup = send_backup
         self.lock = asyncio.Lock()
         self.waiters: list[tuple[tuple[int, float], CaseRecord, asyncio.Future[Unit]]] = []
 
@@ -160,8 +163,40 @@ class Policy:
                     # The server re-plans them right after the reply, in about a second:
                     # in simulated time that is at once, so the clock waits for it.
                     await self.transports.replanned(self.name, released)
+            if self.name == "system" and self.send_backup and unit.kind != "als":
+                await self._send_backup(rec)
             return unit
         return None
+
+    async def _send_backup(self, rec: CaseRecord) -> None:
+        """Tiered response: when the server proposes an ALS backup beside the first unit,
+        the dispatcher sends it too, if it is one of this fleet's free units."""
+        api = self.crews.api
+        out = (
+            await api.send(
+                "POST",
+                f"/incidents/{rec.incident_id}/recommendations",
+                params={"limit": RANKING_LIMIT},
+            )
+        ).json()
+        proposed = out.get("backup")
+        unit = self.units.get(int(proposed["vehicle_id"])) if proposed else None
+        if unit is None or not _idle(unit) or unit.transport:
+            return
+        async with unit.lock:
+            response = await api.send(
+                "POST",
+                f"/incidents/{rec.incident_id}/assignments",
+                body={"vehicle_id": unit.vehicle_id},
+                ok=(201, 409),
+            )
+        if response.status_code == 409:
+            return
+        rec.backup = unit
+        rec.backup_assignment_id = int(response.json()["id"])
+        rec.backup_notified_v = self.clock.now_v()
+        unit.busy = True
+        unit.halt(rec.backup_notified_v)
 
 
 def _idle(unit: Unit) -> bool:

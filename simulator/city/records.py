@@ -83,12 +83,20 @@ class CaseRecord:
     preempted_rides: list[int] = field(default_factory=list)
     # a preemption: the best ETA of a unit of this fleet that was free without one
     best_free_eta_s: int | None = None
+    # tiered response: the ALS unit sent beside a first unit that was not ALS
+    backup: Unit | None = None
+    backup_assignment_id: int | None = None
+    backup_notified_v: float | None = None
+    backup_on_scene_v: float | None = None
+    backup_done: bool = False
 
     @property
     def response_s(self) -> float | None:
-        if self.on_scene_v is None or self.created_v is None:
+        """Call to the first unit on scene (the backup, when it arrives first)."""
+        arrivals = [v for v in (self.on_scene_v, self.backup_on_scene_v) if v is not None]
+        if not arrivals or self.created_v is None:
             return None
-        return self.on_scene_v - self.created_v
+        return min(arrivals) - self.created_v
 
 
 @dataclass

@@ -60,8 +60,12 @@ def policy_figures(
             "call_to_notify_p50_s": _pct(to_notify, 50),
             # unit notified → on scene: turnout and driving
             "notify_to_scene_p50_s": _pct(travel, 50),
+            # tiered response: ALS units sent beside a first unit that was not ALS
+            "backups": sum(1 for r in mine if r.backup),
             "als_share": (
-                round(sum(1 for r in als if r.unit_kind == "als") / len(als), 4) if als else None
+                round(sum(1 for r in als if r.unit_kind == "als" or r.backup) / len(als), 4)
+                if als
+                else None
             ),
         }
     waited = [r.waited_s for r in records if r.waited_s is not None]
