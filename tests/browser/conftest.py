@@ -23,6 +23,9 @@ from tests.helpers.browser import (
 )
 from tests.helpers.stacks import Stack, unavailable
 
+#: The longest a screen may take to reach a state a test waits for.
+STATE_TIMEOUT_MS = 30_000
+
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
@@ -33,6 +36,12 @@ async def browser() -> AsyncIterator[Any]:
         unavailable("playwright is not installed (pip install -e '.[dev]')")
     if not await asyncio.to_thread(CHROMIUM.exists):
         unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.async_api import expect
+
+    # Tests wait for states; this only bounds how long a state may take to come before the
+    # test fails. Playwright's 5 s default is too short for a 2-core machine under load
+    # (ReDoc laying out the whole API took longer there).
+    expect.set_options(timeout=STATE_TIMEOUT_MS)
     playwright = await async_playwright().start()
     chromium = await playwright.chromium.launch(
         executable_path=str(CHROMIUM),
@@ -65,6 +74,7 @@ async def open_page(browser: Any, screens: Screens) -> AsyncIterator[OpenPage]:
         context = await browser.new_context(
             viewport=viewport, timezone_id=BROWSER_ZONE, locale="en-GB", **options
         )
+        context.set_default_timeout(STATE_TIMEOUT_MS)
         contexts.append(context)
         foreign: list[str] = []
         own = urlsplit(screens.base_url).netloc
