@@ -46,6 +46,8 @@ class Run:
     seed: int
     #: call number → (triage, seconds to the first unit on scene or None)
     calls: dict[int, tuple[str, float | None]]
+    #: move-ups the crews followed that day (None: the run did not follow move-ups)
+    moves: int | None = None
 
 
 def load_run(spec: str) -> Run:
@@ -68,7 +70,11 @@ def load_run(spec: str) -> Run:
     if policy not in responses:
         raise CompareError(f"{path} has no policy {policy!r} (it has {', '.join(responses)})")
     calls = {int(n): (str(t), None if s is None else float(s)) for n, t, s in responses[policy]}
-    return Run(name, int(report["seed"]), calls)
+    moveups = report.get("moveups")
+    moves = (
+        int(moveups["followed"]) if isinstance(moveups, dict) and "followed" in moveups else None
+    )
+    return Run(name, int(report["seed"]), calls, moves)
 
 
 def share(run: Run, triage: str, limit_s: float) -> float | None:
@@ -115,6 +121,13 @@ def compare(runs: Sequence[Run], baseline: str) -> dict[str, Any]:
         if not common:
             raise CompareError(f"{name}: no seed in common with the baseline")
         figures: dict[str, Any] = {"seeds": common}
+        per_call = [
+            moves / len(run.calls)
+            for run in (seeds[seed] for seed in common)
+            if (moves := run.moves) is not None and run.calls
+        ]
+        if per_call:
+            figures["moveups_per_call"] = round(statistics.fmean(per_call), 3)
         for label, triage, limit in TARGETS:
             per_seed = {seed: share(seeds[seed], triage, limit) for seed in common}
             entry: dict[str, Any] = {

@@ -95,3 +95,21 @@ def test_the_command_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     printed = json.loads(capsys.readouterr().out)
     assert printed["policies"]["coverage"]["seeds"] == [1, 2]
     assert main(["compare", "nonsense"]) == 2
+
+
+def test_moves_per_call_are_averaged_over_the_seeds(tmp_path: Path) -> None:
+    """Seed 1: 2 moves over 5 calls (0.4); seed 2: 1 move over 4 calls (0.25)."""
+    specs = []
+    for seed, moves in ((1, 2), (2, 1)):
+        base = _report(tmp_path, "b", seed, {"baseline": BASE[seed]})
+        path = tmp_path / f"m-{seed}.json"
+        report = {
+            "seed": seed,
+            "responses": {"system": POLICY[seed]},
+            "moveups": {"followed": moves},
+        }
+        path.write_text(json.dumps(report), encoding="utf-8")
+        specs += [f"baseline={base}", f"moveup={path}"]
+    result = compare([load_run(s) for s in specs], "baseline")
+    assert result["policies"]["moveup"]["moveups_per_call"] == pytest.approx(0.325)
+    assert "moveups_per_call" not in result["policies"]["baseline"]
