@@ -17,7 +17,7 @@ import pytest
 from dispatch import demo
 from dispatch.models.enums import VehicleState
 from dispatch.realtime.protocol import CLOSE_RESYNC
-from tests.helpers.browser import PHONE, OpenPage, Screens, login, screenshot
+from tests.helpers.browser import PHONE, OpenPage, Screens, live_control, login, screenshot
 from tests.helpers.waiting import eventually
 
 try:
@@ -27,14 +27,6 @@ except ImportError:  # the browser fixture reports it: a skip, or a failure in C
 
 pytestmark = pytest.mark.slow
 BANGKOK = ZoneInfo("Asia/Bangkok")
-
-
-async def _live_control(open_page: OpenPage) -> Any:
-    tab = await open_page("/control")
-    await login(tab.page, "dispatcher")
-    await expect(tab.page.locator("body")).to_have_attribute("data-feed", "live")
-    await expect(tab.page.get_by_test_id("alerts")).to_have_attribute("data-loaded", "1")
-    return tab
 
 
 async def _expect_data(locator: Any, name: str, values: list[str]) -> None:
@@ -54,7 +46,7 @@ def _minutes(seconds: int) -> str:
 async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move(
     open_page: OpenPage, screens: Screens
 ) -> None:
-    tab = await _live_control(open_page)
+    tab = await live_control(open_page)
     page = tab.page
     # No tile server is reachable: the offline map still shows what matters, credited.
     the_map = page.locator("#map")
@@ -177,7 +169,7 @@ async def test_dispatcher_takes_a_call_on_the_map_assigns_and_sees_the_unit_move
 async def test_the_control_feed_resumes_after_a_resync_close_without_a_reload(
     open_page: OpenPage, screens: Screens
 ) -> None:
-    tab = await _live_control(open_page)
+    tab = await live_control(open_page)
     page = tab.page
     await page.evaluate("window.notReloaded = true")
     stats = "() => ({...window.dispatchScreens.control.feed.stats})"
@@ -252,7 +244,7 @@ async def test_crew_acknowledges_and_advances_and_the_dispatcher_sees_it(
         )
 
     await eventually(late, what=f"call #{incident_id} late to be acknowledged")
-    control = await _live_control(open_page)
+    control = await live_control(open_page)
     await control.page.click(f'#queue tr[data-incident="{incident_id}"]')
     crew = await open_page(
         "/crew",
@@ -393,7 +385,7 @@ async def test_language_switch_shows_thai_and_vietnamese(
         "POST", "/incidents", json={"lat": 13.7301, "lon": 100.5231, "chief_complaint": "burns"}
     )
     assert created.status_code == 201
-    tab = await _live_control(open_page)
+    tab = await live_control(open_page)
     page = tab.page
     badge = page.locator(f'#queue tr[data-incident="{created.json()["id"]}"] [data-triage]')
     await expect(badge).to_have_text("YELLOW · urgent")

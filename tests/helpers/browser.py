@@ -94,6 +94,18 @@ async def login(page: Any, username: str) -> None:
     await form.locator("button[type=submit]").click()
 
 
+async def live_control(open_page: OpenPage) -> Page:
+    """The control screen, logged in as the demo dispatcher, its feed live and its alerts
+    loaded."""
+    from playwright.async_api import expect
+
+    tab = await open_page("/control")
+    await login(tab.page, "dispatcher")
+    await expect(tab.page.locator("body")).to_have_attribute("data-feed", "live")
+    await expect(tab.page.get_by_test_id("alerts")).to_have_attribute("data-loaded", "1")
+    return tab
+
+
 async def screenshot(page: Any, name: str, stack: Stack) -> Path:
     await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}-{stack.name}.png"

@@ -29,6 +29,7 @@ import {
   triageBadge,
   zoneLabel,
 } from "./common.js";
+import { bindCallKeys, leaveForm } from "./keys.js";
 import { ControlFeed } from "./feed.js";
 import { DispatchMap, labelIcon, upsertMarker } from "./map.js";
 import { MoveUpPanel } from "./moveups.js";
@@ -416,6 +417,7 @@ function renderRecommendation() {
     { class: "recommendation" },
     el("h3", {}, t("control.recommendations"), " ", el("small", {}, fmtTime(rec.computed_at))),
     rows.length ? table : el("p", { class: "hint" }, t("control.no_candidates")),
+    rows.length ? el("p", { class: "hint keys-hint", "data-testid": "keys-hint" }, t("control.keys_hint")) : null,
     backup,
     excluded,
   );
@@ -692,6 +694,7 @@ async function submitCall(event) {
     renderPick();
     renderQueue();
     renderIncidentMarkers();
+    leaveForm(form);
     await select(intake.id);
     await recommend(intake.id);
   } catch (error) {
@@ -932,6 +935,13 @@ async function main() {
     location.reload();
   });
   $("#call-form").addEventListener("submit", submitCall);
+  bindCallKeys({
+    recommendation: () => state.recommendation,
+    selected: () => state.selected,
+    assign,
+    recommend,
+    newCall: () => $("#call-form").elements.lat.focus(),
+  });
   applyStatic();
   if (session.token) {
     try {
