@@ -94,12 +94,12 @@ async def login(page: Any, username: str) -> None:
     await form.locator("button[type=submit]").click()
 
 
-async def live_control(open_page: OpenPage) -> Page:
-    """The control screen, logged in as the demo dispatcher, its feed live and its alerts
-    loaded."""
+async def live_control(open_page: OpenPage, **options: Any) -> Page:
+    """The control screen (``open_page`` options, e.g. ``viewport``), logged in as the demo
+    dispatcher, its feed live and its alerts loaded."""
     from playwright.async_api import expect
 
-    tab = await open_page("/control")
+    tab = await open_page("/control", **options)
     await login(tab.page, "dispatcher")
     await expect(tab.page.locator("body")).to_have_attribute("data-feed", "live")
     await expect(tab.page.get_by_test_id("alerts")).to_have_attribute("data-loaded", "1")

@@ -139,9 +139,20 @@ function renderQueue() {
       },
       el("td", {}, triageBadge(incident.triage)),
       el("td", { class: "num" }, String(incident.id)),
-      el("td", {}, complaintLabel(incident.chief_complaint), incident.address_text ? el("div", { class: "sub" }, incident.address_text) : null),
+      // One line a call, so a busy hour's queue stays in view; the full text is the tooltip.
+      el(
+        "td",
+        { class: "clip", title: [complaintLabel(incident.chief_complaint), incident.address_text].filter(Boolean).join(" · ") },
+        complaintLabel(incident.chief_complaint),
+        incident.address_text ? el("span", { class: "sub" }, ` · ${incident.address_text}`) : null,
+      ),
       el("td", { class: "num waiting", "data-since": incident.created_at }, fmtDuration(waiting)),
-      el("td", {}, t(`incident.${incident.status}`), el("div", { class: "units-cell" }, units.join(", "))),
+      el(
+        "td",
+        { class: "clip", title: [t(`incident.${incident.status}`), units.join(", ")].filter(Boolean).join(" · ") },
+        t(`incident.${incident.status}`),
+        units.length ? el("span", { class: "units-cell" }, ` · ${units.join(", ")}`) : null,
+      ),
     );
     return row;
   });

@@ -1,6 +1,8 @@
-"""Call-taking with the keyboard alone on the control screen, in a real Chromium on both
-stacks: N opens a new call, Tab walks the form, Enter creates the call, and the number
-key of a rank sends that unit; digits typed into a field stay text."""
+"""The control screen as a control room uses it, in a real Chromium on both stacks:
+call-taking with the keyboard alone (N opens a new call, Tab walks the form, Enter creates
+the call, the number key of a rank sends that unit; digits typed into a field stay text),
+and the layout on the wall screens of 1600x900 and 1920x1080 (the new-call form needs no
+scrolling, the queue shows at least 8 calls, the page itself does not scroll)."""
 
 from __future__ import annotations
 
@@ -69,4 +71,52 @@ async def test_a_call_is_taken_and_a_unit_sent_with_the_keyboard_alone(
     await expect(form.locator("input[name=lat]")).not_to_be_focused()
     again = (await screens.api("GET", f"/incidents/{incident_id}/assignments")).json()
     assert len(again) == 1
+    assert tab.errors == []
+
+
+#: Nine calls around central Bangkok (the demo's area).
+CALLS = [(13.735 + 0.004 * i, 100.515 + 0.003 * i) for i in range(9)]
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1600, "height": 900}, {"width": 1920, "height": 1080}], ids=str
+)
+async def test_the_wall_screen_shows_the_whole_form_and_eight_calls(
+    open_page: OpenPage, screens: Screens, viewport: dict[str, int]
+) -> None:
+    for n, (lat, lon) in enumerate(CALLS):
+        body = {
+            "lat": lat,
+            "lon": lon,
+            "chief_complaint": "stroke" if n % 2 else "road_traffic_accident",
+            "address_text": f"Soi {n + 1}, a long landmark description that will not fit",
+        }
+        made = await screens.api("POST", "/incidents", json=body)
+        assert made.status_code == 201, made.text
+    tab = await live_control(open_page, viewport=viewport)
+    page = tab.page
+    rows = page.locator("#queue tbody tr")
+    await expect(rows.nth(len(CALLS) - 1)).to_be_visible()
+    fit = await page.evaluate(
+        """() => {
+            const inside = (el, box) => {
+                const b = el.getBoundingClientRect();
+                return b.top >= box.top - 0.5 && b.bottom <= box.bottom + 0.5;
+            };
+            const queue = document.querySelector(".panel-queue .scroll").getBoundingClientRect();
+            const panel = document.querySelector(".panel-newcall");
+            const submit = panel.querySelector("button[type=submit]");
+            return {
+                calls: [...document.querySelectorAll("#queue tbody tr")]
+                    .filter((r) => inside(r, queue)).length,
+                formScrolls: panel.scrollHeight > panel.clientHeight + 1,
+                submitInside: inside(submit, panel.getBoundingClientRect()),
+                pageScrolls: document.documentElement.scrollHeight > window.innerHeight + 1,
+            };
+        }"""
+    )
+    await screenshot(page, f"control-{viewport['width']}x{viewport['height']}", screens.stack)
+    assert fit == {"calls": fit["calls"], "formScrolls": False, "submitInside": True,
+                   "pageScrolls": False}  # fmt: skip
+    assert fit["calls"] >= 8
     assert tab.errors == []
