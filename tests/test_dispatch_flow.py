@@ -209,6 +209,34 @@ async def test_busy_units_are_excluded_and_stale_ones_flagged(
     ]
 
 
+async def test_a_quiet_phone_at_its_station_is_a_parked_unit_not_a_stale_one(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    """Central station is at (13.74, 100.53). A1 available 30 m from it with a 15-minute-old
+    fix: parked, no penalty. The same fix 900 m away, or A1 returning, is stale."""
+    incident = await call(client, world)
+    path = f"/incidents/{incident['id']}/recommendations"
+
+    async def a1() -> dict[str, Any]:
+        answer = await client.post(path, headers=world.headers("dispatcher"))
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = next(
+            c for c in answer.json()["candidates"] if c["call_sign"] == "A1"
+        )
+        return found
+
+    await place(db, world.vehicle_ids["A1"], 13.7402, 100.5301, age_s=900)
+    parked = await a1()
+    assert parked["stale"] is False and parked["score_s"] == parked["eta_s"]
+    assert any("parked at its base, last fix 15.0 min ago" in r for r in parked["reasons"])
+    await place(db, world.vehicle_ids["A1"], 13.7480, 100.5340, age_s=900)
+    away = await a1()
+    assert away["stale"] is True and away["score_s"] == away["eta_s"] + 60
+    await place(db, world.vehicle_ids["A1"], 13.7402, 100.5301, age_s=900,
+                state=VehicleState.RETURNING)  # fmt: skip
+    assert (await a1())["stale"] is True
+
+
 async def test_returning_units_are_candidates(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:

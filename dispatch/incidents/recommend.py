@@ -18,7 +18,7 @@ from dispatch.coverage.model import UnitState
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import InvalidInput
 from dispatch.incidents.config import DispatchConfig
-from dispatch.models import Assignment, Hospital, Incident, Vehicle
+from dispatch.models import Assignment, Hospital, Incident, StandbyPost, Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES, Triage, VehicleState
 from dispatch.observability.metrics import RECOMMENDATION_SECONDS, timed
 from dispatch.routing.base import LatLon, PointOutsideNetworkError, TravelTimeProvider
@@ -118,6 +118,11 @@ async def recommend(
     )
     loads = await transports.transport_loads(uow)
     holding = await holding_sites(uow) if cfg.coverage is not None else {}
+    posts = (
+        await session.execute(
+            select(StandbyPost.lat, StandbyPost.lon).where(StandbyPost.active.is_(True))
+        )
+    ).all()
     is_red = incident.triage == Triage.RED
     candidates: list[UnitCandidate] = []
     excluded: list[Excluded] = []
@@ -183,6 +188,9 @@ async def recommend(
                 gps_age_s=(now - fix_at).total_seconds() if fix_at and source == "gps" else None,
                 seats_stretcher=stretchers,
                 preemption=preemption,
+                parked=source == "gps"
+                and state == VehicleState.AVAILABLE.value
+                and _at_base(position, [(st_lat, st_lon), *posts]),
             )
         )
     needs = needs_of(incident)
@@ -213,6 +221,21 @@ async def recommend(
         )
         backup = best[0] if best else None
     return Recommendation(incident.id, now, ranked, excluded, off_duty, backup)
+
+
+#: A unit within this distance of its station or a standby post is parked there.
+PARKED_RADIUS_M = 300.0
+
+
+def _at_base(at: LatLon, bases: Sequence[tuple[float | None, float | None]]) -> bool:
+    known = [(lat, lon) for lat, lon in bases if lat is not None and lon is not None]
+    if not known:
+        return False
+    lats = np.array([b[0] for b in known], dtype=np.float64)
+    lons = np.array([b[1] for b in known], dtype=np.float64)
+    here_lat = np.full(len(known), at.lat)
+    here_lon = np.full(len(known), at.lon)
+    return bool((haversine_m(here_lat, here_lon, lats, lons) <= PARKED_RADIUS_M).any())
 
 
 async def _price_coverage(

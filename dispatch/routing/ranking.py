@@ -57,6 +57,10 @@ class UnitCandidate:
     #: this call (coverage-aware dispatch; 0 when off), and the sentence saying where.
     coverage_s: int = 0
     coverage_reason: str | None = None
+    #: Available and last seen at its station or a standby post: a phone that stays quiet
+    #: there (Traccar Client reports every few minutes, some phones only when moving) is a
+    #: parked unit, not a lost one, so its old fix is no reason to rank it lower.
+    parked: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,9 @@ def _assess(
         penalty += policy.no_gps_s
         if explain:
             reasons.append(f"no GPS fix, position from its station (+{policy.no_gps_s} s)")
+    elif unit.gps_age_s > policy.stale_after_s and unit.parked:
+        if explain:
+            reasons.append(f"parked at its base, last fix {_minutes(unit.gps_age_s)} ago")
     elif unit.gps_age_s > policy.stale_after_s:
         stale = True
         penalty += policy.stale_s
