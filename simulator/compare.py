@@ -71,9 +71,8 @@ def load_run(spec: str) -> Run:
         raise CompareError(f"{path} has no policy {policy!r} (it has {', '.join(responses)})")
     calls = {int(n): (str(t), None if s is None else float(s)) for n, t, s in responses[policy]}
     moveups = report.get("moveups")
-    moves = (
-        int(moveups["followed"]) if isinstance(moveups, dict) and "followed" in moveups else None
-    )
+    followed = isinstance(moveups, dict) and moveups.get("rounds") and "followed" in moveups
+    moves = int(moveups["followed"]) if followed else None  # None: it did not follow move-ups
     return Run(name, int(report["seed"]), calls, moves)
 
 

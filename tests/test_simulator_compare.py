@@ -102,11 +102,14 @@ def test_moves_per_call_are_averaged_over_the_seeds(tmp_path: Path) -> None:
     specs = []
     for seed, moves in ((1, 2), (2, 1)):
         base = _report(tmp_path, "b", seed, {"baseline": BASE[seed]})
+        no_rounds = json.loads(Path(base).read_text(encoding="utf-8"))
+        no_rounds["moveups"] = {"rounds": 0, "followed": 0}  # it did not follow move-ups
+        Path(base).write_text(json.dumps(no_rounds), encoding="utf-8")
         path = tmp_path / f"m-{seed}.json"
         report = {
             "seed": seed,
             "responses": {"system": POLICY[seed]},
-            "moveups": {"followed": moves},
+            "moveups": {"rounds": 9, "followed": moves},
         }
         path.write_text(json.dumps(report), encoding="utf-8")
         specs += [f"baseline={base}", f"moveup={path}"]
