@@ -2,7 +2,8 @@
 call-taking with the keyboard alone (N opens a new call, Tab walks the form, Enter creates
 the call, the number key of a rank sends that unit; digits typed into a field stay text),
 and the layout on the wall screens of 1600x900 and 1920x1080 (the new-call form needs no
-scrolling, the queue shows at least 8 calls, the page itself does not scroll)."""
+scrolling, the queue shows at least 8 calls, the offline notice sits above the map rather
+than over its pins, the page itself does not scroll)."""
 
 from __future__ import annotations
 
@@ -106,7 +107,11 @@ async def test_the_wall_screen_shows_the_whole_form_and_eight_calls(
             const queue = document.querySelector(".panel-queue .scroll").getBoundingClientRect();
             const panel = document.querySelector(".panel-newcall");
             const submit = panel.querySelector("button[type=submit]");
+            const banner = document.querySelector("[data-testid=offline-banner]");
+            const map = document.querySelector("#map").getBoundingClientRect();
             return {
+                bannerOverMap: !banner.hidden
+                    && banner.getBoundingClientRect().bottom > map.top + 0.5,
                 calls: [...document.querySelectorAll("#queue tbody tr")]
                     .filter((r) => inside(r, queue)).length,
                 formScrolls: panel.scrollHeight > panel.clientHeight + 1,
@@ -116,7 +121,9 @@ async def test_the_wall_screen_shows_the_whole_form_and_eight_calls(
         }"""
     )
     await screenshot(page, f"control-{viewport['width']}x{viewport['height']}", screens.stack)
-    assert fit == {"calls": fit["calls"], "formScrolls": False, "submitInside": True,
-                   "pageScrolls": False}  # fmt: skip
+    # The offline notice (no tile server here) sits above the map: it hides no pin.
+    await expect(page.get_by_test_id("offline-banner")).to_be_visible()
+    assert fit == {"bannerOverMap": False, "calls": fit["calls"], "formScrolls": False,
+                   "submitInside": True, "pageScrolls": False}  # fmt: skip
     assert fit["calls"] >= 8
     assert tab.errors == []

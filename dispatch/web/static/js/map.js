@@ -40,14 +40,12 @@ export class DispatchMap {
     this.mode = "loading";
     this.roadsLoaded = false;
     this.loadedTiles = 0;
-    this.banner = L.control({ position: "topright" });
-    this.banner.onAdd = () => {
-      this.bannerEl = el("div", { class: "map-banner", "data-testid": "offline-banner" });
-      this.bannerEl.textContent = t("map.offline");
-      return this.bannerEl;
-    };
+    // The offline notice sits above the map, never over it: it must not hide a pin.
+    this.bannerEl = el("div", { class: "map-banner", "data-testid": "offline-banner", role: "status", hidden: true });
+    this.bannerEl.textContent = t("map.offline");
+    container.before(this.bannerEl);
     onLangChange(() => {
-      if (this.bannerEl) this.bannerEl.textContent = t("map.offline");
+      this.bannerEl.textContent = t("map.offline");
     });
     if (options.onClick) {
       this.map.on("click", (event) => options.onClick(event.latlng.lat, event.latlng.lng));
@@ -82,7 +80,7 @@ export class DispatchMap {
     this.mode = "online";
     this.container.dataset.mapMode = "online";
     this.container.classList.remove("map-offline");
-    this.banner.remove();
+    this.showBanner(false);
     this.roads.remove();
     if (this.tiles && !this.map.hasLayer(this.tiles)) this.tiles.addTo(this.map);
   }
@@ -94,7 +92,7 @@ export class DispatchMap {
     this.container.dataset.mapMode = "offline";
     this.container.classList.add("map-offline");
     if (this.tiles) this.tiles.remove();
-    this.banner.addTo(this.map);
+    this.showBanner(true);
     this.roads.addTo(this.map);
     this.roads.bringToBack?.();
     if (!this.roadsLoaded) {
@@ -113,6 +111,12 @@ export class DispatchMap {
     if (cfg().tile_url && !this.retry) {
       this.retry = setInterval(() => this.probeTiles(), TILE_RETRY_MS);
     }
+  }
+
+  showBanner(shown) {
+    if (this.bannerEl.hidden === !shown) return;
+    this.bannerEl.hidden = !shown;
+    this.map.invalidateSize(); // the map lost (or got back) the banner's height
   }
 
   probeTiles() {
