@@ -213,7 +213,8 @@ async def test_a_quiet_phone_at_its_station_is_a_parked_unit_not_a_stale_one(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
     """Central station is at (13.74, 100.53). A1 available 30 m from it with a 15-minute-old
-    fix: parked, no penalty. The same fix 900 m away, or A1 returning, is stale."""
+    fix: parked, no penalty; so is A1 back in service there but still "returning" (crews
+    seldom say they have arrived). The same fix 900 m away is stale, returning or not."""
     incident = await call(client, world)
     path = f"/incidents/{incident['id']}/recommendations"
 
@@ -233,6 +234,9 @@ async def test_a_quiet_phone_at_its_station_is_a_parked_unit_not_a_stale_one(
     away = await a1()
     assert away["stale"] is True and away["score_s"] == away["eta_s"] + 60
     await place(db, world.vehicle_ids["A1"], 13.7402, 100.5301, age_s=900,
+                state=VehicleState.RETURNING)  # fmt: skip
+    assert (await a1())["stale"] is False
+    await place(db, world.vehicle_ids["A1"], 13.7480, 100.5340, age_s=900,
                 state=VehicleState.RETURNING)  # fmt: skip
     assert (await a1())["stale"] is True
 

@@ -189,7 +189,7 @@ async def recommend(
                 seats_stretcher=stretchers,
                 preemption=preemption,
                 parked=source == "gps"
-                and state == VehicleState.AVAILABLE.value
+                and state in _MAY_PARK
                 and _at_base(position, [(st_lat, st_lon), *posts]),
             )
         )
@@ -225,6 +225,9 @@ async def recommend(
 
 #: A unit within this distance of its station or a standby post is parked there.
 PARKED_RADIUS_M = 300.0
+#: Available, or back in service and returning (a crew rarely says it has arrived): at its
+#: base either is a parked unit.
+_MAY_PARK = frozenset({VehicleState.AVAILABLE.value, VehicleState.RETURNING.value})
 
 
 def _at_base(at: LatLon, bases: Sequence[tuple[float | None, float | None]]) -> bool:

@@ -57,7 +57,8 @@ class UnitCandidate:
     #: this call (coverage-aware dispatch; 0 when off), and the sentence saying where.
     coverage_s: int = 0
     coverage_reason: str | None = None
-    #: Available and last seen at its station or a standby post: a phone that stays quiet
+    #: Free (available, or returning) and last seen at its station or a standby post: a phone
+    #: that stays quiet
     #: there (Traccar Client reports every few minutes, some phones only when moving) is a
     #: parked unit, not a lost one, so its old fix is no reason to rank it lower.
     parked: bool = False
