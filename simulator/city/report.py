@@ -87,6 +87,8 @@ def policy_figures(
         "refused": sum(1 for r in records if r.refused),
         "errors": sum(1 for r in records if r.error),
         "assigned": sum(1 for r in records if r.assignment_id is not None),
+        # tiered response: the ALS units sent beside a first unit that was not ALS
+        "backups": sum(1 for r in records if r.backup_assignment_id is not None),
         "reached": sum(1 for r in records if r.on_scene_v is not None),
         "transported": sum(1 for r in records if r.at_destination_v is not None),
         "triage": levels,
