@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import String, func, select, type_coerce
@@ -125,6 +126,7 @@ async def recommend(
     ).all()
     is_red = incident.triage == Triage.RED
     candidates: list[UnitCandidate] = []
+    may_park: list[tuple[UnitCandidate, float | None, float | None]] = []
     excluded: list[Excluded] = []
     fleet: list[UnitState] = []  # every unit on duty with a place, as coverage sees it
     claimable = {s.value for s in CLAIMABLE_STATES}
@@ -188,11 +190,11 @@ async def recommend(
                 gps_age_s=(now - fix_at).total_seconds() if fix_at and source == "gps" else None,
                 seats_stretcher=stretchers,
                 preemption=preemption,
-                parked=source == "gps"
-                and state in _MAY_PARK
-                and _at_base(position, [(st_lat, st_lon), *posts]),
             )
         )
+        if source == "gps" and state in _MAY_PARK:
+            may_park.append((candidates[-1], st_lat, st_lon))
+    _mark_parked(may_park, posts)
     needs = needs_of(incident)
     etas, dropped = await eta_to(cfg.travel, [c.position for c in candidates], needs.location, now)
     for i in sorted(dropped):
@@ -230,15 +232,26 @@ PARKED_RADIUS_M = 300.0
 _MAY_PARK = frozenset({VehicleState.AVAILABLE.value, VehicleState.RETURNING.value})
 
 
-def _at_base(at: LatLon, bases: Sequence[tuple[float | None, float | None]]) -> bool:
-    known = [(lat, lon) for lat, lon in bases if lat is not None and lon is not None]
-    if not known:
-        return False
-    lats = np.array([b[0] for b in known], dtype=np.float64)
-    lons = np.array([b[1] for b in known], dtype=np.float64)
-    here_lat = np.full(len(known), at.lat)
-    here_lon = np.full(len(known), at.lon)
-    return bool((haversine_m(here_lat, here_lon, lats, lons) <= PARKED_RADIUS_M).any())
+def _mark_parked(
+    units: Sequence[tuple[UnitCandidate, float | None, float | None]],
+    posts: Sequence[Any],
+) -> None:
+    """Mark the units (with their station's place) that stand within ``PARKED_RADIUS_M`` of
+    their station or any standby post: one vectorised pass for the whole fleet."""
+    if not units:
+        return
+    lat = np.array([u.position.lat for u, _, _ in units], dtype=np.float64)
+    lon = np.array([u.position.lon for u, _, _ in units], dtype=np.float64)
+    st_lat = np.array([np.nan if a is None else a for _, a, _ in units], dtype=np.float64)
+    st_lon = np.array([np.nan if b is None else b for _, _, b in units], dtype=np.float64)
+    near = haversine_m(lat, lon, st_lat, st_lon) <= PARKED_RADIUS_M  # no station: NaN, False
+    if posts:
+        p_lat = np.array([row[0] for row in posts], dtype=np.float64)
+        p_lon = np.array([row[1] for row in posts], dtype=np.float64)
+        to_posts = haversine_m(lat[:, None], lon[:, None], p_lat[None, :], p_lon[None, :])
+        near |= (to_posts <= PARKED_RADIUS_M).any(axis=1)
+    for (unit, _, _), parked in zip(units, near.tolist(), strict=True):
+        unit.parked = bool(parked)
 
 
 async def _price_coverage(
