@@ -9,16 +9,14 @@ station North 6.7 km away with one BLS unit, N1, the only cover of the north. A 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from dispatch.app import create_app
 from dispatch.db.session import Database
-from dispatch.state import AppState
+from tests.helpers.coverage import coverage_app as started
 from tests.helpers.stacks import Stack
 from tests.helpers.world import World, add_north
 
@@ -27,14 +25,7 @@ CALL = {"lat": 13.775, "lon": 100.53}
 
 @pytest.fixture
 async def coverage_app(stack: Stack, world: World, db: Database) -> AsyncIterator[FastAPI]:
-    await add_north(db, world)
-    application = create_app(stack.settings(coverage_dispatch=True))
-    async with application.router.lifespan_context(application):
-        state: AppState = application.state.dispatch
-        keeper = state.emergency.coverage
-        assert keeper is not None
-        async with state.db.unit_of_work(read_only=True) as uow:
-            assert await keeper.wait_built(uow, datetime.now(UTC)) is not None
+    async with started(stack, world, db) as application:
         yield application
 
 

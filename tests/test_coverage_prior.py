@@ -9,26 +9,23 @@ and North (13.80, 100.53).
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from dispatch.app import create_app
 from dispatch.coverage.demandfile import load_demand_prior
 from dispatch.db.session import Database
 from dispatch.incidents.config import DispatchConfig
 from dispatch.routing.base import LatLon
 from dispatch.routing.straight import StraightLineProvider
 from dispatch.routing.zones import DemandPoint, ZoneGrid, prior_of
-from dispatch.state import AppState
 from simulator.city.demand import write_history
 from simulator.city.scenario import load_scenario
+from tests.helpers.coverage import coverage_app
 from tests.helpers.stacks import Stack
-from tests.helpers.world import World, add_north
+from tests.helpers.world import World
 
 NORTH = (13.80, 100.53)
 
@@ -40,14 +37,7 @@ def _calls_file(tmp_path: Path, rows: list[str]) -> Path:
 
 
 async def _layer(stack: Stack, world: World, db: Database, **settings: Any) -> list[dict[str, Any]]:
-    await add_north(db, world)
-    application: FastAPI = create_app(stack.settings(coverage_dispatch=True, **settings))
-    async with application.router.lifespan_context(application):
-        state: AppState = application.state.dispatch
-        keeper = state.emergency.coverage
-        assert keeper is not None
-        async with state.db.unit_of_work(read_only=True) as uow:
-            assert await keeper.wait_built(uow, datetime.now(UTC)) is not None
+    async with coverage_app(stack, world, db, **settings) as application:
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             answer = await http.get(

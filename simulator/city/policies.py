@@ -109,13 +109,7 @@ class Policy:
             await self.crews.fixes_settled(u for u in self.units.values() if not u.busy)
             # The whole ranking: the server ranks every unit it knows, the other policy's
             # fleet included, and this policy takes the best of its own.
-            rec_out = (
-                await api.send(
-                    "POST",
-                    f"/incidents/{rec.incident_id}/recommendations",
-                    params={"limit": RANKING_LIMIT},
-                )
-            ).json()
+            rec_out = await self._ranking(rec)
             for c in rec_out["candidates"]:
                 unit = self.units.get(c["vehicle_id"])
                 if c.get("stale"):
@@ -168,17 +162,17 @@ class Policy:
             return unit
         return None
 
+    async def _ranking(self, rec: CaseRecord) -> Any:
+        """The server's whole ranking for the call (every unit it knows)."""
+        path = f"/incidents/{rec.incident_id}/recommendations"
+        response = await self.crews.api.send("POST", path, params={"limit": RANKING_LIMIT})
+        return response.json()
+
     async def _send_backup(self, rec: CaseRecord) -> None:
         """Tiered response: when the server proposes an ALS backup beside the first unit,
         the dispatcher sends it too, if it is one of this fleet's free units."""
         api = self.crews.api
-        out = (
-            await api.send(
-                "POST",
-                f"/incidents/{rec.incident_id}/recommendations",
-                params={"limit": RANKING_LIMIT},
-            )
-        ).json()
+        out = await self._ranking(rec)
         proposed = out.get("backup")
         unit = self.units.get(int(proposed["vehicle_id"])) if proposed else None
         if unit is None or not _idle(unit) or unit.transport:
