@@ -352,13 +352,35 @@ export class Session {
     this.onExpired = () => {};
   }
 
+  /** Log in. A login changes nothing the crew could lose, so an answer lost on the way (a
+   * network blip, a 503 while the database restarts, a 2xx whose body was cut off) is asked
+   * for again instead of leaving a driver at the form with a script error. */
   async login(username, password) {
     const body = new URLSearchParams({ username, password });
-    const response = await fetch("/auth/token", { method: "POST", body });
-    const data = await response.json().catch(() => null);
-    if (!response.ok) throw new ApiError(response.status, describe(data, response.status), data);
-    this.use(data.access_token);
-    return data;
+    for (let attempt = 0; ; attempt += 1) {
+      const last = attempt >= RESENDS;
+      let response;
+      try {
+        response = await fetch("/auth/token", { method: "POST", body });
+      } catch (error) {
+        if (last) throw error;
+        await pause(1000);
+        continue;
+      }
+      const data = await response.json().catch(() => null);
+      if (response.ok && typeof data?.access_token === "string") {
+        this.use(data.access_token);
+        return data;
+      }
+      const lost = response.ok || response.status === 503;
+      if (!lost || last) {
+        const message = response.ok ? t("login.unreadable") : describe(data, response.status);
+        throw new ApiError(response.status, message, data);
+      }
+      console.warn(`login answer unusable (HTTP ${response.status}); asking again`);
+      const after = Number(response.headers.get("Retry-After")) || 1;
+      await pause(Math.min(after * 1000, MAX_RESEND_WAIT_MS));
+    }
   }
 
   use(token) {
