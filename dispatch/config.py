@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     osm_path: Path | None = Field(default=None, description="OpenStreetMap extract for road ETAs")
+    map_local_language: Literal["en", "th", "vi"] = Field(
+        default="th",
+        description="Language of the extract's own street names (OSM 'name'): screens in it "
+        "show them, others show name:<language> or name:en (vi for Ho Chi Minh City)",
+    )
     osrm_url: str | None = Field(default=None, description="OSRM server for road ETAs")
     rush_hours: str = Field(
         default="07:00-09:00*1.5,16:00-19:00*1.5",

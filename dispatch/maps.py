@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from dispatch.routing.base import TravelTimeProvider
 from dispatch.routing.graph import RoadGraph
 from dispatch.routing.roadgraph import RoadGraphProvider
+from dispatch.routing.streets import StreetLabel, read_street_labels
 
 #: 5 decimals ≈ 1 m: finer than any screen needs, and it keeps the payload small.
 DECIMALS = 5
@@ -29,6 +31,7 @@ class RoadLines:
 
 
 _cache: dict[int, tuple[RoadGraph, RoadLines]] = {}
+_labels: dict[tuple[Path, float], list[StreetLabel]] = {}
 
 
 def road_lines(provider: TravelTimeProvider) -> RoadLines:
@@ -43,6 +46,19 @@ def road_lines(provider: TravelTimeProvider) -> RoadLines:
     _cache.clear()  # one graph per process; do not keep old ones alive
     _cache[id(graph)] = (graph, result)
     return result
+
+
+def street_labels(provider: TravelTimeProvider, osm_path: Path | None) -> list[StreetLabel]:
+    """The street names to write on the drawn network (read once per file and version)."""
+    if osm_path is None or not isinstance(provider, RoadGraphProvider):
+        return []
+    key = (osm_path, osm_path.stat().st_mtime)
+    found = _labels.get(key)
+    if found is None:
+        found = read_street_labels(osm_path)
+        _labels.clear()
+        _labels[key] = found
+    return found
 
 
 def graph_lines(graph: RoadGraph) -> RoadLines:

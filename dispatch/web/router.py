@@ -116,6 +116,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "timezone": settings.timezone,
         "stale_after_s": settings.stale_gps_s,
         "languages": list(LANGUAGES),
+        "map_local_language": settings.map_local_language,
     }
 
 

@@ -51,7 +51,9 @@ async def test_leaflet_is_shipped_with_its_licence(client: httpx.AsyncClient) ->
 async def test_client_configuration_follows_the_settings(stack: Stack) -> None:
     app = create_app(
         stack.settings(
-            tile_url="https://tiles.example.org/{z}/{x}/{y}.png", timezone="Asia/Ho_Chi_Minh"
+            tile_url="https://tiles.example.org/{z}/{x}/{y}.png",
+            timezone="Asia/Ho_Chi_Minh",
+            map_local_language="vi",
         )
     )
     async with (
@@ -65,6 +67,7 @@ async def test_client_configuration_follows_the_settings(stack: Stack) -> None:
         "timezone": "Asia/Ho_Chi_Minh",
         "stale_after_s": 120,
         "languages": ["en", "th", "vi"],
+        "map_local_language": "vi",
     }
 
 
@@ -133,7 +136,12 @@ async def test_map_roads_endpoint(stack: Stack, world: World, tmp_path: Path) ->
     osm = write_osm(
         tmp_path / "map.osm",
         {"a": (0, 0), "b": (500, 0), "c": (500, 500)},
-        [(["a", "b", "c"], {"highway": "primary"})],
+        [
+            (
+                ["a", "b", "c"],
+                {"highway": "primary", "name": "ถนนพญาไท", "name:en": "Phaya Thai Road"},
+            )
+        ],
     )
     plain: FastAPI = create_app(stack.settings())
     mapped: FastAPI = create_app(stack.settings(osm_path=osm, cache_dir=tmp_path / "cache"))
@@ -145,7 +153,11 @@ async def test_map_roads_endpoint(stack: Stack, world: World, tmp_path: Path) ->
         ):
             assert (await http.get("/map/roads")).status_code == 401
             results.append((await http.get("/map/roads", headers=world.headers("driver"))).json())
-    assert results[0] == {"source": "none", "bbox": None, "lines": []}
+    assert results[0] == {"source": "none", "bbox": None, "lines": [], "labels": []}
     assert results[1]["source"] == "road_graph"
     [line] = results[1]["lines"]
     assert len(line) == 3 and line[0][0] == pytest.approx(13.75, abs=1e-5)
+    # The street's name, once (1 km is under two spacings), at its middle: the corner at b.
+    [label] = results[1]["labels"]
+    assert label["names"] == {"local": "ถนนพญาไท", "en": "Phaya Thai Road"}
+    assert [label["lat"], label["lon"]] == pytest.approx(line[1], abs=1e-5)

@@ -2,7 +2,7 @@
 // road network the server routes on, on a plain background) when tiles cannot be reached —
 // a control room without internet still sees roads, hospitals, stations and units.
 
-import { cfg, el, t, onLangChange } from "./common.js";
+import { cfg, el, t, currentLang, onLangChange } from "./common.js";
 
 const L = window.L;
 
@@ -10,6 +10,10 @@ const L = window.L;
  * mean the tile server is unreachable. */
 const TILE_TIMEOUT_MS = 6000;
 const TILE_RETRY_MS = 60000;
+/** Street names are written from this zoom on (below it they would cover the roads). */
+const NAMES_FROM_ZOOM = 14;
+/** Space kept between two street names (px). */
+const NAME_GAP_PX = 4;
 
 export class DispatchMap {
   /**
@@ -29,7 +33,14 @@ export class DispatchMap {
     });
     this.map.attributionControl.setPrefix(false);
     this.map.attributionControl.addAttribution(cfg().attribution);
+    L.control.scale({ imperial: false, maxWidth: 120, position: "bottomleft" }).addTo(this.map);
     this.roads = L.layerGroup();
+    this.streetNames = L.layerGroup();
+    this.labels = [];
+    // Names lie on the roads, under every pin (markers are at z-index 600).
+    const namesPane = this.map.createPane("streetNames");
+    namesPane.style.zIndex = "450";
+    namesPane.style.pointerEvents = "none";
     this.layers = {
       stations: L.layerGroup().addTo(this.map),
       hospitals: L.layerGroup().addTo(this.map),
@@ -46,7 +57,9 @@ export class DispatchMap {
     container.before(this.bannerEl);
     onLangChange(() => {
       this.bannerEl.textContent = t("map.offline");
+      this.renderNames();
     });
+    this.map.on("zoomend moveend resize", () => this.placeNames());
     if (options.onClick) {
       this.map.on("click", (event) => options.onClick(event.latlng.lat, event.latlng.lng));
     }
@@ -82,6 +95,7 @@ export class DispatchMap {
     this.container.classList.remove("map-offline");
     this.showBanner(false);
     this.roads.remove();
+    this.streetNames.remove();
     if (this.tiles && !this.map.hasLayer(this.tiles)) this.tiles.addTo(this.map);
   }
 
@@ -95,6 +109,7 @@ export class DispatchMap {
     this.showBanner(true);
     this.roads.addTo(this.map);
     this.roads.bringToBack?.();
+    this.streetNames.addTo(this.map);
     if (!this.roadsLoaded) {
       try {
         const data = await this.loadRoads();
@@ -103,14 +118,66 @@ export class DispatchMap {
         }
         this.roadsLoaded = true;
         this.container.dataset.roads = String(data.lines.length);
+        this.labels = data.labels || [];
+        this.renderNames();
       } catch {
         this.container.dataset.roads = "error";
       }
+    } else {
+      this.placeNames();
     }
     // Keep probing: when the tile server comes back, so do the tiles.
     if (cfg().tile_url && !this.retry) {
       this.retry = setInterval(() => this.probeTiles(), TILE_RETRY_MS);
     }
+  }
+
+  /** (Re)make the street-name markers in the screen's language. */
+  renderNames() {
+    const lang = currentLang();
+    const local = cfg()?.map_local_language;
+    this.names = this.labels.map((label) => {
+      const n = label.names;
+      const text = n[lang] || (lang === local ? n.local : n.en) || n.local;
+      const node = el("span", { class: "street-name", "data-testid": "street-name" }, text);
+      node.style.transform = `translate(-50%, -50%) rotate(${label.angle}deg)`;
+      const icon = L.divIcon({ className: "street-name-wrap", html: node, iconSize: null });
+      const marker = L.marker([label.lat, label.lon], {
+        icon,
+        pane: "streetNames",
+        interactive: false,
+        keyboard: false,
+      });
+      return { label, marker };
+    });
+    this.placeNames();
+  }
+
+  /** Show the names that fit: in the server's order (longest roads first), each one only
+   * where its drawn box does not touch a name already shown. */
+  placeNames() {
+    if (!this.names) return;
+    this.streetNames.clearLayers();
+    // A hidden map (a screen before its login) has nothing to measure: placed on resize.
+    if (this.mode !== "offline" || this.map.getZoom() < NAMES_FROM_ZOOM || !this.container.clientWidth) {
+      this.container.dataset.streetNames = "0";
+      return;
+    }
+    const view = this.map.getBounds().pad(0.1);
+    const taken = [];
+    for (const { label, marker } of this.names) {
+      if (!view.contains([label.lat, label.lon])) continue;
+      marker.addTo(this.streetNames);
+      const box = marker.getElement()?.firstElementChild?.getBoundingClientRect();
+      const clash = !box || taken.some((b) => box.left < b.right + NAME_GAP_PX && b.left < box.right + NAME_GAP_PX
+        && box.top < b.bottom + NAME_GAP_PX && b.top < box.bottom + NAME_GAP_PX);
+      if (clash) {
+        this.streetNames.removeLayer(marker);
+      } else {
+        taken.push(box);
+      }
+    }
+    this.container.dataset.streetNames = String(taken.length);
   }
 
   showBanner(shown) {
