@@ -22,6 +22,7 @@ from dispatch.api import (
     assignments,
     audit,
     auth,
+    bookingfiles,
     coverage,
     errors,
     fleet,
@@ -297,6 +298,7 @@ def create_app(
         hospitals,
         incidents,
         assignments,
+        bookingfiles,  # before transports: /bookings/export is not a booking id
         transports,
         planning,
         audit,

@@ -270,6 +270,7 @@ async def test_the_header_is_declared_on_exactly_the_idempotent_writes(app: Fast
         "POST /incidents/{incident_id}/assignments",
         "POST /patients",
         "POST /bookings",
+        "POST /bookings/import",
         "POST /plans/{service_date}",
         "POST /standby-posts",
     }

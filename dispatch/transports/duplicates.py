@@ -45,7 +45,7 @@ async def refuse_recent_twin(uow: UnitOfWork, values: dict[str, Any], now: datet
         )
     ).all()
     for twin in recent:
-        if _same_ride(twin, values):
+        if same_ride(twin, values):
             raise PossibleDuplicate(
                 f"Booking {twin.id} for this patient, with the same times and places, was "
                 "made moments ago. Book again only if a second ride is really needed "
@@ -54,7 +54,7 @@ async def refuse_recent_twin(uow: UnitOfWork, values: dict[str, Any], now: datet
             )
 
 
-def _same_ride(twin: TransportBooking, values: dict[str, Any]) -> bool:
+def same_ride(twin: TransportBooking, values: dict[str, Any]) -> bool:
     if (
         twin.appointment_at != values.get("appointment_at")
         or twin.pickup_window_start != values.get("pickup_window_start")

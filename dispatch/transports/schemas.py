@@ -299,3 +299,33 @@ class EtaOut(Output):
     eta_at: datetime
     eta_s: int
     position_age_s: float | None
+
+
+class ImportErrorOut(Output):
+    column: str = Field(description="The file's column (or 'row' for the row as a whole)")
+    message: str
+
+
+class ImportRowOut(Output):
+    row: int = Field(description="The spreadsheet's row number (the header is row 1)")
+    errors: list[ImportErrorOut]
+    patient: str
+    patient_id: int | None = Field(description="Null for a patient the import will create")
+    new_patient: bool
+    destination: str
+    appointment_at: datetime | None
+    pickup_window_start: datetime | None
+    pickup_window_end: datetime | None
+    duplicate_of: int | None = Field(description="The booking this ride already is (skipped)")
+    booking_id: int | None = Field(description="The booking made (committed imports)")
+
+
+class ImportOut(Output):
+    committed: bool = Field(description="False for a dry run: nothing was written")
+    rows: int
+    valid: int = Field(description="Rows that are (or, in a dry run, would be) booked")
+    created: int
+    duplicates: int
+    failed: int
+    ignored_columns: list[str] = Field(description="Columns the import does not read")
+    results: list[ImportRowOut]

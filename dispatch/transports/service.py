@@ -49,7 +49,7 @@ def _scoped(stmt: Select[M], model: type[M], actor: Principal) -> Select[M]:
     return stmt
 
 
-async def _owner(uow: UnitOfWork, actor: Principal, requested: int | None) -> int:
+async def owner_organisation(uow: UnitOfWork, actor: Principal, requested: int | None) -> int:
     """The care centre a new record belongs to."""
     _require_access(actor)
     if actor.role == Role.CARE_CENTRE:
@@ -85,7 +85,7 @@ async def get_patient(uow: UnitOfWork, actor: Principal, patient_id: int) -> Pat
 
 
 async def create_patient(uow: UnitOfWork, actor: Principal, data: PatientCreate) -> Patient:
-    organisation_id = await _owner(uow, actor, data.organisation_id)
+    organisation_id = await owner_organisation(uow, actor, data.organisation_id)
     patient = Patient(
         organisation_id=organisation_id, **data.model_dump(exclude={"organisation_id"})
     )
@@ -145,7 +145,7 @@ async def centre_timezone(uow: UnitOfWork, organisation_id: int) -> ZoneInfo:
     return ZoneInfo(organisation.timezone if organisation else "Asia/Bangkok")
 
 
-def _check_future(data: BookingCreate, now: datetime) -> None:
+def check_future(data: BookingCreate, now: datetime) -> None:
     if data.appointment_at is not None and data.appointment_at <= now:
         raise InvalidInput("appointment_at", "The appointment is in the past.")
     if data.pickup_window_end is not None and data.pickup_window_end <= now:
@@ -177,7 +177,7 @@ async def create_booking(
     )
     if patient is None:
         raise InvalidInput("patient_id", f"Patient {data.patient_id} does not exist.")
-    _check_future(data, now)
+    check_future(data, now)
     values: dict[str, Any] = data.model_dump(
         exclude={"return_pickup_window_start", "return_pickup_window_end", "allow_duplicate"}
     )

@@ -24,6 +24,7 @@ import {
   zoneLabel,
   zonedInputToIso,
 } from "./common.js";
+import { bindFiles } from "./carefiles.js";
 import { DispatchMap, labelIcon, upsertMarker } from "./map.js";
 
 const DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
@@ -324,6 +325,8 @@ async function main() {
     syncToggles();
   });
   $("#show-past").addEventListener("change", renderBookings);
+  const files = bindFiles(session, () => loadBookings());
+  onLangChange(() => files.render());
   $("#logout").addEventListener("click", () => {
     session.logout();
     location.reload();

@@ -434,6 +434,37 @@ export class Session {
   patch(path, body) {
     return this.api("PATCH", path, body);
   }
+
+  /** POST a file as the raw body, once per (action, file): a resend after a network blip
+   * or a double click reuses the key, so a day's rides are never booked twice. */
+  async upload(action, path, file, contentType) {
+    const pending = keyFor(action, { path, name: file.name, size: file.size, at: file.lastModified });
+    const headers = { Authorization: `Bearer ${this.token}`, "Content-Type": contentType, "Idempotency-Key": pending.key };
+    const response = await fetchKeyed(path, { method: "POST", headers, body: file }, RESENDS);
+    const data = await response.json().catch(() => null);
+    if (response.status === 401) {
+      this.logout();
+      this.onExpired();
+    }
+    if (!response.ok) throw new ApiError(response.status, describe(data, response.status), data);
+    actionKeys.delete(action);
+    return data;
+  }
+
+  /** GET ``path`` and hand the answer to the browser as a download named ``name``. */
+  async download(path, name) {
+    const response = await fetch(path, { headers: { Authorization: `Bearer ${this.token}` } });
+    if (!response.ok) {
+      const data = await response.json().catch(() => null);
+      throw new ApiError(response.status, describe(data, response.status), data);
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
 }
 
 /** Show a message in a status line (errors in red, kept until replaced). */
