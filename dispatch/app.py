@@ -24,6 +24,7 @@ from dispatch.api import (
     auth,
     bookingfiles,
     coverage,
+    devices,
     errors,
     fleet,
     gps,
@@ -146,6 +147,7 @@ def create_app(
         history = HistoryWriter(db, linger_s=settings.history_linger_ms / 1000)
         live = LivePublisher(broker)
         principals = PrincipalCache(clock=clock)
+        devices = DeviceDirectory(db, clock=clock)
         hub = Hub(
             broker,
             stale_after_s=settings.stale_gps_s,
@@ -154,10 +156,10 @@ def create_app(
             max_client_events=settings.client_queue_events,
             clock=clock,
             principals=principals,  # purged when sessions end (revocations)
+            devices=devices,  # purged when a phone's pairing changes
         )
         hub.subscribe(db.reactions)
         live.fallback = hub.apply_positions  # screens on this worker move even without Redis
-        devices = DeviceDirectory(db, clock=clock)
         limits = Limits.build(settings.device_requests_per_minute, clock=clock)
         logins = build_login_limiter(
             per_pair=settings.login_failures_per_15_minutes,
@@ -167,6 +169,7 @@ def create_app(
             prefix=settings.redis_prefix,
             clock=clock,
         )
+        await logins.start()
         ingestor = Ingestor(history, live)
         transport = TransportConfig.from_settings(settings)
         replanner = Replanner(
@@ -295,6 +298,7 @@ def create_app(
         auth,
         organisations,
         fleet,
+        devices,
         hospitals,
         incidents,
         assignments,

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         description="Port for Traccar Client / OsmAnd phones (0 = only the path on the API port)",
     )
     osmand_path: str = Field(default="/osmand", description="OsmAnd path on the API port")
+    public_url: str | None = Field(
+        default=None,
+        max_length=300,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The address crew phones reach this server at (in pairing QR codes); "
+        "unset: the address the supervisor's browser used",
+    )
     history_linger_ms: int = Field(
         default=100, ge=0, le=1000, description="How long fixes gather before one commit"
     )
@@ -255,7 +262,7 @@ class Settings(BaseSettings):
         """Where migrations run: the owner's URL, or the application's when not split."""
         return self.migration_database_url or self.database_url
 
-    @field_validator("redis_url", "osrm_url", "migration_database_url", mode="before")
+    @field_validator("redis_url", "osrm_url", "migration_database_url", "public_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -273,4 +273,6 @@ async def test_the_header_is_declared_on_exactly_the_idempotent_writes(app: Fast
         "POST /bookings/import",
         "POST /plans/{service_date}",
         "POST /standby-posts",
+        "POST /vehicles/{vehicle_id}/phone-pairing",
+        "POST /vehicles/{vehicle_id}/crew-link",
     }

@@ -60,10 +60,9 @@ async def get_vehicle(uow: UoW, actor: CurrentPrincipal, vehicle_id: PathId) -> 
 async def update_vehicle(
     uow: UoW, state: State, actor: CurrentPrincipal, vehicle_id: PathId, data: VehicleUpdate
 ) -> VehicleOut:
-    vehicle = await service.update_vehicle(uow, actor, vehicle_id, data)
-    if {"device_id", "speed_unit"} & data.model_fields_set:
-        state.devices.forget()  # re-paired phones are recognised at once on this worker
-    return VehicleOut.model_validate(vehicle)
+    # A changed pairing is forgotten by every worker's GPS door once committed
+    # (VehicleUpdated, realtime.hub).
+    return VehicleOut.model_validate(await service.update_vehicle(uow, actor, vehicle_id, data))
 
 
 @router.post(

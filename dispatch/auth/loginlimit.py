@@ -179,6 +179,14 @@ class RedisStore:
     async def release(self, c: _Counters, *, succeeded: bool) -> None:
         await self._release(keys=list(c.keys), args=["1" if succeeded else "0"])
 
+    async def warm(self) -> None:
+        """Connect and load both scripts now, so the first login a worker sees does not pay
+        for them (on a loaded machine that took past the 2 s timeout, and the attempt was
+        counted in the worker alone)."""
+        await self._redis.ping()
+        for script in (self._reserve, self._release):
+            await self._redis.script_load(script.script)
+
     async def close(self) -> None:
         await self._redis.aclose()
 
@@ -223,12 +231,26 @@ class LoginLimiter:
             ends=(pair_end, address_end, name_end),
         )
 
+    async def start(self) -> None:
+        """Get the shared counters ready before the first login (see ``RedisStore.warm``)."""
+        if isinstance(self.store, RedisStore):
+            try:
+                await self.store.warm()
+            except Exception as exc:  # the first login tries again
+                log.warning("login counters not reachable at start (%s)", exc)
+
     async def _reserve(self, c: _Counters, now: float) -> tuple[int, CounterStore]:
         if self.store is not self.local:
-            try:
-                return await self.store.reserve(c, self.limits, now), self.store
-            except Exception as exc:  # Redis down: still limit, per worker, meanwhile
-                log.warning("login counters unreachable (%s); counting in this worker", exc)
+            # Once more before giving up: a slow moment is not an outage, and counting in
+            # this worker alone lets a guesser spread attempts over the workers.
+            for attempt in (1, 2):
+                try:
+                    return await self.store.reserve(c, self.limits, now), self.store
+                except Exception as exc:  # Redis down: still limit, per worker, meanwhile
+                    if attempt == 2:
+                        log.warning(
+                            "login counters unreachable (%s); counting in this worker", exc
+                        )
         return await self.local.reserve(c, self.limits, now), self.local
 
     @asynccontextmanager

@@ -40,6 +40,7 @@ class _Subscription:
 class Reactions:
     def __init__(self) -> None:
         self._subscriptions: list[_Subscription] = []
+        self._at_once: list[tuple[str, tuple[type[DomainEvent], ...], Callable[[Any], None]]] = []
         self._running: set[asyncio.Task[None]] = set()
 
     def subscribe(
@@ -54,7 +55,22 @@ class Reactions:
         and pass ``when``; ``name`` labels its failures in the log."""
         self._subscriptions.append(_Subscription(name, kinds, handler, when))
 
+    def subscribe_at_once(
+        self, name: str, kinds: tuple[type[DomainEvent], ...], handler: Callable[[Any], None]
+    ) -> None:
+        """Call ``handler`` (quick, synchronous: a cache to drop) with each matching event
+        as soon as its commit is done, before the request that committed it is answered:
+        an answer then means this worker already acts on the change."""
+        self._at_once.append((name, kinds, handler))
+
     def after_commit(self, events: Sequence[DomainEvent]) -> None:
+        for name, kinds, handler in self._at_once:
+            for event in events:
+                if isinstance(event, kinds):
+                    try:
+                        handler(event)
+                    except Exception:  # committed; a failed reaction must not hide it
+                        log.exception("reaction %s to %s failed", name, type(event).__name__)
         for sub in self._subscriptions:
             matching = [e for e in events if isinstance(e, sub.kinds) and sub.accepts(e)]
             if matching:

@@ -116,3 +116,36 @@ class DeviceTokenOut(Output):
     vehicle_id: int
     device_token: str = Field(description="Shown once; configure it in the crew's phone")
     issued_at: datetime
+
+
+class DeviceOut(Output):
+    """A unit's phones as a supervisor sees them (the identifier itself is a credential:
+    only its last characters are shown)."""
+
+    vehicle_id: int
+    call_sign: str
+    kind: VehicleKind
+    state: VehicleState
+    station: str | None
+    phone_paired: bool = Field(description="A Traccar Client phone is paired (device id set)")
+    device_id_end: str | None = Field(description="The paired id's last 4 characters")
+    crew_token: bool = Field(description="A device token for the crew page is issued")
+    crew_token_issued_at: datetime | None
+    last_fix_at: datetime | None
+    gps_age_s: float | None
+    battery_pct: float | None = Field(description="Reported with the latest fix")
+
+
+class PhonePairingOut(Output):
+    vehicle_id: int
+    device_id: str = Field(description="Shown once here and in the code")
+    server_url: str = Field(description="Where the phone reports (the OsmAnd door)")
+    link: str = Field(description="org.traccar.client://config?… (what the code holds)")
+    qr_svg: str = Field(description="The code as inline SVG")
+
+
+class CrewLinkOut(Output):
+    vehicle_id: int
+    link: str = Field(description="The crew page with a fresh device token in its fragment")
+    qr_svg: str
+    issued_at: datetime

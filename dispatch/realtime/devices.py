@@ -35,6 +35,9 @@ class DeviceDirectory:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._cache: dict[str, tuple[PairedDevice | None, float]] = {}
+        #: Bumped by ``forget``: a lookup that read the database before a pairing changed
+        #: must not cache what it read after the change was announced.
+        self._generation = 0
 
     def cached(self, device_id: str) -> tuple[bool, PairedDevice | None]:
         """``(True, device)`` when the cache knows the identifier (device None: known to be
@@ -49,6 +52,7 @@ class DeviceDirectory:
         known, device = self.cached(device_id)
         if known:
             return device
+        generation = self._generation
         async with self.db.unit_of_work(read_only=True) as uow:
             row = (
                 await uow.session.execute(
@@ -56,6 +60,8 @@ class DeviceDirectory:
                 )
             ).first()
         device = None if row is None else PairedDevice(row[0], str(row[1]))
+        if generation != self._generation:
+            return device  # answered, but not remembered: the pairing changed meanwhile
         if len(self._cache) >= self.max_entries:
             self._cache.clear()
         self._cache[device_id] = (device, self.clock.monotonic() + self.ttl_s)
@@ -66,6 +72,7 @@ class DeviceDirectory:
         return None if device is None else device.vehicle_id
 
     def forget(self, device_id: str | None = None) -> None:
+        self._generation += 1
         if device_id is None:
             self._cache.clear()
         else:

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -28,8 +28,9 @@ from starlette.websockets import WebSocket
 from dispatch.auth.cache import PrincipalCache
 from dispatch.clock import SYSTEM_CLOCK, Clock
 from dispatch.db.reactions import Reactions
-from dispatch.events import DeviceTokenRevoked, DomainEvent, UserSessionsEnded
+from dispatch.events import DeviceTokenRevoked, DomainEvent, UserSessionsEnded, VehicleUpdated
 from dispatch.realtime.broker import Bus, Position
+from dispatch.realtime.devices import DeviceDirectory
 from dispatch.realtime.protocol import (
     CLOSE_RESYNC,
     CLOSE_UNAUTHORIZED,
@@ -160,11 +161,14 @@ class Hub:
         max_client_events: int = 5000,
         clock: Clock = SYSTEM_CLOCK,
         principals: PrincipalCache | None = None,
+        devices: DeviceDirectory | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock
         #: This worker's cache of resolved tokens (the GPS door's), purged as sessions end.
         self.principals = principals
+        #: This worker's cache of paired OsmAnd identifiers, purged when a pairing changes.
+        self.devices = devices
         self.stale_after_ms = int(stale_after_s * 1000)
         self.positions_interval_s = positions_interval_s
         self.heartbeat_s = heartbeat_s
@@ -242,6 +246,8 @@ class Hub:
         task.add_done_callback(self._background.discard)
 
     def deliver(self, message: LogEntry) -> None:
+        if message["type"] == VehicleUpdated.NAME:
+            self._pairing_changed(message["data"].get("changes"))
         if message["type"] in _SESSION_EVENTS:
             data = message["data"]
             if message["type"] == DeviceTokenRevoked.NAME:
@@ -293,10 +299,23 @@ class Hub:
         self.sessions_ended_total += len(ended)
         return len(ended)
 
+    def _pairing_changed(self, changes: Any) -> None:
+        """A phone paired, re-paired or unpaired: the old identifier is refused (and the new
+        one recognised) from the commit on, not when the cached lookup expires."""
+        phone = isinstance(changes, Mapping) and bool({"device_id", "speed_unit"} & set(changes))
+        if self.devices is not None and phone:
+            self.devices.forget()
+
     def subscribe(self, reactions: Reactions) -> None:
-        """Also act on this worker's own commits directly, so its sockets close even while
-        the shared bus is unreachable (the bus brings the news to the other workers)."""
+        """Also act on this worker's own commits directly, so its sockets close (and its
+        paired phones are looked up again) even while the shared bus is unreachable (the bus
+        brings the news to the other workers)."""
         reactions.subscribe("end-sessions", (DeviceTokenRevoked, UserSessionsEnded), self._react)
+        reactions.subscribe_at_once(
+            "forget-pairings",
+            (VehicleUpdated,),
+            lambda event: self._pairing_changed(event.changes),
+        )
 
     async def _react(self, events: Sequence[DomainEvent]) -> None:
         for event in events:

@@ -34,6 +34,7 @@ import { ControlFeed } from "./feed.js";
 import { DispatchMap, labelIcon, upsertMarker } from "./map.js";
 import { MoveUpPanel } from "./moveups.js";
 import { AlarmPanel, alarmBanner, armSound } from "./sos.js";
+import { mountDevicesPanel, renderDevicesPanel } from "./devices.js";
 import { mountUsersPanel } from "./users.js";
 
 const ROLES = ["dispatcher", "supervisor", "admin"];
@@ -864,6 +865,7 @@ async function startScreen() {
   if (!ROLES.includes(me.role)) throw new Error("not dispatch staff");
   $("#who").textContent = me.name;
   mountUsersPanel(session, me); // supervisors and administrators only
+  mountDevicesPanel(session, me);
   map = map || new DispatchMap($("#map"), () => session.get("/map/roads"), { onClick: pickLocation });
   alarms =
     alarms ||
@@ -919,6 +921,8 @@ function showLogin() {
   alarms?.render();
   $("#users-open").hidden = true;
   if ($("#users-dialog").open) $("#users-dialog").close();
+  $("#devices-open").hidden = true;
+  if ($("#devices-dialog").open) $("#devices-dialog").close();
   $("#app").hidden = true;
   $("#logout").hidden = true;
   $("#login-view").hidden = false;
@@ -938,6 +942,7 @@ async function main() {
     fillComplaints();
     setFeedStatus(document.body.dataset.feed);
     renderAll();
+    renderDevicesPanel();
   });
   session.onExpired = showLogin;
   bindLogin($("#login-form"), session, ROLES, () => startScreen());

@@ -424,6 +424,13 @@ async function main() {
     location.reload();
   });
   applyStatic();
+  // Opened from a supervisor's QR code: the unit's device token is in the fragment (which
+  // no server sees); keep it and take it out of the address bar and history.
+  const linked = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (linked) {
+    session.use(linked);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   if (session.token) {
     try {
       await startScreen();
