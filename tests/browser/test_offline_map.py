@@ -100,6 +100,12 @@ async def test_the_offline_map_names_its_streets_in_the_screens_language(
     assert _overlapping(await _name_boxes(page)) == []
     await screenshot(page, "offline-map-th", screens.stack)
 
+    # The view the demo opens at on a 1600x900 wall screen (zoom 13) is named too.
+    small = await live_control(open_page, viewport={"width": 1600, "height": 900})
+    small_map = small.page.locator("#map")
+    await expect(small_map).to_have_attribute("data-street-names", re.compile(r"^([5-9]|\d{2,})$"))
+    assert _overlapping(await _name_boxes(small.page)) == []
+
     # Zoomed out to the city the names would hide the roads: none are written.
     await page.evaluate("() => window.dispatchScreens.control.map.map.setZoom(12)")
     await expect(the_map).to_have_attribute("data-street-names", "0")

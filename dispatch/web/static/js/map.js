@@ -11,7 +11,7 @@ const L = window.L;
 const TILE_TIMEOUT_MS = 6000;
 const TILE_RETRY_MS = 60000;
 /** Street names are written from this zoom on (below it they would cover the roads). */
-const NAMES_FROM_ZOOM = 14;
+const NAMES_FROM_ZOOM = 13;
 /** Space kept between two street names (px). */
 const NAME_GAP_PX = 4;
 
