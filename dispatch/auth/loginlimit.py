@@ -248,9 +248,7 @@ class LoginLimiter:
                     return await self.store.reserve(c, self.limits, now), self.store
                 except Exception as exc:  # Redis down: still limit, per worker, meanwhile
                     if attempt == 2:
-                        log.warning(
-                            "login counters unreachable (%s); counting in this worker", exc
-                        )
+                        log.warning("login counters unreachable (%s); counting in this worker", exc)
         return await self.local.reserve(c, self.limits, now), self.local
 
     @asynccontextmanager
