@@ -18,9 +18,10 @@ Direction rules (as common OSM routers read them):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,10 +76,24 @@ class OsmNetwork:
     speed_kmh: FloatArray
 
 
-def read_osm_network(path: Path, speeds: SpeedTable) -> OsmNetwork:
-    """Parse ``path`` and keep the drivable ways; one pass, node locations kept in memory."""
+def highway_ways(path: Path) -> Iterator[Any]:
+    """The ways tagged ``highway`` in ``path``, their nodes located (osmium raises
+    ``RuntimeError`` on a file it cannot read: callers turn that into a ``RoutingError``)."""
     import osmium
 
+    processor = (
+        osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_filter(osmium.filter.KeyFilter("highway"))
+    )
+    for way in processor:
+        if isinstance(way, osmium.osm.Way):  # the filters pass ways only
+            yield way
+
+
+def read_osm_network(path: Path, speeds: SpeedTable) -> OsmNetwork:
+    """Parse ``path`` and keep the drivable ways; one pass, node locations kept in memory."""
     refs: list[int] = []
     lats: list[float] = []
     lons: list[float] = []
@@ -87,15 +102,7 @@ def read_osm_network(path: Path, speeds: SpeedTable) -> OsmNetwork:
     way_bwd: list[bool] = []
     way_speed: list[float] = []
     try:
-        processor = (
-            osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-            .with_locations()
-            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-            .with_filter(osmium.filter.KeyFilter("highway"))
-        )
-        for way in processor:
-            if not isinstance(way, osmium.osm.Way):  # the filters pass ways only
-                continue
+        for way in highway_ways(path):
             tags = {t.k: t.v for t in way.tags}
             speed = speeds.speed_kmh(tags.get("highway", ""), tags.get("maxspeed"))
             dirs = way_directions(tags)

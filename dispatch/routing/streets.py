@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dispatch.routing.base import RoutingError
 from dispatch.routing.geo import EARTH_RADIUS_M
+from dispatch.routing.osm import highway_ways
 
 #: OSM name tags read, and the key each is given in ``StreetLabel.names``.
 NAME_TAGS = {"name": "local", "name:en": "en", "name:th": "th", "name:vi": "vi"}
@@ -47,19 +48,9 @@ def read_street_labels(path: Path, spacing_m: float = 900.0) -> list[StreetLabel
 
 
 def _named_ways(path: Path) -> list[_Way]:
-    import osmium
-
     ways: list[_Way] = []
     try:
-        processor = (
-            osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-            .with_locations()
-            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-            .with_filter(osmium.filter.KeyFilter("highway"))
-        )
-        for way in processor:
-            if not isinstance(way, osmium.osm.Way):  # the filters pass ways only
-                continue
+        for way in highway_ways(path):
             names = {key: way.tags[tag] for tag, key in NAME_TAGS.items() if tag in way.tags}
             if not names:
                 continue
