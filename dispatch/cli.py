@@ -170,10 +170,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for username, password, role in info.logins:
         print(f"           {username:<11} {password:<24} {role}")
     print(f"device     unit {info.device_vehicle} phone token: {info.device_token}")
+    if not args.quiet:
+        print("city       a living city plays on the demo (units, calls, rides); --quiet: none")
     print("Map data © OpenStreetMap contributors.\n", flush=True)
     if args.no_serve:
         return 0
-    _serve(settings, args.host, args.port, 1)
+    city = None
+    if not args.quiet:
+        from dispatch.demo_city import LivingCity
+
+        city = LivingCity(args.host, args.port)
+        city.start_when_up()
+    try:
+        _serve(settings, args.host, args.port, 1)
+    finally:
+        if city is not None:
+            city.stop()
     return 0
 
 
@@ -318,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="OpenStreetMap extract for road ETAs",
     )
     demo.add_argument("--no-serve", action="store_true", help="seed and print logins, then exit")
+    demo.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no living city: the demo's units stand still until you move them",
+    )
     demo.set_defaults(func=cmd_demo)
 
     admin.add_db_parser(sub)  # db upgrade | current | revision | create-roles (as the owner)

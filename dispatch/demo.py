@@ -1,4 +1,4 @@
-"""A demo control room in central Bangkok: one dispatch centre, three stations, twelve
+"""A demo control room in central Bangkok: one dispatch centre, five stations, nineteen
 units, real receiving hospitals and a care centre with patients. Needs no services and
 no data files; seeding twice changes nothing."""
 
@@ -40,6 +40,8 @@ STATIONS = [
     ("Pathumwan Station", 13.74450, 100.52950, "Rama I Rd, Pathumwan"),
     ("Silom Station", 13.72500, 100.52900, "Silom Rd, Bang Rak"),
     ("Din Daeng Station", 13.76500, 100.55300, "Din Daeng Rd, Din Daeng"),
+    ("Khlong Toei Station", 13.71500, 100.56300, "Rama IV Rd, Khlong Toei"),
+    ("Huai Khwang Station", 13.77300, 100.57500, "Pracha Rat Bamphen Rd, Huai Khwang"),
 ]
 
 #: call sign, kind, seats (seated, wheelchair, stretcher), station index, state,
@@ -49,11 +51,18 @@ VEHICLES = [
     ("A2", VehicleKind.ALS, (2, 0, 1), 1, VehicleState.AVAILABLE, False),
     ("A3", VehicleKind.ALS, (2, 0, 1), 2, VehicleState.AVAILABLE, False),
     ("A4", VehicleKind.ALS, (2, 0, 1), 0, VehicleState.OFF_DUTY, False),
+    ("A5", VehicleKind.ALS, (2, 0, 1), 3, VehicleState.AVAILABLE, False),
+    ("A6", VehicleKind.ALS, (2, 0, 1), 4, VehicleState.AVAILABLE, False),
     ("B1", VehicleKind.BLS, (2, 1, 1), 0, VehicleState.AVAILABLE, True),
     ("B2", VehicleKind.BLS, (2, 1, 1), 1, VehicleState.AVAILABLE, True),
     ("B3", VehicleKind.BLS, (2, 1, 1), 2, VehicleState.AVAILABLE, False),
     ("B4", VehicleKind.BLS, (2, 1, 1), 1, VehicleState.RETURNING, False),
     ("B5", VehicleKind.BLS, (2, 1, 1), 2, VehicleState.OFF_DUTY, False),
+    ("B6", VehicleKind.BLS, (2, 1, 1), 0, VehicleState.AVAILABLE, False),
+    ("B7", VehicleKind.BLS, (2, 1, 1), 3, VehicleState.AVAILABLE, False),
+    ("B8", VehicleKind.BLS, (2, 1, 1), 3, VehicleState.AVAILABLE, False),
+    ("B9", VehicleKind.BLS, (2, 1, 1), 4, VehicleState.AVAILABLE, False),
+    ("B10", VehicleKind.BLS, (2, 1, 1), 4, VehicleState.AVAILABLE, False),
     ("T1", VehicleKind.TRANSPORT_VAN, (6, 2, 0), 0, VehicleState.AVAILABLE, True),
     ("T2", VehicleKind.TRANSPORT_VAN, (6, 2, 0), 1, VehicleState.AVAILABLE, True),
     ("T3", VehicleKind.TRANSPORT_VAN, (4, 1, 1), 2, VehicleState.AVAILABLE, True),
@@ -81,11 +90,20 @@ LOGINS = [
 DEMO_MAP = Path(__file__).resolve().parent / "data" / "demo" / "bangkok-central.osm.pbf"
 
 
+#: The demo's day plan has a few dozen rides on three vans: a few seconds of solving find
+#: its plan, and a shorter solve lets the demo stop at once when asked to.
+DEMO_PLAN_TIME_LIMIT_S = 5.0
+
+
 def demo_settings(settings: Settings) -> Settings:
-    """The demo's settings: the shipped road map unless a map or OSRM is configured."""
+    """The demo's settings: the shipped road map unless a map or OSRM is configured, and
+    a short plan time limit unless one is."""
+    update: dict[str, object] = {}
     if settings.osm_path is None and settings.osrm_url is None:
-        return settings.model_copy(update={"osm_path": DEMO_MAP})
-    return settings
+        update["osm_path"] = DEMO_MAP
+    if "plan_time_limit_s" not in settings.model_fields_set:
+        update["plan_time_limit_s"] = DEMO_PLAN_TIME_LIMIT_S
+    return settings.model_copy(update=update) if update else settings
 
 
 @dataclass(frozen=True)

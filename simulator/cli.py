@@ -41,8 +41,11 @@ def _count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from simulator.live.cli import add_live
+
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    add_live(sub)
     load = sub.add_parser(
         "load",
         help="drive GPS load and control screens against running servers and measure",

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dispatch import demo
 from tests.helpers.server import free_port
 from tests.helpers.stacks import Stack
 from tests.helpers.waiting import eventually_blocking
@@ -80,7 +81,7 @@ def test_demo_serves_docs_and_accepts_a_printed_login(tmp_path: Path) -> None:
             f"{base}/vehicles", headers={"Authorization": f"Bearer {token}"}, timeout=5
         )
         assert vehicles.status_code == 200
-        assert len(vehicles.json()) == 12
+        assert len(vehicles.json()) == len(demo.VEHICLES)
         hospitals = httpx.get(
             f"{base}/hospitals", headers={"Authorization": f"Bearer {token}"}, timeout=5
         )
@@ -91,18 +92,33 @@ def test_demo_serves_docs_and_accepts_a_printed_login(tmp_path: Path) -> None:
             f"{base}/auth/me", headers={"Authorization": f"Bearer {device.group(1)}"}, timeout=5
         )
         assert me.json()["kind"] == "device"
+        # the living city plays on the demo: a process of its own, a client like any other
+        eventually_blocking(lambda: _living_city(base), what="the living city started")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    # stopped with the demo
+    eventually_blocking(lambda: _living_city(base) == [], what="the living city stopped")
+
+
+def _living_city(base: str) -> list[str]:
+    """Command lines of running ``simulator live`` processes playing on ``base``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().split(b"\0")
+            if b"live" in args and base.encode() in args:
+                found.append(b" ".join(args).decode(errors="replace"))
+    return found
 
 
 DEMO_ROWS = {
     "organisations": 2,
     "users": 5,
-    "stations": 3,
-    "vehicles": 12,
-    "hospitals": 6,
-    "patients": 4,
+    "stations": len(demo.STATIONS),
+    "vehicles": len(demo.VEHICLES),
+    "hospitals": len(demo.HOSPITALS),
+    "patients": len(demo.PATIENTS),
     "incidents": 0,
     "transport_bookings": 0,
 }

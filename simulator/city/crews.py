@@ -29,6 +29,27 @@ STRAIGHT_SPEED_MPS = 25 / 3.6
 STRAIGHT_DETOUR = 1.4
 
 
+async def road_route(
+    api: Api, a: tuple[float, float], b: tuple[float, float], at: datetime
+) -> tuple[float, list[tuple[float, float]], bool]:
+    """The server's road route from ``a`` to ``b`` leaving at ``at``: seconds, the points
+    to drive through, and whether it fell back to a straight line (a point off the map)."""
+    params = {
+        "from_lat": a[0],
+        "from_lon": a[1],
+        "to_lat": b[0],
+        "to_lon": b[1],
+        "depart_at": at.isoformat(),
+    }
+    response = await api.send("GET", "/route", params=params, ok=(200, 422))
+    if response.status_code == 422:
+        seconds = math.ceil(haversine_m(a, b) * STRAIGHT_DETOUR / STRAIGHT_SPEED_MPS)
+        return float(seconds), [a, b], True
+    out = response.json()
+    points = [(float(p[0]), float(p[1])) for p in out["polyline"]] or [a, b]
+    return float(out["seconds"]), [a, *points, b], False
+
+
 class Crews:
     """Drives and position fixes of every unit of a run, with their counts."""
 
@@ -76,22 +97,10 @@ class Crews:
     async def _route(
         self, a: tuple[float, float], b: tuple[float, float], at: datetime
     ) -> tuple[float, list[tuple[float, float]]]:
-        params = {
-            "from_lat": a[0],
-            "from_lon": a[1],
-            "to_lat": b[0],
-            "to_lon": b[1],
-            "depart_at": at.isoformat(),
-        }
         self.routes += 1
-        response = await self.api.send("GET", "/route", params=params, ok=(200, 422))
-        if response.status_code == 422:
-            self.route_fallbacks += 1
-            seconds = math.ceil(haversine_m(a, b) * STRAIGHT_DETOUR / STRAIGHT_SPEED_MPS)
-            return float(seconds), [a, b]
-        out = response.json()
-        points = [(float(p[0]), float(p[1])) for p in out["polyline"]] or [a, b]
-        return float(out["seconds"]), [a, *points, b]
+        seconds, points, straight = await road_route(self.api, a, b, at)
+        self.route_fallbacks += straight
+        return seconds, points
 
     async def drive(
         self,
