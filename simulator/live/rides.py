@@ -21,6 +21,7 @@ import httpx
 
 from simulator.city.bookings import nearest_id
 from simulator.city.demand import generate_rides
+from simulator.city.scenario import Zone
 from simulator.fleet import login
 from simulator.live.wheels import drive
 from simulator.live.world import LiveUnit, World
@@ -112,18 +113,24 @@ async def _book(
 ) -> None:
     api, s = world.api, world.cfg.scenario
     place = s.hospitals[ride.hospital]
-    name = f"{GIVEN[ride.n % len(GIVEN)]} {FAMILY[(ride.n * 3) % len(FAMILY)]}"
+    # 64 different names before one comes again
+    family = FAMILY[(ride.n * 5 + ride.n // len(GIVEN)) % len(FAMILY)]
+    zones = s.zones or [Zone(s.name, ride.lat, ride.lon, 1.0, 1.0)]
+    zone = min(zones, key=lambda z: (z.lat - ride.lat) ** 2 + (z.lon - ride.lon) ** 2)
+    address = f"Soi {ride.n % 40 + 1}, {zone.name}"
     patient = {
-        "full_name": name,
+        "full_name": f"{GIVEN[ride.n % len(GIVEN)]} {family}",
         "mobility": ride.mobility,
         "home_lat": ride.lat,
         "home_lon": ride.lon,
+        "home_address": address,
     }
     created = (await api.send("POST", "/patients", token=care_token, body=patient)).json()
     body: dict[str, Any] = {
         "patient_id": created["id"],
         "pickup_lat": ride.lat,
         "pickup_lon": ride.lon,
+        "pickup_address": address,
         "destination_hospital_id": nearest_id(hospitals, place.lat, place.lon),
         "appointment_at": (midnight + timedelta(seconds=ride.appointment_s)).isoformat(),
         "notes": f"{NOTE} {ride.n}",
@@ -141,8 +148,8 @@ async def _book(
 
 async def next_stop(world: World, unit: LiveUnit) -> dict[str, Any] | None:
     """The van's next stop of today's plan, if the day is planned and one is left."""
-    if world.service_day is None:
-        return None
+    if world.service_day != datetime.now(world.tz).date():
+        return None  # tomorrow's rides wait for tomorrow (a demo running overnight)
     manifest = (
         await world.api.send(
             "GET",

@@ -255,6 +255,13 @@ async function cancel(id) {
 
 async function loadBookings() {
   state.bookings = await session.get("/bookings");
+  // A booking of a patient added elsewhere (another clerk, a file import): read the
+  // patients again, so every row shows a name.
+  const known = new Set(state.patients.map((p) => p.id));
+  if (state.bookings.some((b) => !known.has(b.patient_id))) {
+    state.patients = await session.get("/patients");
+    renderPatients();
+  }
   const moving = state.bookings.filter((b) => b.status === "vehicle_en_route");
   const etas = await Promise.all(moving.map((b) => session.get(`/bookings/${b.id}/eta`).catch(() => null)));
   state.etas = new Map(etas.filter(Boolean).map((e) => [e.booking_id, e]));
