@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from dispatch import demo
 from tests.helpers.browser import OpenPage, Screens, live_control, screenshot
+from tests.helpers.waiting import eventually
 
 try:
     from playwright.async_api import expect
@@ -77,11 +79,10 @@ async def test_a_call_is_taken_and_a_unit_sent_with_the_keyboard_alone(
 
 #: Nine calls around central Bangkok (the demo's area).
 CALLS = [(13.735 + 0.004 * i, 100.515 + 0.003 * i) for i in range(9)]
+WALLS = [{"width": 1600, "height": 900}, {"width": 1920, "height": 1080}]
 
 
-@pytest.mark.parametrize(
-    "viewport", [{"width": 1600, "height": 900}, {"width": 1920, "height": 1080}], ids=str
-)
+@pytest.mark.parametrize("viewport", WALLS, ids=str)
 async def test_the_wall_screen_shows_the_whole_form_and_eight_calls(
     open_page: OpenPage, screens: Screens, viewport: dict[str, int]
 ) -> None:
@@ -127,3 +128,38 @@ async def test_the_wall_screen_shows_the_whole_form_and_eight_calls(
                    "submitInside": True, "pageScrolls": False}  # fmt: skip
     assert fit["calls"] >= 8
     assert tab.errors == []
+
+
+@pytest.mark.parametrize("viewport", WALLS, ids=str)
+async def test_no_unit_pin_hides_another_at_the_stations(
+    open_page: OpenPage, screens: Screens, viewport: dict[str, int]
+) -> None:
+    """Units at one station, or at stations close together at the zoom the screen opens
+    at, are laid out so every call sign can be read (no two pins overlap)."""
+    tab = await live_control(open_page, viewport=viewport)
+    page = tab.page
+    await expect(page.locator(".pin-vehicle")).to_have_count(len(demo.VEHICLES))
+
+    async def overlapping() -> list[tuple[str, str]]:
+        boxes = await page.eval_on_selector_all(
+            ".pin-vehicle",
+            """nodes => nodes.map(n => {
+              const r = n.getBoundingClientRect();
+              return [n.dataset.vehicle, r.left, r.top, r.right, r.bottom];
+            })""",
+        )
+        return [
+            (a[0], b[0])
+            for i, a in enumerate(boxes)
+            for b in boxes[i + 1 :]
+            if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+        ]
+
+    async def laid_out() -> bool:
+        return await overlapping() == []
+
+    try:
+        await eventually(laid_out, what="no two unit pins overlapping")
+    except AssertionError:
+        raise AssertionError(await overlapping()) from None
+    await screenshot(page, f"control-pins-{viewport['width']}", screens.stack)

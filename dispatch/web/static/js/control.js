@@ -178,7 +178,7 @@ function vehicleIcon(v, stacked = 0) {
     `pin-vehicle ${classes.join(" ")}`,
     label,
     { vehicle: v.call_sign, state: v.state, gps },
-    [0, -stacked * 44],
+    [0, -stacked * pinStep],
   );
 }
 
@@ -193,7 +193,7 @@ function setMarkerData(marker, latlon) {
 function renderVehicleMarker(v) {
   const latlon = vehiclePosition(v);
   if (!latlon) return;
-  const marker = upsertMarker(markers.vehicles, map.layers.vehicles, v.id, latlon, vehicleIcon(v, stackOffset(v, latlon)), {
+  const marker = upsertMarker(markers.vehicles, map.layers.vehicles, v.id, latlon, vehicleIcon(v, pinRows.get(v.id) ?? 0), {
     zIndexOffset: 1000,
   });
   marker.options.title = v.call_sign;
@@ -201,21 +201,63 @@ function renderVehicleMarker(v) {
 }
 
 function renderVehicles() {
+  pinRows = layoutPins();
   for (const v of state.vehicles.values()) renderVehicleMarker(v);
+  schedulePinLayout(); // again with the pins' drawn sizes
   renderUnits();
 }
 
-/** Units standing at the same spot (a station) are fanned out in a column so each call
- * sign stays readable; a unit that moves away gets its own place back. */
-function stackOffset(v, latlon) {
-  const key = `${latlon[0].toFixed(4)},${latlon[1].toFixed(4)}`;
-  let k = 0;
-  for (const other of state.vehicles.values()) {
-    if (other.id === v.id) break;
-    const p = vehiclePosition(other);
-    if (p && `${p[0].toFixed(4)},${p[1].toFixed(4)}` === key) k += 1;
+/** A vehicle pin's box on screen (px) until it is drawn, and the most rows it moves. */
+const PIN_W = 88;
+const PIN_H = 44;
+const PIN_MAX_ROWS = 12;
+let pinRows = new Map();
+let pinStep = PIN_H;
+let pinLayoutTimer = null;
+
+function pinSize(v) {
+  const node = markers.vehicles.get(v.id)?.getElement()?.querySelector(".pin");
+  return node?.offsetWidth ? [node.offsetWidth + 2, node.offsetHeight + 2] : [PIN_W, PIN_H];
+}
+
+/** Units at one station, or close together, never hide each other: in call-sign order,
+ * each pin takes the first row below its position where it covers no pin placed before
+ * it at this zoom (rows as tall as the tallest pin); a unit that moves away gets its own
+ * place back. */
+function layoutPins() {
+  const rows = new Map();
+  if (!map) return rows;
+  const units = [...state.vehicles.values()].sort((a, b) => a.call_sign.localeCompare(b.call_sign));
+  const sizes = new Map(units.map((v) => [v.id, pinSize(v)]));
+  pinStep = Math.max(PIN_H, ...[...sizes.values()].map(([, h]) => h));
+  const placed = [];
+  for (const v of units) {
+    const latlon = vehiclePosition(v);
+    if (!latlon) continue;
+    const p = map.map.latLngToLayerPoint(latlon);
+    const [w, h] = sizes.get(v.id);
+    let k = 0;
+    const covers = (q) =>
+      Math.abs(q.x - p.x) < (q.w + w) / 2 && Math.abs(q.y - (p.y + k * pinStep)) < (q.h + h) / 2;
+    while (k < PIN_MAX_ROWS && placed.some(covers)) k += 1;
+    placed.push({ x: p.x, y: p.y + k * pinStep, w, h });
+    rows.set(v.id, k);
   }
-  return k;
+  return rows;
+}
+
+/** Lay the pins out again soon (a unit moved, the zoom changed): at most five times a
+ * second, so a fleet of hundreds reporting every few seconds costs little. */
+function schedulePinLayout() {
+  if (pinLayoutTimer) return;
+  pinLayoutTimer = setTimeout(() => {
+    pinLayoutTimer = null;
+    const [before, step] = [pinRows, pinStep];
+    pinRows = layoutPins();
+    for (const v of state.vehicles.values()) {
+      if (step !== pinStep || (before.get(v.id) ?? 0) !== (pinRows.get(v.id) ?? 0)) renderVehicleMarker(v);
+    }
+  }, 200);
 }
 
 function renderUnits() {
@@ -843,6 +885,7 @@ function applyPositions(positions) {
     const vehicle = state.vehicles.get(p.vehicle_id);
     if (vehicle) renderVehicleMarker(vehicle);
   }
+  schedulePinLayout();
   renderUnitsSoon();
 }
 
@@ -866,7 +909,10 @@ async function startScreen() {
   $("#who").textContent = me.name;
   mountUsersPanel(session, me); // supervisors and administrators only
   mountDevicesPanel(session, me);
-  map = map || new DispatchMap($("#map"), () => session.get("/map/roads"), { onClick: pickLocation });
+  if (!map) {
+    map = new DispatchMap($("#map"), () => session.get("/map/roads"), { onClick: pickLocation });
+    map.map.on("zoomend", schedulePinLayout);
+  }
   alarms =
     alarms ||
     new AlarmPanel(alarmBanner(), session, {
