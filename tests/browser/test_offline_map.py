@@ -90,6 +90,11 @@ async def test_the_offline_map_names_its_streets_in_the_screens_language(
                  getComputedStyle(document.querySelector('.leaflet-marker-pane')).zIndex]"""
     )
     assert int(names_z) < int(pins_z)
+    # Hospitals are named on the map, in the screen's language.
+    hospitals = (await screens.api("GET", "/hospitals")).json()
+    chula = next(h for h in hospitals if h["name"].startswith("King Chulalongkorn"))
+    chula_pin = page.locator(f'.pin-hospital[data-hospital="{chula["id"]}"]')
+    await expect(chula_pin).to_contain_text("King Chulalongkorn Memorial")
     await screenshot(page, "offline-map-en", screens.stack)
 
     await page.select_option("#lang", "th")
@@ -98,6 +103,7 @@ async def test_the_offline_map_names_its_streets_in_the_screens_language(
     assert set(thai) <= in_thai and len(thai) >= 5
     assert sum(1 for text in thai if THAI.search(text)) > len(thai) / 2
     assert _overlapping(await _name_boxes(page)) == []
+    await expect(chula_pin).to_contain_text(chula["name_local"])
     await screenshot(page, "offline-map-th", screens.stack)
 
     # The view the demo opens at on a 1600x900 wall screen (zoom 13) is named too.

@@ -11,6 +11,7 @@ import {
   bindLogin,
   cfg,
   complaintLabel,
+  currentLang,
   debounce,
   el,
   expose,
@@ -310,9 +311,20 @@ function renderIncidentMarkers() {
   }
 }
 
+/** A hospital's name on the map, in the screen's language where the hospital has one. */
+function hospitalLabel(h) {
+  const name = currentLang() === "th" && h.name_local ? h.name_local : h.name;
+  return name.replace(/\s+Hospital$/i, "");
+}
+
 function renderHospitals() {
   for (const h of state.hospitals.values()) {
-    const text = h.on_diversion ? `H ${t("hospital.diversion_short")}` : "H";
+    const text = el(
+      "span",
+      {},
+      h.on_diversion ? `H ${t("hospital.diversion_short")}` : "H",
+      el("small", { class: "place-name" }, hospitalLabel(h)),
+    );
     const marker = upsertMarker(
       markers.hospitals,
       map.layers.hospitals,
