@@ -42,7 +42,7 @@ async def run_live(
     began = time.monotonic()
     api = Api(cfg.url, await _login(cfg, cfg.supervisor), size=16, timeout_s=cfg.timeout_s)
     driver_token = await _login(cfg, cfg.driver) if cfg.driver else None
-    world = World(cfg, api, ZoneInfo(cfg.scenario.timezone))
+    world = World(cfg, api, ZoneInfo(cfg.scenario.timezone), say=say)
     started = datetime.now(world.tz)
     tasks: list[asyncio.Task[Any]] = []
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -69,6 +70,8 @@ class World:
     service_day: date | None = None
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: Where the first errors are told as they happen (a demo runs for hours unwatched).
+    say: Callable[[str], None] = field(default=lambda _line: None)
 
     async def sleep(self, seconds: float) -> None:
         """A crew's wait of ``seconds`` of the city's time (see ``LiveConfig.pace``)."""
@@ -81,6 +84,7 @@ class World:
         self.count("errors")
         if len(self.errors) < 50:  # the first ones say what went wrong; the count says how often
             self.errors.append(text[:300])
+            self.say(f"living city: {text[:300]}")
 
 
 async def adopt_units(world: World, driver_token: str | None) -> None:
