@@ -9,7 +9,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from simulator.city.errors import CityError
+from simulator.city.errors import CityError, HttpStatusError
 from simulator.http1 import Http1Connection, HttpError
 from simulator.stats import Histogram
 
@@ -88,7 +88,7 @@ class Api:
         if status not in ok:
             key = f"{method} {path} {status}"
             self.failures[key] = self.failures.get(key, 0) + 1
-            raise CityError(f"{method} {path}: HTTP {status}: {content[:300]!r}")
+            raise HttpStatusError(f"{method} {path}: HTTP {status}: {content[:300]!r}", status)
         return Reply(status, content)
 
     def close(self) -> None:

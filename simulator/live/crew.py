@@ -14,9 +14,9 @@ import contextlib
 import time
 from typing import Any
 
-from simulator.city.errors import CityError
+from simulator.city.errors import CityError, HttpStatusError
 from simulator.live.rides import next_stop, serve_stop
-from simulator.live.wheels import drive, send_fix
+from simulator.live.wheels import PHONE_REPLACED, drive, send_fix
 from simulator.live.world import LiveUnit, World
 
 #: The milestones a crew reports, in order (the server's assignment statuses).
@@ -139,12 +139,36 @@ async def run_crew(world: World, unit: LiveUnit) -> None:
                 unit.homeward = asyncio.create_task(_homeward(world, unit))
             moving = unit.homeward is not None and not unit.homeward.done()
             if not moving and time.monotonic() - last_fix >= cfg.idle_fix_s:
+                if await _paired(world, unit):
+                    _leave(world, unit, "has a phone paired")
+                    return
                 await send_fix(world, unit)
                 last_fix = time.monotonic()
             if unit.homeward is not None and unit.homeward.done():
                 unit.homeward = None
         except JobChanged:
             world.count("jobs_changed")
+        except HttpStatusError as exc:
+            if exc.status in PHONE_REPLACED:
+                _leave(world, unit, "has a new phone token")
+                return
+            world.error(f"{unit.call_sign}: {exc}")
         except CityError as exc:
             world.error(f"{unit.call_sign}: {exc}")
         await asyncio.sleep(cfg.poll_s)
+
+
+async def _paired(world: World, unit: LiveUnit) -> bool:
+    """A phone was paired with the unit by QR code since the city adopted it."""
+    if unit.own_login:
+        return False
+    vehicle = (await world.api.send("GET", f"/vehicles/{unit.vehicle_id}")).json()
+    return bool(vehicle.get("device_id"))
+
+
+def _leave(world: World, unit: LiveUnit, why: str) -> None:
+    """The unit is a real phone's from now on: the city neither drives nor sends it."""
+    unit.stop_homeward()
+    world.units.pop(unit.vehicle_id, None)
+    world.count("units_left")
+    world.say(f"living city: {unit.call_sign} {why}; left to it")

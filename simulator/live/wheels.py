@@ -8,9 +8,13 @@ import time
 from datetime import UTC, datetime
 
 from simulator.city.crews import road_route
-from simulator.city.errors import CityError
+from simulator.city.errors import CityError, HttpStatusError
 from simulator.city.geometry import Leg
 from simulator.live.world import LiveUnit, World
+
+#: The unit's phone token no longer works: someone issued it a new one (a crew link, a
+#: phone set up by hand).
+PHONE_REPLACED = (401, 403)
 
 
 async def send_fix(world: World, unit: LiveUnit) -> None:
@@ -33,6 +37,10 @@ async def send_fix(world: World, unit: LiveUnit) -> None:
             "POST", f"/vehicles/{unit.vehicle_id}/fixes", token=unit.token, body={"fixes": [fix]}
         )
         world.count("fixes")
+    except HttpStatusError as exc:
+        if exc.status in PHONE_REPLACED:
+            raise  # the crew leaves the unit to its new phone
+        world.error(f"{unit.call_sign} fix: {exc}")
     except CityError as exc:
         world.error(f"{unit.call_sign} fix: {exc}")
 

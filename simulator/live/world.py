@@ -2,7 +2,9 @@
 made, and its counts.
 
 Which units it drives: every unit of the supervisor's centre that is on duty and has no
-phone paired by QR code (a unit with a real phone is that phone's to move). Each gets a
+phone paired by QR code (a unit with a real phone is that phone's to move). A unit that
+gets a real phone while the city plays (paired by QR code, or a new phone token for a
+crew link) is left to it from then on. Each gets a
 fresh phone token, except the unit of the ``--driver`` login, which is driven with that
 login so its printed token and the crew page stay valid.
 """
@@ -37,6 +39,8 @@ class LiveUnit:
     lat: float
     lon: float
     transport_van: bool
+    #: Driven with the ``--driver`` login (not a phone token of its own).
+    own_login: bool = False
     leg: Leg | None = None
     #: Taken by the simulated dispatcher or on a job: not picked again.
     busy: bool = False
@@ -126,6 +130,7 @@ async def adopt_units(world: World, driver_token: str | None) -> None:
             lat=float(here[0]),
             lon=float(here[1]),
             transport_van=v["kind"] == "transport_van",
+            own_login=v["id"] == driver_vehicle,
         )
         world.units[unit.vehicle_id] = unit
 
