@@ -39,20 +39,22 @@ def cmd_org_create(args: argparse.Namespace) -> int:
     from dispatch.organisations import service
     from dispatch.organisations.schemas import OrganisationCreate
 
+    settings = _settings()
     data = OrganisationCreate(
         name=args.name, kind=OrganisationKind(args.kind), timezone=args.timezone
     )
 
-    async def run() -> int:
-        db = _database(_settings())
+    async def run() -> tuple[int, str]:
+        db = _database(settings)
         try:
             async with db.unit_of_work() as uow:
-                organisation = await service.create(uow, None, data)
-            return organisation.id
+                organisation = await service.create(uow, None, data, settings.timezone)
+            return organisation.id, organisation.timezone
         finally:
             await db.dispose()
 
-    print(f"organisation {asyncio.run(run())} created")
+    organisation_id, timezone = asyncio.run(run())
+    print(f"organisation {organisation_id} created (time zone {timezone})")
     return 0
 
 
@@ -348,7 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     org_create.add_argument(
         "--kind", required=True, choices=["dispatch_centre", "care_centre", "hospital_operator"]
     )
-    org_create.add_argument("--timezone", default="Asia/Bangkok")
+    org_create.add_argument(
+        "--timezone", help="IANA time zone of its service days (default: DISPATCH_TIMEZONE)"
+    )
     org_create.set_defaults(func=cmd_org_create)
 
     user = sub.add_parser("user", help="user accounts")

@@ -7,9 +7,10 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
+from dispatch.app import create_app
 from dispatch.db.session import Database
 from dispatch.models import User
-from tests.helpers.stacks import TEST_SECRET
+from tests.helpers.stacks import TEST_SECRET, Stack
 from tests.helpers.world import TEST_PASSWORD, World
 
 
@@ -193,3 +194,30 @@ async def test_supervisor_creates_users_but_not_admins(
     )
     assert wrong_org.status_code == 422
     assert wrong_org.json()["detail"][0]["loc"] == ["body", "role"]
+
+
+async def test_an_organisation_without_a_time_zone_gets_the_deployments(
+    stack: Stack, world: World
+) -> None:
+    """Its service days follow the server's DISPATCH_TIMEZONE, never a silent Asia/Bangkok
+    (a 20:00 New York pickup landed on the next service day)."""
+    application = create_app(stack.settings(timezone="America/New_York"))
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://t"
+        ) as http,
+    ):
+        made = await http.post(
+            "/organisations",
+            json={"name": "No zone given", "kind": "care_centre"},
+            headers=world.headers("admin"),
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["timezone"] == "America/New_York"
+        named = await http.post(
+            "/organisations",
+            json={"name": "Saigon care", "kind": "care_centre", "timezone": "Asia/Ho_Chi_Minh"},
+            headers=world.headers("admin"),
+        )
+        assert named.json()["timezone"] == "Asia/Ho_Chi_Minh"

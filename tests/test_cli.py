@@ -166,8 +166,15 @@ async def test_db_upgrade_org_and_user_create(stack: Stack, client: httpx.AsyncC
         env,
     )
     assert org.returncode == 0, org.stderr
-    org_id = re.search(r"organisation (\d+) created", org.stdout)
-    assert org_id
+    org_id = re.search(r"organisation (\d+) created \(time zone Asia/Ho_Chi_Minh\)", org.stdout)
+    assert org_id, org.stdout
+    # No --timezone: the deployment's DISPATCH_TIMEZONE, said out loud.
+    ny = _run(
+        ["org", "create", "--name", "NYC care", "--kind", "care_centre"],
+        {**env, "DISPATCH_TIMEZONE": "America/New_York"},
+    )
+    assert ny.returncode == 0, ny.stderr
+    assert "(time zone America/New_York)" in ny.stdout
     user = _run(
         [
             "user",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dispatch.api.deps import Admin, CurrentPrincipal, UoW
+from dispatch.api.deps import Admin, CurrentPrincipal, State, UoW
 from dispatch.organisations import service
 from dispatch.organisations.schemas import OrganisationCreate, OrganisationOut
 
@@ -15,5 +15,8 @@ async def list_organisations(uow: UoW, actor: CurrentPrincipal) -> list[Organisa
 
 
 @router.post("", response_model=OrganisationOut, status_code=201)
-async def create_organisation(uow: UoW, actor: Admin, data: OrganisationCreate) -> OrganisationOut:
-    return OrganisationOut.model_validate(await service.create(uow, actor, data))
+async def create_organisation(
+    uow: UoW, actor: Admin, state: State, data: OrganisationCreate
+) -> OrganisationOut:
+    created = await service.create(uow, actor, data, state.settings.timezone)
+    return OrganisationOut.model_validate(created)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from dispatch.models.enums import OrganisationKind
 from dispatch.schemas import Input, Name, Output
@@ -25,7 +25,10 @@ TimeZone = Annotated[str, AfterValidator(_timezone)]
 class OrganisationCreate(Input):
     name: Name
     kind: OrganisationKind
-    timezone: TimeZone = "Asia/Bangkok"
+    timezone: TimeZone | None = Field(
+        default=None,
+        description="IANA time zone of its service days (default: the server's DISPATCH_TIMEZONE)",
+    )
 
 
 class OrganisationOut(Output):

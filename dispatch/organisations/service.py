@@ -12,11 +12,14 @@ from dispatch.organisations.schemas import OrganisationCreate
 
 
 async def create(
-    uow: UnitOfWork, actor: Principal | None, data: OrganisationCreate
+    uow: UnitOfWork, actor: Principal | None, data: OrganisationCreate, default_timezone: str
 ) -> Organisation:
+    """``default_timezone`` (the deployment's) when the request names none: a centre's
+    service days must never fall silently on another continent's calendar."""
     if actor is not None and actor.role != Role.ADMIN:
         raise Forbidden("Only administrators create organisations.")
-    organisation = Organisation(name=data.name, kind=data.kind, timezone=data.timezone)
+    timezone = data.timezone or default_timezone
+    organisation = Organisation(name=data.name, kind=data.kind, timezone=timezone)
     uow.session.add(organisation)
     await uow.session.flush()
     audit.record(uow, actor, "organisation.created", organisation)
