@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from dispatch.api.deps import OperationalOwnTransactions, State
 from dispatch.api.idempotency import IdempotentRoute, KeyForOwnTransactions
@@ -20,9 +21,9 @@ class PlanOut(Output):
     service_date: date
     served: list[int]
     unserved: dict[int, str]
-    vehicles: list[int]
+    vehicles: list[int] = Field(description="The vehicles the plan gives stops to")
     rescheduled: list[int]
-    seconds: float
+    seconds: float = Field(description="The whole solve: the search and the re-timing")
 
 
 def _out(result: planning.PlanResult) -> PlanOut:

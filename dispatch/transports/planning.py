@@ -19,7 +19,7 @@ Times on the scheduler's axis are seconds since local midnight of the service da
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -161,11 +161,13 @@ async def plan(
     time_limit_s: float | None = None,
     positions: Mapping[int, tuple[float, float]] | None = None,
     exclude_vehicle_ids: Collection[int] = (),
+    drafted_s: float = 0.0,
 ) -> PlanResult:
     """(Re-)plan ``day`` and store the verified result. ``started``: stops done stay done,
     the stop under way stays first, patients aboard stay on their vehicle and vehicles
     leave from ``positions`` now; ``warm``: start from the stored plan (insertion), or
-    from a ``draft`` made outside the transaction (then only re-timed here)."""
+    from a ``draft`` made outside the transaction (then only re-timed here), which took
+    ``drafted_s`` seconds: the result's ``seconds`` is the whole solve."""
     build, result_plan = await _solve(
         uow,
         day,
@@ -179,6 +181,7 @@ async def plan(
         positions=positions,
         exclude_vehicle_ids=exclude_vehicle_ids,
     )
+    result_plan = replace(result_plan, seconds=result_plan.seconds + drafted_s)
     return await _store(uow, actor, day, build, result_plan, cfg, started=started)
 
 
@@ -208,11 +211,14 @@ async def _store(
             )
         ).all():
             next_seq[vid] = max(next_seq.get(vid, 0), seq)
+    manifests: list[int] = []  # every vehicle of the plan: an emptied manifest changed too
     for route in result_plan.routes:
         vehicle_id = int(route.vehicle_id)
-        result.vehicles.append(vehicle_id)
+        manifests.append(vehicle_id)
         seq = next_seq.get(vehicle_id, 0)
         stops = [v for v in route.visits if v.kind in ("pickup", "dropoff")]
+        if stops:
+            result.vehicles.append(vehicle_id)  # the vehicles the plan uses
         for visit in stops:
             assert visit.request_id is not None
             booking = build.bookings[visit.request_id]
@@ -270,7 +276,7 @@ async def _store(
         audit.record(
             uow, actor, "plan.made", next(iter(build.bookings.values())), after=audit_after
         )
-    for vehicle_id in result.vehicles:
+    for vehicle_id in manifests:
         uow.emit(ManifestUpdated(vehicle_id=vehicle_id, service_date=day))
     for booking_id in result.rescheduled:  # the care centre hears of a moved pickup
         booking = build.bookings[str(booking_id)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -108,6 +109,7 @@ class Replanner:
         within: Callable[[UnitOfWork, planning.PlanResult], Awaitable[None]] | None = None,
     ) -> planning.PlanResult:
         positions = dict(self.positions()) if started else None
+        solving = time.perf_counter()  # compute spent, not a timer: real seconds
         async with self.db.unit_of_work(read_only=True) as uow:
             order = await planning.draft(
                 uow,
@@ -135,6 +137,7 @@ class Replanner:
                 warm=order,
                 positions=positions,
                 exclude_vehicle_ids=exclude_vehicle_ids,
+                drafted_s=time.perf_counter() - solving,
             )
             if within is not None:
                 await within(uow, result)
