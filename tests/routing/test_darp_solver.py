@@ -29,8 +29,11 @@ from dispatch.routing.darp import (
 from dispatch.routing.darp.model import (
     NO_ROOM,
     NO_SEAT_KIND,
+    OPEN,
     PICKUP_UNREACHABLE,
     RIDE_BELOW_DIRECT,
+    clock_text,
+    minutes_text,
 )
 from dispatch.routing.straight import StraightLineProvider
 
@@ -139,8 +142,10 @@ def test_pre_check_reasons() -> None:
     assert why["stretcher"].code == NO_SEAT_KIND
     assert "stretcher" in why["stretcher"].reason
     assert why["too-early"].code == PICKUP_UNREACHABLE
+    # in words and the day's clock, for a scheduler (not seconds since midnight)
+    assert "window closes at 07:05" in why["too-early"].reason, why["too-early"].reason
     assert why["ride"].code == RIDE_BELOW_DIRECT
-    assert "direct trip" in why["ride"].reason
+    assert "ride-time limit (10 min) is shorter than the direct trip" in why["ride"].reason
 
 
 def test_no_room_is_reported_not_dropped() -> None:
@@ -154,7 +159,10 @@ def test_no_room_is_reported_not_dropped() -> None:
     plan = checked(problem, solve(problem, LIMIT))
     assert len(plan.served) == 1
     assert [u.code for u in plan.unserved] == [NO_ROOM, NO_ROOM]
-    assert all("no room" in u.reason for u in plan.unserved)
+    assert all(
+        u.reason == "no room in any vehicle's schedule for a pickup between 08:00 and 08:05"
+        for u in plan.unserved
+    ), plan.unserved
 
 
 def test_breaks_are_planned_inside_their_window() -> None:
@@ -249,3 +257,10 @@ def test_travel_matrix_from_a_provider_and_ride_limits() -> None:
     assert ride_limit(600, minutes=30, factor=2.0) == 1200
     assert ride_limit(600, minutes=15) == 900
     assert ride_limit(600) is None
+
+
+def test_times_in_reasons_read_as_the_days_clock() -> None:
+    assert clock_text(7 * HOUR + 40 * MIN) == "07:40"
+    assert clock_text(24 * HOUR + 30 * MIN) == "00:30 next day"
+    assert clock_text(OPEN.latest) == "open"
+    assert minutes_text(75 * MIN) == "75 min" and minutes_text(74 * MIN + 1) == "75 min"

@@ -8,6 +8,7 @@ benchmark, and lets the checker verify plans without knowing where the numbers c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -268,3 +269,24 @@ def stop_sequences(plan: Plan) -> dict[str, list[StopRef]]:
 
 def total_load(requests: Sequence[Request], kind: str) -> int:
     return sum(int(r.load.get(kind, 0)) for r in requests)
+
+
+def clock_text(seconds: float) -> str:
+    """A moment of the scheduler's axis (seconds since local midnight of the service day)
+    as the day's clock reads it: "07:40", "00:30 next day". Reasons are read by schedulers."""
+    if not math.isfinite(seconds) or seconds >= OPEN.latest:
+        return "open"
+    minutes = round(seconds / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    text = f"{minutes // 60:02d}:{minutes % 60:02d}"
+    return text if days == 0 else f"{text} {'next day' if days == 1 else f'+{days} days'}"
+
+
+def is_open(window: TimeWindow) -> bool:
+    """The window puts no latest time (the default ``OPEN``)."""
+    return window.latest >= OPEN.latest
+
+
+def minutes_text(seconds: float) -> str:
+    """A duration in whole minutes: "75 min"."""
+    return f"{math.ceil(seconds / 60 - 1e-9)} min"

@@ -23,6 +23,8 @@ from dispatch.routing.darp.model import (
     Problem,
     Request,
     Unserved,
+    clock_text,
+    minutes_text,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -96,28 +98,29 @@ def precheck(problem: Problem) -> dict[str, Unserved]:
             out[r.id] = Unserved(
                 r.id,
                 RIDE_BELOW_DIRECT,
-                f"ride-time limit {limit[i]:g} is shorter than the direct trip {direct[i]:g}",
+                f"the ride-time limit ({minutes_text(limit[i])}) is shorter than the direct "
+                f"trip ({minutes_text(direct[i])})",
             )
         elif limit[i] < min_ride[i]:
             out[r.id] = Unserved(
                 r.id,
                 RIDE_WINDOWS,
-                f"the windows force a ride of at least {min_ride[i]:g}, above the limit "
-                f"{limit[i]:g}",
+                f"the windows force a ride of at least {minutes_text(min_ride[i])}, above the "
+                f"limit of {minutes_text(limit[i])}",
             )
         elif not (fits[i] & reach_p[i]).any():
             soonest = float(np.min(np.where(fits[i], at_p[i], np.inf)))
             out[r.id] = Unserved(
                 r.id,
                 PICKUP_UNREACHABLE,
-                f"pickup window cannot be reached in time from any vehicle's start (closes at "
-                f"{l_p[i]:g}, soonest arrival {soonest:g})",
+                f"no vehicle can reach the pickup in time: its window closes at "
+                f"{clock_text(l_p[i])}, the soonest arrival is {clock_text(soonest)}",
             )
         elif not (fits[i] & reach_p[i] & reach_d[i]).any():
             out[r.id] = Unserved(
                 r.id,
                 DROPOFF_UNREACHABLE,
-                f"drop-off window (closes at {l_d[i]:g}) cannot be reached after the pickup",
+                f"no vehicle can arrive by {clock_text(l_d[i])} after the pickup",
             )
         elif not (fits[i] & reach_p[i] & reach_d[i] & in_shift[i]).any():
             out[r.id] = Unserved(

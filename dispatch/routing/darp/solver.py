@@ -30,9 +30,12 @@ from dispatch.routing.darp.model import (
     NO_ROOM,
     Plan,
     Problem,
+    Request,
     StopRef,
     Unserved,
     VehicleRoute,
+    clock_text,
+    is_open,
     route_stops,
     stop_sequences,
 )
@@ -40,6 +43,19 @@ from dispatch.routing.darp.precheck import precheck
 from dispatch.routing.darp.timetable import route_timetable
 
 NO_ROOM_REASON = "no room in any vehicle's schedule"
+
+
+def no_room_reason(request: Request) -> str:
+    """No room, said with the times the scheduler would try to move."""
+    pickup, dropoff = request.pickup_window, request.dropoff_window
+    if not is_open(pickup):
+        return (
+            f"{NO_ROOM_REASON} for a pickup between {clock_text(pickup.earliest)} and "
+            f"{clock_text(pickup.latest)}"
+        )
+    if not is_open(dropoff):
+        return f"{NO_ROOM_REASON} to arrive by {clock_text(dropoff.latest)}"
+    return NO_ROOM_REASON
 
 
 def _route_cost(problem: Problem, route: VehicleRoute) -> float:
@@ -209,7 +225,7 @@ def solve(
     served = {s.request_id for stops, _ in planned.values() for s in stops}
     for r in requests:
         if r.id not in served:
-            unserved[r.id] = Unserved(r.id, NO_ROOM, NO_ROOM_REASON)
+            unserved[r.id] = Unserved(r.id, NO_ROOM, no_room_reason(r))
     routes = _assemble(effective, planned, unserved)
     plan = enforce(effective, routes, unserved)
     return dataclasses.replace(
