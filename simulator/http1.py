@@ -32,6 +32,8 @@ class Http1Connection:
         self.prefix = parts.path.rstrip("/")
         self.host_header = parts.netloc.encode()
         self.timeout_s = timeout_s
+        #: The last response's X-Next-Cursor (a paged list's next page), if it had one.
+        self.next_cursor: str | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -81,6 +83,7 @@ class Http1Connection:
         length: int | None = None
         chunked = False
         keep_alive = True
+        self.next_cursor = None
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             key = name.strip().lower()
@@ -90,6 +93,8 @@ class Http1Connection:
                 chunked = True
             elif key == b"connection" and b"close" in value.lower():
                 keep_alive = False
+            elif key == b"x-next-cursor":
+                self.next_cursor = value.strip().decode("ascii", "replace")
         if chunked:
             body = await self._chunked(reader)
         elif length is not None:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from dispatch import clock
+from dispatch.api import paging
 from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, State, UoW
 from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
 from dispatch.errors import InvalidInput
@@ -97,12 +98,26 @@ async def create_incident(
     )
 
 
-@router.get("/incidents", response_model=list[IncidentOut])
+@router.get(
+    "/incidents",
+    response_model=list[IncidentOut],
+    summary=f"Incidents, newest first, a page at a time (next: the {paging.NEXT_CURSOR} header)",
+)
 async def list_incidents(
-    uow: UoW, _actor: Operational, open_only: bool = False
+    uow: UoW,
+    _actor: Operational,
+    request: Request,
+    response: Response,
+    open_only: bool = False,
+    limit: int = paging.limit_query(200),
+    cursor: str | None = paging.cursor_query(),
 ) -> list[IncidentOut]:
-    incidents = await service.list_incidents(uow, open_only=open_only)
-    return [IncidentOut.model_validate(i) for i in incidents]
+    before = paging.time_id_cursor(cursor)
+    found = await service.list_incidents(uow, open_only=open_only, limit=limit + 1, before=before)
+    shown = paging.page(
+        found, limit, request, response, lambda i: paging.time_id_text(i.created_at, i.id)
+    )
+    return [IncidentOut.model_validate(i) for i in shown]
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
+from dispatch.api import paging
 from dispatch.api.deps import (
     CurrentPrincipal,
     Manager,
@@ -60,17 +61,31 @@ async def update_patient(
     return PatientOut.model_validate(await service.update_patient(uow, actor, patient_id, data))
 
 
-@router.get("/bookings", response_model=list[BookingOut])
+@router.get(
+    "/bookings",
+    response_model=list[BookingOut],
+    summary=f"Bookings, newest first, a page at a time (next: the {paging.NEXT_CURSOR} header)",
+)
 async def list_bookings(
     uow: UoW,
     actor: CurrentPrincipal,
+    request: Request,
+    response: Response,
     patient_id: int | None = Query(default=None, ge=1, le=MAX_DB_INT),
     service_date: Day | None = Query(default=None, description="Rides on this local day"),
+    limit: int = paging.limit_query(500),
+    cursor: str | None = paging.cursor_query(),
 ) -> list[BookingOut]:
     bookings = await service.list_bookings(
-        uow, actor, patient_id=patient_id, service_date=service_date
+        uow,
+        actor,
+        patient_id=patient_id,
+        service_date=service_date,
+        limit=limit + 1,
+        before_id=paging.id_cursor(cursor),
     )
-    return [BookingOut.model_validate(b) for b in bookings]
+    shown = paging.page(bookings, limit, request, response, lambda b: b.id)
+    return [BookingOut.model_validate(b) for b in shown]
 
 
 @router.post(

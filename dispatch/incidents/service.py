@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from dispatch import clock
 from dispatch.audit import service as audit
@@ -152,9 +152,19 @@ async def create(
 
 
 async def list_incidents(
-    uow: UnitOfWork, *, open_only: bool = False, limit: int = 200
+    uow: UnitOfWork,
+    *,
+    open_only: bool = False,
+    limit: int = 200,
+    before: tuple[datetime, int] | None = None,
 ) -> list[Incident]:
+    """Newest first; ``before`` (time, id): the rows after that one (the next page)."""
     stmt = select(Incident).order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit)
+    if before is not None:
+        at, row = before
+        stmt = stmt.where(
+            or_(Incident.created_at < at, and_(Incident.created_at == at, Incident.id < row))
+        )
     if open_only:
         stmt = stmt.where(Incident.status.in_(OPEN_INCIDENT_STATUSES))
     return list((await uow.session.scalars(stmt)).all())

@@ -119,8 +119,12 @@ async def list_bookings(
     patient_id: int | None = None,
     service_date: date | None = None,
     limit: int = 500,
+    before_id: int | None = None,
 ) -> list[TransportBooking]:
+    """Newest first; ``before_id``: the rows after that one (the next page)."""
     stmt = select(TransportBooking).order_by(TransportBooking.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(TransportBooking.id < before_id)
     if patient_id is not None:
         stmt = stmt.where(TransportBooking.patient_id == patient_id)
     if service_date is not None:

@@ -17,11 +17,12 @@ IDLE_CLOSE_S = 3.0
 
 
 class Reply:
-    """A response: status and body."""
+    """A response: status, body and, for a page of a paged list, the next page's cursor."""
 
-    def __init__(self, status_code: int, content: bytes) -> None:
+    def __init__(self, status_code: int, content: bytes, next_cursor: str | None = None) -> None:
         self.status_code = status_code
         self.content = content
+        self.next_cursor = next_cursor
 
     @property
     def text(self) -> str:
@@ -75,6 +76,7 @@ class Api:
         sent = time.monotonic()
         try:
             status, content = await conn.request(method, target, body=raw, headers=headers)
+            next_cursor = conn.next_cursor
             kind = _kind(method, path)
             self.latency_ms.setdefault(kind, Histogram()).add(
                 round((time.monotonic() - sent) * 1000)
@@ -89,7 +91,20 @@ class Api:
             key = f"{method} {path} {status}"
             self.failures[key] = self.failures.get(key, 0) + 1
             raise HttpStatusError(f"{method} {path}: HTTP {status}: {content[:300]!r}", status)
-        return Reply(status, content)
+        return Reply(status, content, next_cursor)
+
+    async def get_all(
+        self, path: str, *, params: dict[str, Any] | None = None, token: str | None = None
+    ) -> list[Any]:
+        """Every row of a paged list (``GET /bookings``, ``GET /incidents``), page by page."""
+        rows: list[Any] = []
+        query = dict(params or {})
+        while True:
+            reply = await self.send("GET", path, params=query, token=token)
+            rows.extend(reply.json())
+            if reply.next_cursor is None:
+                return rows
+            query["cursor"] = reply.next_cursor
 
     def close(self) -> None:
         while not self.pool.empty():

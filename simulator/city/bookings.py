@@ -69,7 +69,7 @@ async def rides_on_the_map(
 
 async def clear_leftovers(api: Api, day: TransportDay) -> None:
     """Cancel the single bookings an earlier run left open on this date."""
-    old = (await api.send("GET", "/bookings", params={"service_date": day.day.isoformat()})).json()
+    old = await api.get_all("/bookings", params={"service_date": day.day.isoformat()})
     for b in old:
         if b["status"] in ("requested", "planned", "vehicle_en_route") and b["series_id"] is None:
             await api.send("POST", f"/bookings/{b['id']}/cancel", ok=(200, 404, 409))
@@ -172,9 +172,7 @@ async def plan_day(api: Api, day: TransportDay) -> None:
         rec = day.by_booking.get(int(booking_id))
         if rec is not None:
             rec.unserved_reason = reason
-    booked = (
-        await api.send("GET", "/bookings", params={"service_date": day.day.isoformat()})
-    ).json()
+    booked = await api.get_all("/bookings", params={"service_date": day.day.isoformat()})
     for b in booked:
         rec = day.by_booking.get(int(b["id"]))
         if rec is not None and b["planned_pickup_at"]:

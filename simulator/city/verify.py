@@ -106,12 +106,8 @@ async def verify_rides(
     stored assignments) against those the simulator saw released."""
     out: dict[str, Any] = {}
     for name, day in transports.days.items():
-        stored = {
-            int(b["id"]): b
-            for b in (
-                await api.send("GET", "/bookings", params={"service_date": day.day.isoformat()})
-            ).json()
-        }
+        params = {"service_date": day.day.isoformat()}
+        stored = {int(b["id"]): b for b in await api.get_all("/bookings", params=params)}
         expected: dict[int, str] = {}
         for booking_id, rec in day.by_booking.items():
             if rec.completed:

@@ -63,7 +63,7 @@ async def book_and_plan(world: World) -> None:
     async with httpx.AsyncClient(base_url=cfg.url.split(",")[0], timeout=cfg.timeout_s) as client:
         care_token = await login(client, cfg.care.username, cfg.care.password)
     params = {"service_date": day.isoformat()}
-    booked = (await api.send("GET", "/bookings", token=care_token, params=params)).json()
+    booked = await api.get_all("/bookings", token=care_token, params=params)
     if not any((b.get("notes") or "").startswith(NOTE) for b in booked):
         t = replace(s.transports, appointment_s=(float(first), float(last)))
         # rides are kept when their outbound fits after ``start_s`` (an hour before)

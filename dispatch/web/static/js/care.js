@@ -254,7 +254,7 @@ async function cancel(id) {
 // --- data ---------------------------------------------------------------------------------
 
 async function loadBookings() {
-  state.bookings = await session.get("/bookings");
+  state.bookings = await session.getAll("/bookings");
   // A booking of a patient added elsewhere (another clerk, a file import): read the
   // patients again, so every row shows a name.
   const known = new Set(state.patients.map((p) => p.id));

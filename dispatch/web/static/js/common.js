@@ -415,6 +415,27 @@ export class Session {
     return this.api("GET", path);
   }
 
+  /** Every row of a paged list, page after page (each names the next in X-Next-Cursor):
+   * a screen never shows a list that silently stops at one page. */
+  async getAll(path) {
+    const rows = [];
+    let cursor = null;
+    do {
+      const joiner = path.includes("?") ? "&" : "?";
+      const url = cursor ? `${path}${joiner}cursor=${encodeURIComponent(cursor)}` : path;
+      const response = await fetchKeyed(url, { method: "GET", headers: { Authorization: `Bearer ${this.token}` } }, 0);
+      const data = await response.json().catch(() => null);
+      if (response.status === 401) {
+        this.logout();
+        this.onExpired();
+      }
+      if (!response.ok) throw new ApiError(response.status, describe(data, response.status), data);
+      rows.push(...data);
+      cursor = response.headers.get("X-Next-Cursor");
+    } while (cursor);
+    return rows;
+  }
+
   post(path, body = {}) {
     return this.api("POST", path, body);
   }
