@@ -255,3 +255,17 @@ async def test_a_unit_given_a_real_phone_is_left_to_it(city: City) -> None:
         ) and any(f"{retokened['call_sign']} has a new phone token" in line for line in city.said)
 
     await eventually(told, what="the city leaving both units", timeout=JOB_DEADLINE_S)
+
+
+def test_the_next_days_rides_are_booked_the_next_morning() -> None:
+    from simulator.live.rides import next_morning
+
+    bangkok = ZoneInfo("Asia/Bangkok")
+    for hour in (0, 5, 6, 13, 23):
+        now = datetime(2026, 12, 6, hour, 30, tzinfo=bangkok)
+        assert next_morning(now) == datetime(2026, 12, 7, 6, 0, tzinfo=bangkok)
+    # a day of 23 hours (clocks forward) still gives the next day's 06:00
+    paris = ZoneInfo("Europe/Paris")
+    assert next_morning(datetime(2026, 3, 28, 23, 0, tzinfo=paris)) == datetime(
+        2026, 3, 29, 6, 0, tzinfo=paris
+    )

@@ -7,14 +7,15 @@ sends the vans to their first pickups straight away (a van early at a pickup wai
 the planned time, as a crew would). Late in the evening the day has no room left for a
 ride, so tomorrow morning's rides are booked and planned instead and the vans stay at
 their stations. A second start on the same day books nothing
-again: it finds the day's rides it booked before (by their note) and re-plans them.
+again: it finds the day's rides it booked before (by their note) and re-plans them. Every
+morning at 06:00 the day's rides are booked and planned again (``next_morning``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -86,6 +87,12 @@ async def book_and_plan(world: World) -> None:
     world.count("rides_planned", len(plan.get("served", [])))
     world.count("rides_unserved", len(plan.get("unserved", {})))
     world.service_day = day
+
+
+def next_morning(now: datetime) -> datetime:
+    """When the next day's rides are booked: 06:00 local of the day after ``now``'s."""
+    tomorrow = (now.replace(hour=12, minute=0, second=0, microsecond=0) + timedelta(days=1)).date()
+    return datetime.combine(tomorrow, time(6), now.tzinfo)
 
 
 async def _shifts(world: World, vans: list[LiveUnit], shift: tuple[datetime, datetime]) -> None:

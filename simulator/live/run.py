@@ -21,7 +21,7 @@ from simulator.fleet import SetupError, login
 from simulator.live.config import LiveConfig, Login
 from simulator.live.crew import run_crew
 from simulator.live.dispatcher import run_calls
-from simulator.live.rides import book_and_plan
+from simulator.live.rides import book_and_plan, next_morning
 from simulator.live.world import World, adopt_units, close_quietly, load_hospitals
 
 #: Logins last 12 hours by default; the run logs in again well before.
@@ -91,10 +91,15 @@ async def _orphaned(parent: int, stop: asyncio.Event) -> None:
 
 
 async def _rides(world: World) -> None:
-    try:
-        await book_and_plan(world)
-    except (CityError, SetupError, httpx.HTTPError) as exc:
-        world.error(f"booked rides: {exc}")
+    """The day's rides now, then every morning again: a demo left on a wall screen for
+    days has rides every day."""
+    while True:
+        try:
+            await book_and_plan(world)
+        except (CityError, SetupError, httpx.HTTPError) as exc:
+            world.error(f"booked rides: {exc}")
+        now = datetime.now(world.tz)
+        await asyncio.sleep((next_morning(now) - now).total_seconds() / world.cfg.pace)
 
 
 async def _relogin(world: World, driver_token: str | None) -> None:
