@@ -111,6 +111,9 @@ async def _homeward(world: World, unit: LiveUnit) -> None:
                 body = {"state": "available", "version": vehicle["version"]}
                 path = f"/vehicles/{unit.vehicle_id}"
                 await world.api.send("PATCH", path, token=unit.token, body=body, ok=(200, 409))
+        except HttpStatusError as exc:
+            if exc.status not in PHONE_REPLACED:  # else the crew's next look finds it out
+                world.error(f"{unit.call_sign} on the way home: {exc}")
         except CityError as exc:
             world.error(f"{unit.call_sign} on the way home: {exc}")
 
