@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from simulator.city.api import Api
+from simulator.city.crews import on_the_map
 from simulator.city.demand import RELOCATE_ATTEMPTS, relocate_ride
 from simulator.city.errors import CityError, TransportSetupError
 from simulator.city.records import RideRecord, TransportDay
@@ -54,11 +55,9 @@ async def rides_on_the_map(
     async def fix(ride: Ride) -> Ride:
         nonlocal moved
         for attempt in range(1, RELOCATE_ATTEMPTS + 1):
-            params = {"from_lat": ride.lat, "from_lon": ride.lon, "to_lat": ride.lat}
-            params["to_lon"] = ride.lon
             async with gate:
-                reply = await api.send("GET", "/route", params=params, ok=(200, 422))
-            if reply.status_code == 200:
+                reachable = await on_the_map(api, ride.lat, ride.lon)
+            if reachable:
                 return ride
             ride = relocate_ride(scenario, seed, ride, attempt)
             moved += attempt == 1

@@ -12,6 +12,7 @@ from simulator.city.config import CityConfig
 from simulator.city.crews import Crews
 from simulator.city.errors import CityError
 from simulator.city.policies import Policy
+from simulator.city.preparation import complaint_fields
 from simulator.city.records import CaseRecord, Unit
 from simulator.city.scenario import Call
 from simulator.city.transports import Transports
@@ -102,20 +103,12 @@ class City:
 
     def _incident_body(self, rec: CaseRecord) -> dict[str, Any]:
         call = rec.call
-        codes = self.complaints.get(call.triage)
-        body: dict[str, Any] = {
+        return {
             "lat": call.lat,
             "lon": call.lon,
             "notes": f"city-sim run={self.run_id} policy={rec.policy} call={call.n}",
+            **complaint_fields(self.complaints, call.triage, call.n),
         }
-        if codes:
-            body["chief_complaint"] = codes[call.n % len(codes)]
-        else:
-            any_codes = sorted(c for cs in self.complaints.values() for c in cs)
-            body["chief_complaint"] = any_codes[call.n % len(any_codes)]
-            body["triage"] = call.triage
-            body["triage_override_reason"] = "simulated call of this triage level"
-        return body
 
     async def run_case(self, policy: Policy, call: Call) -> CaseRecord:
         rec = CaseRecord(call, policy.name)

@@ -50,6 +50,14 @@ async def road_route(
     return float(out["seconds"]), [a, *points, b], False
 
 
+async def on_the_map(api: Api, lat: float, lon: float) -> bool:
+    """The server's map reaches this point (not farther from a road than it accepts): a
+    zero-length ``GET /route`` answers 200."""
+    params = {"from_lat": lat, "from_lon": lon, "to_lat": lat, "to_lon": lon}
+    reply = await api.send("GET", "/route", params=params, ok=(200, 422))
+    return reply.status_code == 200
+
+
 class Crews:
     """Drives and position fixes of every unit of a run, with their counts."""
 

@@ -14,10 +14,11 @@ from typing import Any
 from simulator.city.api import Api
 from simulator.city.clock import Clock
 from simulator.city.config import CityConfig
+from simulator.city.crews import on_the_map
 from simulator.city.demand import RELOCATE_ATTEMPTS, relocate
 from simulator.city.geometry import haversine_m
 from simulator.city.records import Unit
-from simulator.city.scenario import Call
+from simulator.city.scenario import Call, Scenario
 
 
 async def complaint_codes(api: Api) -> dict[str, list[str]]:
@@ -141,27 +142,40 @@ async def _standby_posts(cfg: CityConfig, api: Api) -> int:
     return len(cfg.scenario.posts)
 
 
+def complaint_fields(complaints: dict[str, list[str]], triage: str, n: int) -> dict[str, Any]:
+    """The chief complaint of call ``n`` of this triage level (the same on every run); a
+    level no complaint has is set by hand, with the reason."""
+    codes = complaints.get(triage)
+    if codes:
+        return {"chief_complaint": codes[n % len(codes)]}
+    any_codes = sorted(c for cs in complaints.values() for c in cs)
+    return {
+        "chief_complaint": any_codes[n % len(any_codes)],
+        "triage": triage,
+        "triage_override_reason": "simulated call of this triage level",
+    }
+
+
+async def call_on_the_map(api: Api, scenario: Scenario, seed: int, call: Call) -> tuple[Call, bool]:
+    """The call, drawn again at another place of its own while the server's map cannot
+    reach it; and whether it moved."""
+    moved = False
+    for attempt in range(1, RELOCATE_ATTEMPTS + 1):
+        if await on_the_map(api, call.lat, call.lon):
+            break
+        call, moved = relocate(scenario, seed, call, attempt), True
+    return call, moved
+
+
 async def calls_on_the_map(cfg: CityConfig, api: Api, calls: list[Call]) -> tuple[list[Call], int]:
     """Generated calls the server's map cannot reach (farther from a road than it accepts)
     are drawn again at another place of the same call, before the day starts, so both
-    policies get the same, servable day. A zero-length ``GET /route`` is the check."""
+    policies get the same, servable day."""
     gate = asyncio.Semaphore(8)
-    moved = 0
 
-    async def servable(call: Call) -> bool:
-        params = {"from_lat": call.lat, "from_lon": call.lon, "to_lat": call.lat}
-        params["to_lon"] = call.lon
+    async def fix(call: Call) -> tuple[Call, bool]:
         async with gate:
-            reply = await api.send("GET", "/route", params=params, ok=(200, 422))
-        return reply.status_code == 200
+            return await call_on_the_map(api, cfg.scenario, cfg.seed, call)
 
-    async def fix(call: Call) -> Call:
-        nonlocal moved
-        for attempt in range(1, RELOCATE_ATTEMPTS + 1):
-            if await servable(call):
-                return call
-            call = relocate(cfg.scenario, cfg.seed, call, attempt)
-            moved += attempt == 1
-        return call
-
-    return list(await asyncio.gather(*(fix(c) for c in calls))), moved
+    fixed = await asyncio.gather(*(fix(c) for c in calls))
+    return [call for call, _moved in fixed], sum(moved for _call, moved in fixed)

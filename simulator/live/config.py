@@ -12,6 +12,16 @@ class Login:
     username: str
     password: str
 
+    async def token(self, url: str, timeout_s: float) -> str:
+        """An access token for this login from the first server of ``url``."""
+        import httpx
+
+        from simulator.city.api import split_urls
+        from simulator.fleet import login
+
+        async with httpx.AsyncClient(base_url=split_urls(url)[0], timeout=timeout_s) as client:
+            return await login(client, self.username, self.password)
+
     @classmethod
     def parse(cls, text: str) -> Login:
         """``user:password``."""

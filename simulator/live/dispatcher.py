@@ -19,8 +19,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from simulator.city.demand import RELOCATE_ATTEMPTS, generate_calls, relocate
+from simulator.city.demand import generate_calls
 from simulator.city.errors import CityError
+from simulator.city.preparation import call_on_the_map, complaint_fields
 from simulator.city.scenario import Call
 from simulator.live.wheels import send_fix
 from simulator.live.world import World
@@ -54,38 +55,19 @@ def timeline(world: World, started: datetime) -> Iterator[tuple[float, Call]]:
         day += 1
 
 
-async def _on_the_map(world: World, call: Call) -> Call:
-    """A place the server's map cannot reach is drawn again (a zero-length route checks)."""
-    for attempt in range(1, RELOCATE_ATTEMPTS + 1):
-        params = {"from_lat": call.lat, "from_lon": call.lon, "to_lat": call.lat}
-        params["to_lon"] = call.lon
-        reply = await world.api.send("GET", "/route", params=params, ok=(200, 422))
-        if reply.status_code == 200:
-            break
-        call = relocate(world.cfg.scenario, world.cfg.seed, call, attempt)
-    return call
-
-
 def _incident_body(world: World, call: Call) -> dict[str, Any]:
-    codes = world.complaints.get(call.triage) or sorted(
-        c for cs in world.complaints.values() for c in cs
-    )
-    body: dict[str, Any] = {
+    return {
         "lat": call.lat,
         "lon": call.lon,
         "notes": f"{NOTE} {call.n}",
-        "chief_complaint": codes[call.n % len(codes)],
+        **complaint_fields(world.complaints, call.triage, call.n),
     }
-    if call.triage not in world.complaints:
-        body["triage"] = call.triage
-        body["triage_override_reason"] = "simulated call of this triage level"
-    return body
 
 
 async def take_call(world: World, call: Call, dispatch_after_s: float) -> None:
     """The call is taken now; a unit goes after ``dispatch_after_s`` unless one went."""
     api = world.api
-    call = await _on_the_map(world, call)
+    call, _moved = await call_on_the_map(api, world.cfg.scenario, world.cfg.seed, call)
     reply = await api.send("POST", "/incidents", body=_incident_body(world, call), ok=(201, 422))
     if reply.status_code != 201:
         world.error(f"call {call.n} refused: {reply.text[:200]}")

@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 
+from simulator.city.api import split_urls
 from simulator.city.bookings import nearest_id
 from simulator.city.demand import generate_rides
 from simulator.city.scenario import Zone
-from simulator.fleet import login
 from simulator.live.wheels import drive
 from simulator.live.world import LiveUnit, World
 
@@ -61,8 +61,7 @@ async def book_and_plan(world: World) -> None:
         shift = (midnight.replace(hour=7), midnight.replace(hour=19))
     day = midnight.date()
     await _shifts(world, vans, shift)
-    async with httpx.AsyncClient(base_url=cfg.url.split(",")[0], timeout=cfg.timeout_s) as client:
-        care_token = await login(client, cfg.care.username, cfg.care.password)
+    care_token = await cfg.care.token(cfg.url, cfg.timeout_s)
     params = {"service_date": day.isoformat()}
     booked = await api.get_all("/bookings", token=care_token, params=params)
     if not any((b.get("notes") or "").startswith(NOTE) for b in booked):
@@ -74,7 +73,7 @@ async def book_and_plan(world: World) -> None:
             await _book(world, care_token, ride, hospitals, midnight)
     started = "true" if day == now.date() else "false"
     # The solver takes its whole time limit (30 s by default): longer than a request may.
-    async with httpx.AsyncClient(base_url=cfg.url.split(",")[0], timeout=PLAN_WAIT_S) as client:
+    async with httpx.AsyncClient(base_url=split_urls(cfg.url)[0], timeout=PLAN_WAIT_S) as client:
         reply = await client.post(
             f"/plans/{day.isoformat()}",
             params={"started": started},

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from simulator.city.api import Api, split_urls
+from simulator.city.api import Api
 from simulator.city.errors import CityError
 from simulator.city.preparation import complaint_codes
-from simulator.fleet import SetupError, login
-from simulator.live.config import LiveConfig, Login
+from simulator.fleet import SetupError
+from simulator.live.config import LiveConfig
 from simulator.live.crew import run_crew
 from simulator.live.dispatcher import run_calls
 from simulator.live.rides import book_and_plan, next_morning
@@ -28,11 +28,6 @@ from simulator.live.world import World, adopt_units, close_quietly, load_hospita
 RELOGIN_S = 6 * 3600
 
 
-async def _login(cfg: LiveConfig, who: Login) -> str:
-    async with httpx.AsyncClient(base_url=split_urls(cfg.url)[0], timeout=cfg.timeout_s) as c:
-        return await login(c, who.username, who.password)
-
-
 async def run_live(
     cfg: LiveConfig, say: Callable[[str], None], stop: asyncio.Event | None = None
 ) -> dict[str, Any]:
@@ -40,8 +35,13 @@ async def run_live(
     forever); returns its counts."""
     cfg.check()
     began = time.monotonic()
-    api = Api(cfg.url, await _login(cfg, cfg.supervisor), size=16, timeout_s=cfg.timeout_s)
-    driver_token = await _login(cfg, cfg.driver) if cfg.driver else None
+    api = Api(
+        cfg.url,
+        await cfg.supervisor.token(cfg.url, cfg.timeout_s),
+        size=16,
+        timeout_s=cfg.timeout_s,
+    )
+    driver_token = await cfg.driver.token(cfg.url, cfg.timeout_s) if cfg.driver else None
     world = World(cfg, api, ZoneInfo(cfg.scenario.timezone), say=say)
     started = datetime.now(world.tz)
     tasks: list[asyncio.Task[Any]] = []
@@ -108,9 +108,9 @@ async def _relogin(world: World, driver_token: str | None) -> None:
     while True:
         await asyncio.sleep(RELOGIN_S)
         try:
-            world.api.token = await _login(cfg, cfg.supervisor)
+            world.api.token = await cfg.supervisor.token(cfg.url, cfg.timeout_s)
             if cfg.driver and driver_token:
-                fresh = await _login(cfg, cfg.driver)
+                fresh = await cfg.driver.token(cfg.url, cfg.timeout_s)
                 for unit in world.units.values():
                     if unit.token == driver_token:
                         unit.token = fresh

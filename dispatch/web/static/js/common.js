@@ -401,7 +401,11 @@ export class Session {
       init.body = JSON.stringify(body);
     }
     if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
-    const response = await fetchKeyed(path, init, idempotencyKey ? RESENDS : 0);
+    return this.answer(await fetchKeyed(path, init, idempotencyKey ? RESENDS : 0));
+  }
+
+  /** The body of an answer; a 401 ends the session, any other failure is thrown. */
+  async answer(response) {
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (response.status === 401) {
       this.logout();
@@ -423,14 +427,8 @@ export class Session {
     do {
       const joiner = path.includes("?") ? "&" : "?";
       const url = cursor ? `${path}${joiner}cursor=${encodeURIComponent(cursor)}` : path;
-      const response = await fetchKeyed(url, { method: "GET", headers: { Authorization: `Bearer ${this.token}` } }, 0);
-      const data = await response.json().catch(() => null);
-      if (response.status === 401) {
-        this.logout();
-        this.onExpired();
-      }
-      if (!response.ok) throw new ApiError(response.status, describe(data, response.status), data);
-      rows.push(...data);
+      const response = await fetchKeyed(url, { headers: { Authorization: `Bearer ${this.token}` } }, 0);
+      rows.push(...(await this.answer(response)));
       cursor = response.headers.get("X-Next-Cursor");
     } while (cursor);
     return rows;
@@ -461,13 +459,7 @@ export class Session {
   async upload(action, path, file, contentType) {
     const pending = keyFor(action, { path, name: file.name, size: file.size, at: file.lastModified });
     const headers = { Authorization: `Bearer ${this.token}`, "Content-Type": contentType, "Idempotency-Key": pending.key };
-    const response = await fetchKeyed(path, { method: "POST", headers, body: file }, RESENDS);
-    const data = await response.json().catch(() => null);
-    if (response.status === 401) {
-      this.logout();
-      this.onExpired();
-    }
-    if (!response.ok) throw new ApiError(response.status, describe(data, response.status), data);
+    const data = await this.answer(await fetchKeyed(path, { method: "POST", headers, body: file }, RESENDS));
     actionKeys.delete(action);
     return data;
   }
