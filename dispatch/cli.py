@@ -280,6 +280,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 "--osm", str(args.osm), "--cache-dir", str(_settings().cache_dir),
                 "--bookings", str(args.bookings), "--vehicles", str(args.vehicles),
                 "--time-limit", str(args.time_limit), "--insert-limit", str(args.insert_limit),
+                "--seed", str(args.seed), "--travel", args.travel,
             ]
         )  # fmt: skip
     return 0
@@ -434,6 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     day.add_argument("--vehicles", type=int, default=30)
     day.add_argument("--time-limit", type=float, default=60.0)
     day.add_argument("--insert-limit", type=float, default=2.0)
+    day.add_argument("--seed", type=int, default=0)
+    day.add_argument(
+        "--travel", choices=["timed", "rush"], default="timed",
+        help="legs timed by time of day, or (the old way) the 09:00 matrix all day",
+    )  # fmt: skip
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -23,6 +23,8 @@ from dispatch.models import Assignment, Patient, PlanStop, TransportBooking, Tra
 from dispatch.models.enums import BookingStatus, Mobility
 from dispatch.routing.base import LatLon, TravelTimeProvider
 from dispatch.routing.darp import model as darp
+from dispatch.routing.darp.matrices import timed_matrix
+from dispatch.routing.darp.rush import TravelBands
 from dispatch.transports.config import TransportConfig
 
 #: Rides the planner places; the others are finished, cancelled or in progress.
@@ -71,6 +73,27 @@ def _load(patient: Patient, booking: TransportBooking) -> dict[str, int]:
     load[_SEAT[patient.mobility]] += 1
     load["seated"] += booking.companions + (1 if patient.needs_escort else 0)
     return {k: v for k, v in load.items() if v}
+
+
+def _direct_s(
+    free_s: float,
+    booking: TransportBooking,
+    t0: datetime,
+    cfg: TransportConfig,
+    bands: TravelBands | None,
+) -> float:
+    """The direct trip the ride limit is measured from, at its slowest around the ride's
+    time (a ride in the rush may take the rush's longer trip and its detour)."""
+    if bands is None:
+        return free_s
+    if booking.appointment_at is not None:
+        at = _seconds(booking.appointment_at - cfg.arrive_margin, t0) - free_s * bands.slowest
+    elif booking.pickup_window_start is not None:
+        at = _seconds(booking.pickup_window_start, t0)
+    else:
+        return free_s * bands.slowest
+    span = free_s * bands.slowest
+    return free_s * bands.slowest_between(at - span, at + span)
 
 
 def _request(
@@ -179,7 +202,7 @@ async def build(
     ]
     live_index = {vid: points.add(lat, lon) for vid, (lat, lon) in positions.items()}
     depart = max(now, t0 + timedelta(hours=8))
-    matrix = await asyncio.to_thread(travel.matrix, points.coords, points.coords, depart)
+    matrix, bands = await asyncio.to_thread(timed_matrix, travel, points.coords, t0, depart)
     requests = []
     bookings: dict[str, TransportBooking] = {}
     for booking, patient, pickup, dropoff in legs:
@@ -188,11 +211,8 @@ async def build(
             if booking.vehicle_id is None or booking.vehicle_id in exclude_vehicle_ids:
                 continue  # cannot happen by the claim rule; never move a patient aboard
             aboard = darp.Aboard(str(booking.vehicle_id), _seconds(now, t0))
-        requests.append(
-            _request(
-                booking, patient, pickup, dropoff, float(matrix[pickup, dropoff]), t0, cfg, aboard
-            )
-        )
+        direct = _direct_s(float(matrix[pickup, dropoff]), booking, t0, cfg, bands)
+        requests.append(_request(booking, patient, pickup, dropoff, direct, t0, cfg, aboard))
         bookings[str(booking.id)] = booking
     under_way = await _under_way(uow, day) if started else {}
     fleet_specs = []
@@ -225,7 +245,10 @@ async def build(
             )
         )
     problem = darp.Problem(
-        requests=tuple(requests), vehicles=tuple(fleet_specs), travel=matrix.astype("int64")
+        requests=tuple(requests),
+        vehicles=tuple(fleet_specs),
+        travel=matrix.astype("int64"),
+        bands=bands,
     )
     return Build(problem, bookings, points, t0)
 

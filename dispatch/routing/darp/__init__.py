@@ -14,7 +14,7 @@ Modules: :mod:`.model` (data), :mod:`.precheck` (reasons before solving), :mod:`
 from dispatch.routing.darp.check import Violation, verify
 from dispatch.routing.darp.commitments import InvalidProblemError
 from dispatch.routing.darp.engine import SearchOptions
-from dispatch.routing.darp.matrices import ride_limit, travel_matrix
+from dispatch.routing.darp.matrices import ride_limit, timed_matrix, travel_matrix
 from dispatch.routing.darp.model import (
     OPEN,
     SEAT_KINDS,
@@ -31,6 +31,7 @@ from dispatch.routing.darp.model import (
     VehicleRoute,
     Visit,
 )
+from dispatch.routing.darp.rush import TravelBands
 from dispatch.routing.darp.solver import insert, solve
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "SearchOptions",
     "StopRef",
     "TimeWindow",
+    "TravelBands",
     "Unserved",
     "Vehicle",
     "VehicleRoute",
@@ -54,6 +56,7 @@ __all__ = [
     "insert",
     "ride_limit",
     "solve",
+    "timed_matrix",
     "travel_matrix",
     "verify",
 ]

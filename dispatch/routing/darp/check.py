@@ -97,7 +97,6 @@ class _Checker:
     def _timing(self, route: VehicleRoute, vehicle: Vehicle) -> None:
         tol, vid = self.tol, vehicle.id
         visits = route.visits
-        travel = self.problem.travel
         depart = vehicle.shift.earliest
         if vehicle.ready_at is not None:
             depart = max(depart, vehicle.ready_at)
@@ -144,9 +143,14 @@ class _Checker:
                     )
             if i + 1 < len(visits):
                 nxt = visits[i + 1]
-                leg = float(travel[v.location, nxt.location])
-                need = v.start + service + leg + pauses.get(i, 0.0)
-                if nxt.start < need - tol or nxt.arrival < v.departure + leg - tol:
+                leave, pause = v.start + service, pauses.get(i, 0.0)
+                # a break is taken before the drive or after it, whichever arrives sooner
+                need = min(
+                    leave + self.problem.leg(v.location, nxt.location, leave) + pause,
+                    leave + pause + self.problem.leg(v.location, nxt.location, leave + pause),
+                )
+                reach = v.departure + self.problem.leg(v.location, nxt.location, v.departure)
+                if nxt.start < need - tol or nxt.arrival < reach - tol:
                     self.add(
                         "travel",
                         f"vehicle {vid}: stop {i + 1} starts at {nxt.start:g}, but cannot begin "

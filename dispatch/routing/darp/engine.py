@@ -93,7 +93,11 @@ class DarpModel:
         self.service = np.asarray(service, dtype=np.int64)
         self.early = np.asarray(early, dtype=np.int64)
         self.late = np.asarray(late, dtype=np.int64)
+        self.travel = self._node_travel(fastest=True)
         self._tighten_windows()
+        if problem.bands is not None:  # again, with each arc at its slowest in the windows
+            self.travel = self._node_travel(fastest=False)
+            self._tighten_windows()
         self.n = len(loc)
         self.manager = pywrapcp.RoutingIndexManager(
             self.n, nv, list(range(nv)), list(range(nv, 2 * nv))
@@ -105,15 +109,35 @@ class DarpModel:
         self._lists: tuple[list[list[int]], list[list[int]]] | None = None
         self._build()
 
+    def _node_travel(self, *, fastest: bool) -> np.ndarray:
+        """Driving seconds between nodes. With rush hours each arc takes the slowest time it
+        can meet: it leaves its node after that node's window opens and before its own or
+        its successor's closes, so a plan the search finds stays feasible at the real times.
+        ``fastest``: every arc at its fastest instead, to narrow the windows first (bounds
+        that hold at any time of day).
+        """
+        base = self.problem.travel.astype(np.int64)[np.ix_(self.loc, self.loc)]
+        bands = self.problem.bands
+        if bands is None:
+            return base
+        if fastest:
+            quick: np.ndarray = np.floor(base * min(bands.factors)).astype(np.int64)
+            return quick
+        leave = (self.early + self.service).astype(np.float64)
+        last = np.minimum((self.late + self.service)[:, None], self.late[None, :])
+        last = np.maximum(last, leave[:, None]).astype(np.float64)
+        free = base.astype(np.float64)
+        factor = bands.worst(free, leave[:, None], last)
+        return np.ceil(free * factor - 1e-6).astype(np.int64)
+
     def _tighten_windows(self) -> None:
         """Implied bounds (Cordeau 2006): a pickup's window from its drop-off's and the ride
         limit, and back. Narrow windows let the time filters reject bad moves sooner."""
-        travel = self.problem.travel
         for r in self.requests:
             if r.id not in self.pickup:
                 continue
             p, d = self.pickup[r.id], self.dropoff[r.id]
-            direct = int(travel[r.pickup, r.dropoff])
+            direct = int(self.travel[p, d])
             s_p = int(self.service[p])
             self.late[p] = min(self.late[p], self.late[d] - s_p - direct)
             self.early[d] = max(self.early[d], self.early[p] + s_p + direct)
@@ -138,7 +162,7 @@ class DarpModel:
         problem, routing = self.problem, self.routing
         nv = len(problem.vehicles)
         sub = np.ix_(self.loc, self.loc)
-        transit = problem.travel.astype(np.int64)[sub] + self.service[:, None]
+        transit = self.travel + self.service[:, None]
         arc_cost = problem.arc_cost.astype(np.int64)[sub]
         self.transit = transit
         self.arc_cost = arc_cost
@@ -254,7 +278,8 @@ class DarpModel:
             solver.Add(routing.VehicleVar(p) == routing.VehicleVar(d))
             solver.Add(routing.ActiveVar(p) == routing.ActiveVar(d))
             s_p = int(r.pickup_service)
-            self.time.AddNodePrecedence(p, d, s_p + int(problem.travel[r.pickup, r.dropoff]))
+            direct = int(self.travel[self.pickup[r.id], self.dropoff[r.id]])
+            self.time.AddNodePrecedence(p, d, s_p + direct)
             if r.max_ride is not None:
                 # start(d) - (start(p) + s_p) <= max_ride  <=>  start(p) >= start(d) - ...
                 self.time.AddNodePrecedence(d, p, -(int(r.max_ride) + s_p))

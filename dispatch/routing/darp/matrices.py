@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from dispatch.routing.base import IntArray, LatLon, TravelTimeProvider
+from dispatch.routing.darp.rush import TravelBands, bands_from_profile
+from dispatch.routing.timeofday import TimeOfDayProfile
 
 
 def travel_matrix(
@@ -31,6 +33,31 @@ def travel_matrix(
     out: IntArray = np.maximum(seconds, 0)
     np.fill_diagonal(out, 0)
     return out
+
+
+def timed_matrix(
+    provider: TravelTimeProvider,
+    points: Sequence[LatLon],
+    origin: datetime,
+    depart_at: datetime,
+    span: timedelta = timedelta(days=2),
+) -> tuple[IntArray, TravelBands | None]:
+    """Free-flow seconds between ``points`` and the provider's rush hours as bands on the
+    axis of seconds since ``origin``, so each leg is timed when it leaves.
+
+    One matrix call at ``depart_at``, divided by that moment's factor. A provider without
+    a time-of-day profile gives its matrix as is and no bands (every leg at ``depart_at``).
+    """
+    profile = getattr(provider, "time_profile", None)
+    if not isinstance(profile, TimeOfDayProfile):
+        return travel_matrix(provider, points, depart_at), None
+    factor = profile.multiplier(depart_at)
+    seconds = np.asarray(provider.matrix(points, points, depart_at), dtype=np.float64)
+    if seconds.shape != (len(points), len(points)):
+        raise ValueError(f"provider returned shape {seconds.shape} for {len(points)} points")
+    free: IntArray = np.maximum(np.rint(seconds / factor), 0).astype(np.int64)
+    np.fill_diagonal(free, 0)
+    return free, bands_from_profile(profile, origin, span)
 
 
 def ride_limit(

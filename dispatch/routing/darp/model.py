@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from dispatch.routing.darp.rush import TravelBands
+
 SEAT_KINDS: tuple[str, ...] = ("seated", "wheelchair", "stretcher")
 
 StopKind = Literal["start", "pickup", "dropoff", "end"]
@@ -133,6 +135,9 @@ class Problem:
     travel: Matrix
     cost: Matrix | None = None
     seat_kinds: tuple[str, ...] = SEAT_KINDS
+    #: Rush hours on the time axis: ``travel`` is then free-flow and a leg's time depends
+    #: on when it leaves (:meth:`leg`); None: ``travel`` holds every leg's time.
+    bands: TravelBands | None = None
 
     def __post_init__(self) -> None:
         n = self.travel.shape[0]
@@ -161,6 +166,11 @@ class Problem:
     @property
     def arc_cost(self) -> Matrix:
         return self.travel if self.cost is None else self.cost
+
+    def leg(self, frm: int, to: int, depart: float) -> float:
+        """Seconds from location ``frm`` to ``to`` leaving at ``depart``."""
+        base = float(self.travel[frm, to])
+        return base if self.bands is None else self.bands.duration(base, depart)
 
     def request(self, request_id: str) -> Request:
         for r in self.requests:

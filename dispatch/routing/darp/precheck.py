@@ -56,6 +56,8 @@ def precheck(problem: Problem) -> dict[str, Unserved]:
     out: dict[str, Unserved] = {}
     vehicles = problem.vehicles
     travel = problem.travel.astype(np.float64)
+    if problem.bands is not None:
+        travel = travel * min(problem.bands.factors)  # the fastest any leg can be
     fits = fitting_vehicles(problem, requests)
     p = np.array([r.pickup for r in requests])
     d = np.array([r.dropoff for r in requests])

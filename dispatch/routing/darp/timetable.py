@@ -27,8 +27,10 @@ from dispatch.routing.darp.model import (
     VehicleRoute,
     Visit,
 )
+from dispatch.routing.darp.rush import TravelBands, leg_durations
 
 _EPS = 1e-9
+_RETIME_ROUNDS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,39 @@ def route_spec(
     )
 
 
+def _timed_at_departures(
+    bands: TravelBands, spec: RouteSpec, placement: Sequence[int] | None
+) -> tuple[RouteSpec, Timetable | None]:
+    """Time a route whose legs depend on when they leave (``spec.travel`` free-flow).
+
+    The first timetable takes every leg at its fastest (a bound: no timetable means none
+    exists). Then each leg takes at least its time at the last timetable's departure; legs
+    only grow, so the loop ends once every leg fits its departure. Should it not settle in a
+    few rounds, each leg takes the slowest time its stop's window allows (always safe)."""
+    base = list(spec.travel)
+    fastest = min(bands.factors)
+    legs = [b * fastest for b in base]
+    table = schedule(dataclasses.replace(spec, travel=legs), placement)
+    if table is None:
+        return spec, None
+    for _ in range(_RETIME_ROUNDS):
+        leave = [t + s for t, s in zip(table.start, spec.service, strict=True)]
+        exact = leg_durations(bands, base, leave[:-1])
+        if all(e <= g + _EPS for e, g in zip(exact, legs, strict=True)):
+            return dataclasses.replace(spec, travel=legs), table
+        legs = [max(e, g) for e, g in zip(exact, legs, strict=True)]
+        timed = schedule(dataclasses.replace(spec, travel=legs), placement)
+        if timed is None:
+            break
+        table = timed
+    arr = np.asarray(base, dtype=np.float64)
+    start = np.asarray(spec.earliest[:-1], dtype=np.float64) + np.asarray(spec.service[:-1])
+    end = np.asarray(spec.latest[:-1], dtype=np.float64) + np.asarray(spec.service[:-1])
+    safe = (arr * bands.worst(arr, start, end)).tolist()
+    slow = dataclasses.replace(spec, travel=safe)
+    return slow, schedule(slow, placement)
+
+
 def route_timetable(
     problem: Problem,
     vehicle: Vehicle,
@@ -236,7 +271,10 @@ def route_timetable(
 ) -> VehicleRoute | None:
     """``vehicle`` serving ``stops`` with its earliest feasible timetable; None if impossible."""
     spec = route_spec(problem, vehicle, stops, requests)
-    table = schedule(spec, placement)
+    if problem.bands is None:
+        table = schedule(spec, placement)
+    else:
+        spec, table = _timed_at_departures(problem.bands, spec, placement)
     if table is None:
         return None
     locs = [vehicle.start]
