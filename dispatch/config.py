@@ -208,9 +208,9 @@ class Settings(BaseSettings):
         default=2, ge=0, le=20, description="Move-ups suggested at once (with coverage dispatch)"
     )
     moveup_cooldown_minutes: int = Field(
-        default=30, ge=0, description="A unit moved or whose move was rejected rests this long"
+        default=15, ge=0, description="A unit moved or whose move was rejected rests this long"
     )
-    moveup_per_hour: int = Field(default=6, ge=0, description="Move-ups per centre per hour")
+    moveup_per_hour: int = Field(default=30, ge=0, description="Move-ups per centre per hour")
     moveup_max_drive_minutes: int = Field(
         default=15, ge=1, description="The farthest a unit is sent to wait, minutes of driving"
     )

@@ -179,9 +179,9 @@ async def test_a_rejected_unit_rests_for_the_cooldown(city: City) -> None:
     await city.settled()
     assert await city.open_moves() == []
     assert (await city.post("/moveups/round")).json() == []
-    city.clock.advance(29 * 60)
+    city.clock.advance(14 * 60)
     assert (await city.post("/moveups/round")).json() == []
-    city.clock.advance(2 * 60)  # past the 30-minute cooldown
+    city.clock.advance(2 * 60)  # past the 15-minute cooldown
     [again] = (await city.post("/moveups/round")).json()
     assert city.sign(again) == "B1" and again["id"] != first["id"]
 

@@ -55,9 +55,9 @@ class MoveUpConfig:
     #: red calls within target).
     min_gain: float = 0.005
     #: A unit moved (or whose move was rejected) is not suggested again within this.
-    cooldown: timedelta = timedelta(minutes=30)
+    cooldown: timedelta = timedelta(minutes=15)
     #: Moves accepted per centre in any hour, at most.
-    per_hour: int = 6
+    per_hour: int = 30
     #: The farthest a unit is sent to wait, in driving seconds.
     max_drive_s: float = 900.0
 
