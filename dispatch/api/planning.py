@@ -23,6 +23,10 @@ class PlanOut(Output):
     unserved: dict[int, str]
     vehicles: list[int] = Field(description="The vehicles the plan gives stops to")
     rescheduled: list[int]
+    moved: dict[int, str] = Field(
+        description="Planned rides whose pickup could not stay within the notified tolerance "
+        "of the time told, with the reason"
+    )
     seconds: float = Field(description="The whole solve: the search and the re-timing")
 
 
@@ -33,6 +37,7 @@ def _out(result: planning.PlanResult) -> PlanOut:
         unserved=result.unserved,
         vehicles=result.vehicles,
         rescheduled=result.rescheduled,
+        moved=result.moved,
         seconds=round(result.seconds, 2),
     )
 

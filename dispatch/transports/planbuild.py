@@ -96,6 +96,21 @@ def _direct_s(
     return free_s * bands.slowest_between(at - span, at + span)
 
 
+def _promise(
+    booking: TransportBooking, window: darp.TimeWindow, t0: datetime, cfg: TransportConfig
+) -> tuple[darp.TimeWindow, darp.TimeWindow | None]:
+    """A planned ride's pickup stays within the notified tolerance of the pickup the care
+    centre was told: its window narrowed around it, and the whole window to fall back to."""
+    if booking.status != BookingStatus.PLANNED or booking.planned_pickup_at is None:
+        return window, None
+    told = _seconds(booking.planned_pickup_at, t0)
+    slack = cfg.notify_change.total_seconds()
+    low, high = max(window.earliest, told - slack), min(window.latest, told + slack)
+    if low > high:
+        return window, None
+    return darp.TimeWindow(low, high), window
+
+
 def _request(
     booking: TransportBooking,
     patient: Patient,
@@ -122,6 +137,7 @@ def _request(
         pickup_window = darp.TimeWindow(
             _seconds(booking.pickup_window_start, t0), _seconds(booking.pickup_window_end, t0)
         )
+    pickup_window, wide = _promise(booking, pickup_window, t0, cfg)
     return darp.Request(
         id=str(booking.id),
         pickup=pickup,
@@ -133,6 +149,12 @@ def _request(
         pickup_service=service,
         dropoff_service=service,
         aboard=aboard,
+        # a ride planned before, or released from a unit taken for an emergency, holds a
+        # promise: a re-plan does not give its place to a newcomer
+        kept=wide is not None
+        or booking.release_reason is not None
+        or booking.planned_pickup_at is not None,
+        wide_pickup=wide,
     )
 
 

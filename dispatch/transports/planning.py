@@ -48,6 +48,8 @@ class PlanResult:
     vehicles: list[int] = field(default_factory=list)
     seconds: float = 0.0
     rescheduled: list[int] = field(default_factory=list)
+    #: Planned rides whose pickup had to move beyond the notified tolerance, and why.
+    moved: dict[int, str] = field(default_factory=dict)
 
 
 #: Solver time to check and re-time a draft under the write transaction.
@@ -88,8 +90,8 @@ async def _solve(
     previous: StopOrder | None = None
     if drafted:
         previous = cast(StopOrder, warm)
-    elif warm:
-        previous = await planbuild.previous_sequences(uow, day)
+    else:  # a fresh plan also starts from the plan in force: its rides keep their places
+        previous = await planbuild.previous_sequences(uow, day) or None
     warm_start: dict[str, list[darp.StopRef]] | None = None
     if previous is not None:
         keep = {str(v.id) for v in build.problem.vehicles}
@@ -256,6 +258,8 @@ async def _store(
                     planned_departure=start + timedelta(seconds=brk.duration),
                 )
             )
+    for moved in result_plan.moved:
+        result.moved[int(moved.request_id)] = moved.reason
     for unserved in result_plan.unserved:
         booking = build.bookings[unserved.request_id]
         if booking.status == BookingStatus.ON_BOARD:
@@ -270,6 +274,7 @@ async def _store(
         "day": day.isoformat(),
         "served": len(result.served),
         "unserved": {str(k): v for k, v in result.unserved.items()},
+        "moved": {str(k): v for k, v in result.moved.items()},
         "seconds": round(result.seconds, 2),
     }
     if build.bookings:

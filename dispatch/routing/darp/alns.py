@@ -42,10 +42,12 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     unassigned = [i for i, (_, p, _) in enumerate(search.requests) if p not in search.where]
     unassigned = insert_all(search, unassigned, 2, 0.0)
 
-    def value(cost: int, missing: int) -> int:
-        return cost + penalty * missing
+    weight = search.weight
 
-    current = value(search.total(), len(unassigned))
+    def value(cost: int, missing: list[int]) -> int:
+        return cost + penalty * sum(weight[ri] for ri in missing)
+
+    current = value(search.total(), unassigned)
     best = current
     best_routes = [list(r) for r in search.routes]
     best_unassigned = list(unassigned)
@@ -70,7 +72,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
         chosen = [ri for ri in removers[k_rem](search, count) if search.remove(ri)]
         regret, noise = inserters[k_ins]
         unassigned = insert_all(search, unassigned + chosen, regret, noise)
-        candidate = value(search.total(), len(unassigned))
+        candidate = value(search.total(), unassigned)
         score = 0.0
         if candidate < best:
             best = candidate

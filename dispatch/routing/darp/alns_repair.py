@@ -122,6 +122,8 @@ def insert_all(search: AlnsState, pending: list[int], regret: int, noise: float)
                 top = options[:regret]
                 score = sum(o[0] - top[0][0] for o in top[1:])
                 score += (regret - len(top)) * 1e12  # few options left: insert it first
+            if search.weight[ri] > 1:
+                score += 1e15  # a kept ride goes back in before any newcomer
             if choice is None or score > choice[0]:
                 choice = (score, ri, options[0][1])
         if choice is None:

@@ -89,6 +89,8 @@ class AlnsState:
         self.break_order: list[list[int]] = [
             sorted(range(len(bs)), key=[b[1] for b in bs].__getitem__) for bs in self.breaks
         ]
+        #: Times the drop penalty a request costs unserved (kept rides outweigh the rest).
+        self.weight = [model.drop_weight[rid] for rid, _, _ in self.requests]
         fits = fitting_vehicles(problem, [by_id[rid] for rid, _, _ in self.requests])
         self.fits = fits if len(self.requests) else np.zeros((0, nv), dtype=bool)
         self.req_index = {p: i for i, (_, p, _) in enumerate(self.requests)}

@@ -190,6 +190,9 @@ class DarpModel:
         self._capacities()
         # Serving one more request must beat any saving in travel cost.
         self.penalty = (self.n + nv + 1) * max(int(arc_cost.max(initial=0)), 1)
+        # A kept ride outweighs every ride without a promise together.
+        promised = 1 + sum(1 for r in self.requests if not r.kept)
+        self.drop_weight = {r.id: promised if r.kept else 1 for r in self.requests}
         self._requests()
         self._breaks()
 
@@ -270,7 +273,7 @@ class DarpModel:
                     routing.VehicleVar(idx).RemoveValues(barred)
             if r.id not in self.mandatory:
                 for idx in indices:
-                    routing.AddDisjunction([idx], self.penalty)
+                    routing.AddDisjunction([idx], self.penalty * self.drop_weight[r.id])
             if r.aboard is not None:
                 continue
             p = indices[0]

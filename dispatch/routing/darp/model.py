@@ -82,6 +82,11 @@ class Request:
     pickup_service: float = 0
     dropoff_service: float = 0
     aboard: Aboard | None = None
+    #: The ride holds a published pickup: a plan never drops it to serve rides without one.
+    kept: bool = False
+    #: Set when ``pickup_window`` was narrowed around the published pickup: the window to
+    #: fall back to when the promise cannot be kept (the ride is then moved, not dropped).
+    wide_pickup: TimeWindow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +233,7 @@ RIDE_WINDOWS = "ride_limit_conflicts_with_windows"
 SHIFT_TOO_SHORT = "no_shift_covers_trip"
 NO_ROOM = "no_room"
 FAILED_CHECK = "failed_verification"
+PROMISE_MOVED = "pickup_moved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +257,8 @@ class Plan:
     status: str = ""
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    #: Kept rides whose pickup had to leave the window around the time told, and why.
+    moved: tuple[Unserved, ...] = ()
 
     @property
     def served(self) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from dispatch.routing.darp.engine import DarpModel, Routes, SearchOptions, route
 from dispatch.routing.darp.model import (
     FAILED_CHECK,
     NO_ROOM,
+    PROMISE_MOVED,
     Plan,
     Problem,
     Request,
@@ -177,6 +178,11 @@ def _total(model: DarpModel, routes: Routes) -> tuple[int, int]:
     return (-served, cost)
 
 
+#: Share of the time a plan with narrowed (kept) pickups leaves for moving those it cannot
+#: keep rather than dropping them.
+_MOVE_SHARE = 0.15
+
+
 def solve(
     problem: Problem,
     time_limit_s: float,
@@ -184,6 +190,49 @@ def solve(
     options: SearchOptions = SearchOptions(),
 ) -> Plan:
     """Plan ``problem`` within about ``time_limit_s`` seconds (model building included).
+
+    Kept rides whose pickup window was narrowed around the time told
+    (``Request.wide_pickup``) are planned in it when possible; those the plan cannot keep
+    there get their whole window back in a second, short insertion run from that plan, and
+    are listed in ``Plan.moved`` with the reason, instead of being dropped.
+    """
+    narrowed = {r.id for r in problem.requests if r.wide_pickup is not None}
+    if not narrowed:
+        return _solve_once(problem, time_limit_s, warm_start, options)
+    started = time.perf_counter()
+    plan = _solve_once(problem, time_limit_s * (1 - _MOVE_SHARE), warm_start, options)
+    missed = {u.request_id: u for u in plan.unserved if u.request_id in narrowed}
+    if not missed:
+        return plan
+    widened = dataclasses.replace(
+        problem,
+        requests=tuple(
+            dataclasses.replace(r, pickup_window=r.wide_pickup, wide_pickup=None)
+            if r.id in missed and r.wide_pickup is not None
+            else r
+            for r in problem.requests
+        ),
+    )
+    left = max(0.3, time_limit_s - (time.perf_counter() - started))
+    again = _solve_once(widened, left, plan, INSERT_OPTIONS)
+    served = set(again.served)
+    moved = tuple(
+        Unserved(rid, PROMISE_MOVED, f"the pickup told could not be kept: {u.reason}")
+        for rid, u in missed.items()
+        if rid in served
+    )
+    return dataclasses.replace(
+        again, moved=moved, warnings=plan.warnings, seconds=time.perf_counter() - started
+    )
+
+
+def _solve_once(
+    problem: Problem,
+    time_limit_s: float,
+    warm_start: Plan | Mapping[str, Sequence[StopRef]] | None,
+    options: SearchOptions,
+) -> Plan:
+    """One search: plan ``problem`` within about ``time_limit_s`` seconds.
 
     ``warm_start`` is a previous plan (or stop orders per vehicle id): its routes, cleaned
     of what no longer applies, are the starting solution, so new requests are inserted into
