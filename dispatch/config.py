@@ -157,6 +157,14 @@ class Settings(BaseSettings):
     max_ride_factor: float = Field(default=2.0, ge=1.0, description="x the direct trip, at most")
     reschedule_notify_minutes: int = Field(default=10, ge=0, description="Tell the centre beyond")
     plan_time_limit_s: float = Field(default=30.0, gt=0, le=600, description="Day-plan solve time")
+    plan_vehicle_cost_minutes: float = Field(
+        default=600,
+        ge=0,
+        le=100_000,
+        description="What putting one more vehicle on the road costs a day plan, in minutes "
+        "of driving (a plan serves the same rides with fewer vehicles unless that costs more "
+        "driving than this); 0: vehicles are free",
+    )
     insert_time_limit_s: float = Field(
         default=1.5, gt=0, le=60, description="Solve time to insert a change into a day's plan"
     )

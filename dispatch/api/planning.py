@@ -28,6 +28,11 @@ class PlanOut(Output):
         "of the time told, with the reason"
     )
     seconds: float = Field(description="The whole solve: the search and the re-timing")
+    figures: dict[str, float | int] = Field(
+        description="What the plan costs: vehicles_used, served, driving_h, deadhead_h, "
+        "revenue_h (first departure to last arrival per vehicle), trips_per_vehicle_hour, "
+        "door_wait_h, waits_over_10_min, arrives_before_plan_h"
+    )
 
 
 def _out(result: planning.PlanResult) -> PlanOut:
@@ -39,6 +44,7 @@ def _out(result: planning.PlanResult) -> PlanOut:
         rescheduled=result.rescheduled,
         moved=result.moved,
         seconds=round(result.seconds, 2),
+        figures=result.figures,
     )
 
 

@@ -35,6 +35,8 @@ class TransportConfig:
     notify_change: timedelta = timedelta(minutes=10)
     plan_time_limit_s: float = 30.0
     insert_time_limit_s: float = 1.5
+    #: What using one more vehicle costs a plan, as driving time (fewer vehicles first).
+    vehicle_cost: timedelta = timedelta(minutes=600)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TransportConfig:
@@ -46,4 +48,5 @@ class TransportConfig:
             notify_change=timedelta(minutes=settings.reschedule_notify_minutes),
             plan_time_limit_s=settings.plan_time_limit_s,
             insert_time_limit_s=settings.insert_time_limit_s,
+            vehicle_cost=timedelta(minutes=settings.plan_vehicle_cost_minutes),
         )

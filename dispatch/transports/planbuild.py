@@ -237,6 +237,7 @@ async def build(
         requests.append(_request(booking, patient, pickup, dropoff, direct, t0, cfg, aboard))
         bookings[str(booking.id)] = booking
     under_way = await _under_way(uow, day) if started else {}
+    on_the_road = await _on_the_road(uow, day) if started else set()
     fleet_specs = []
     for shift, vehicle, depot in fleet:
         start = live_index.get(vehicle.id, depot) if started else depot
@@ -264,6 +265,8 @@ async def build(
                 breaks=breaks,
                 ready_at=ready,
                 next_stop=next_stop if next_stop and next_stop.request_id in bookings else None,
+                # a vehicle already out today costs nothing more to keep using
+                fixed_cost=0.0 if vehicle.id in on_the_road else cfg.vehicle_cost.total_seconds(),
             )
         )
     problem = darp.Problem(
@@ -315,6 +318,16 @@ async def has_plan(uow: UnitOfWork, day: date) -> bool:
         select(PlanStop.vehicle_id).where(PlanStop.service_date == day).limit(1)
     )
     return found is not None
+
+
+async def _on_the_road(uow: UnitOfWork, day: date) -> set[int]:
+    """Vehicles that have served a stop of ``day`` or are serving one."""
+    rows = await uow.session.scalars(
+        select(PlanStop.vehicle_id).where(
+            PlanStop.service_date == day, PlanStop.status.in_(("done", "under_way"))
+        )
+    )
+    return set(rows)
 
 
 async def _under_way(uow: UnitOfWork, day: date) -> dict[int, darp.StopRef]:

@@ -36,6 +36,7 @@ from dispatch.models.enums import BookingStatus
 from dispatch.observability.metrics import SOLVER_SECONDS
 from dispatch.routing.base import TravelTimeProvider
 from dispatch.routing.darp import model as darp
+from dispatch.routing.darp.figures import plan_figures
 from dispatch.transports import planbuild, solver_pool
 from dispatch.transports.config import TransportConfig
 
@@ -50,6 +51,8 @@ class PlanResult:
     rescheduled: list[int] = field(default_factory=list)
     #: Planned rides whose pickup had to move beyond the notified tolerance, and why.
     moved: dict[int, str] = field(default_factory=dict)
+    #: What the plan costs: vehicles used, hours, trips per vehicle-hour (figures.py).
+    figures: dict[str, float | int] = field(default_factory=dict)
 
 
 #: Solver time to check and re-time a draft under the write transaction.
@@ -198,7 +201,9 @@ async def _store(
     started: bool,
 ) -> PlanResult:
     session = uow.session
-    result = PlanResult(day, seconds=result_plan.seconds)
+    result = PlanResult(
+        day, seconds=result_plan.seconds, figures=plan_figures(build.problem, result_plan).as_dict()
+    )
     stmt = delete(PlanStop).where(PlanStop.service_date == day)
     if started:
         stmt = stmt.where(PlanStop.status == "planned")

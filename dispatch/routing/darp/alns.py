@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable
 
-from dispatch.routing.darp.alns_destroy import randomly, related, worst
+from dispatch.routing.darp.alns_destroy import emptiest, randomly, related, worst
 from dispatch.routing.darp.alns_repair import insert_all
 from dispatch.routing.darp.alns_state import AlnsState
 from dispatch.routing.darp.engine import DarpModel, Routes
@@ -52,6 +52,8 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     best_routes = [list(r) for r in search.routes]
     best_unassigned = list(unassigned)
     removers: list[Remover] = [related, worst, randomly]
+    if any(search.fixed):
+        removers.append(emptiest)
     inserters = [(1, 0.0), (2, 0.0), (3, 0.0), (1, 0.1), (2, 0.1)]
     w_rem = [1.0] * len(removers)
     w_ins = [1.0] * len(inserters)

@@ -73,6 +73,21 @@ def worst(search: AlnsState, count: int) -> list[int]:
     return _pick(search, [ri for _, ri in scored], count)
 
 
+def emptiest(search: AlnsState, count: int) -> list[int]:
+    """Every request of one lightly used vehicle (mostly the lightest): the move that lets
+    a plan do with a vehicle fewer when vehicles have a fixed cost."""
+    used = [
+        (sum(1 for x in nodes if x in search.req_index), v)
+        for v, nodes in enumerate(search.routes)
+        if not search.frozen[v] and any(x in search.req_index for x in nodes)
+    ]
+    if not used:
+        return []
+    used.sort()
+    _, v = used[int(len(used) * search.rng.random() ** 3)]
+    return [search.req_index[x] for x in search.routes[v] if x in search.req_index]
+
+
 def randomly(search: AlnsState, count: int) -> list[int]:
     assigned = removable(search)
     return search.rng.sample(assigned, min(count, len(assigned)))

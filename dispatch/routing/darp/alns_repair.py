@@ -83,6 +83,8 @@ def screen(search: AlnsState, ri: int, v: int) -> list[tuple[int, int, int]]:
             if t_d > l_d or t_d + tr_d[nj1] > latest[j + 1]:
                 continue
             found.append((pick_cost + c[nj][d] + c_d[nj1] - legcost[j], i, j))
+    if m == 2 and search.fixed[v]:  # the first ride of an unused vehicle puts it on the road
+        found = [(cost + search.fixed[v], i, j) for cost, i, j in found]
     found.sort()
     return found[:EXACT_CHECKS]
 

@@ -77,6 +77,7 @@ class AlnsState:
                 self.ride_gap[p] = int(r.max_ride) + int(r.pickup_service)
             if r.id not in model.mandatory:
                 self.requests.append((r.id, p, d))
+        self.fixed = [int(v.fixed_cost) for v in problem.vehicles]
         self.max_span = [
             BIG if v.max_duration is None else int(v.max_duration) for v in problem.vehicles
         ]
@@ -278,5 +279,9 @@ class AlnsState:
         return True
 
     def total(self) -> int:
-        """Travel cost of all routes, frozen ones included."""
-        return sum(self.route_cost(r) for r in self.routes)
+        """Travel cost of all routes, frozen ones included, and the fixed cost of every
+        vehicle that has stops."""
+        return sum(
+            self.route_cost(r) + (self.fixed[v] if len(r) > 2 else 0)
+            for v, r in enumerate(self.routes)
+        )

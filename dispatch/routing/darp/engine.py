@@ -169,6 +169,9 @@ class DarpModel:
         time_cb = routing.RegisterTransitMatrix(transit.tolist())
         cost_cb = routing.RegisterTransitMatrix(arc_cost.tolist())
         routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+        for v, vehicle in enumerate(problem.vehicles):
+            if vehicle.fixed_cost > 0:
+                routing.SetFixedCostOfVehicle(int(vehicle.fixed_cost), v)
         horizon = int(max(self.late.max(), 1))
         routing.AddDimension(time_cb, horizon, horizon, False, "time")
         self.time = routing.GetDimensionOrDie("time")
@@ -189,7 +192,8 @@ class DarpModel:
         self._prune_arcs(transit)
         self._capacities()
         # Serving one more request must beat any saving in travel cost.
-        self.penalty = (self.n + nv + 1) * max(int(arc_cost.max(initial=0)), 1)
+        fixed = sum(int(v.fixed_cost) for v in problem.vehicles)
+        self.penalty = (self.n + nv + 1) * max(int(arc_cost.max(initial=0)), 1) + fixed
         # A kept ride outweighs every ride without a promise together.
         promised = 1 + sum(1 for r in self.requests if not r.kept)
         self.drop_weight = {r.id: promised if r.kept else 1 for r in self.requests}

@@ -30,6 +30,8 @@ class PlanFigures:
     #: How much sooner than its plan says the van reaches doors: legs planned slower than
     #: the traffic at their hour (rush-hour times all day) show up here.
     early_h: float = 0.0
+    #: Driving with nobody aboard (to the first pickup, between rides, back to the depot).
+    deadhead_h: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -41,12 +43,13 @@ class PlanFigures:
             "trips_per_vehicle_hour": round(self.trips_per_vehicle_hour, 3),
             "waits_over_10_min": self.long_waits,
             "arrives_before_plan_h": round(self.early_h, 2),
+            "deadhead_h": round(self.deadhead_h, 2),
         }
 
 
 def plan_figures(problem: Problem, plan: Plan) -> PlanFigures:
     """The plan's figures with every leg timed by ``problem`` at its planned departure."""
-    used = driving = waiting = revenue = early = 0.0
+    used = driving = waiting = revenue = early = empty = 0.0
     long_waits = 0
     for route in plan.routes:
         visits = route.visits
@@ -57,10 +60,14 @@ def plan_figures(problem: Problem, plan: Plan) -> PlanFigures:
         for b in route.breaks:
             pauses[b.after] = pauses.get(b.after, 0.0) + b.duration
         leave = visits[0].departure
+        picked = {v.request_id for v in visits if v.kind == "pickup"}
+        aboard = sum(1 for v in visits if v.kind == "dropoff" and v.request_id not in picked)
         for i in range(len(visits) - 1):
             here, there = visits[i], visits[i + 1]
+            aboard += (here.kind == "pickup") - (here.kind == "dropoff")
             leg = problem.leg(here.location, there.location, here.departure)
             driving += leg
+            empty += leg if aboard == 0 else 0.0
             if i == 0:  # the van can leave its start later rather than stand at the door
                 leave = max(leave, there.start - leg - pauses.get(0, 0.0) - pauses.get(-1, 0.0))
                 continue
@@ -84,4 +91,5 @@ def plan_figures(problem: Problem, plan: Plan) -> PlanFigures:
         trips_per_vehicle_hour=served / (revenue / _HOUR) if revenue > 0 else 0.0,
         long_waits=long_waits,
         early_h=early / _HOUR,
+        deadhead_h=empty / _HOUR,
     )

@@ -116,6 +116,9 @@ class Vehicle:
     max_duration: float | None = None
     ready_at: float | None = None
     next_stop: StopRef | None = None
+    #: What using this vehicle at all costs, in the units of the arc cost: a plan serves
+    #: the same rides with fewer vehicles when the driving saved is worth less.
+    fixed_cost: float = 0.0
 
     @property
     def earliest_departure(self) -> float:

@@ -135,12 +135,16 @@ def bench_scale(
     insert_limit_s: float = 2.0,
     seed: int = 0,
     travel: str = "timed",
+    vehicle_cost_min: float = 0.0,
 ) -> dict[str, Any]:
     """Plan the day, verify it, then insert one more booking into it."""
     provider = build_provider(osm_path, None, cache_dir)
     assert isinstance(provider, RoadGraphProvider)
     started = time.perf_counter()
     truth, _ = synthetic_day(provider, bookings + 1, vehicles, seed)
+    if vehicle_cost_min > 0:
+        fleet = tuple(replace(v, fixed_cost=vehicle_cost_min * MIN) for v in truth.vehicles)
+        truth = replace(truth, vehicles=fleet)
     full = truth if travel == "timed" else rush_all_day(truth)
     matrix_s = time.perf_counter() - started
     day = replace(full, requests=full.requests[:bookings])
@@ -157,6 +161,7 @@ def bench_scale(
         "bookings": bookings,
         "vehicles": vehicles,
         "travel": travel,
+        "vehicle_cost_min": vehicle_cost_min,
         "locations": int(full.travel.shape[0]),
         "matrix_s": round(matrix_s, 2),
         "solve": {
@@ -196,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         "--travel", choices=["timed", "rush"], default="timed",
         help="timed: legs by time of day; rush: the 09:00 matrix all day (the old way)",
     )  # fmt: skip
+    parser.add_argument(
+        "--vehicle-cost-min", type=float, default=0.0,
+        help="fixed cost of using a vehicle, in minutes of driving",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     report = bench_scale(
         args.osm,
@@ -206,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         args.insert_limit,
         args.seed,
         args.travel,
+        args.vehicle_cost_min,
     )
     print(json.dumps(report, indent=1))
     return 0 if not report["solve"]["violations"] else 1

@@ -167,14 +167,22 @@ def _improve(
 
 
 def _total(model: DarpModel, routes: Routes) -> tuple[int, int]:
-    """(minus the stops served, cost) of ``routes``: smaller is better."""
+    """(minus the weight of the rides served, cost) of ``routes``: smaller is better (a kept
+    ride weighs more than all others together; a used vehicle adds its fixed cost)."""
     problem = model.problem
     by_id = {r.id: r for r in model.requests}
-    served = sum(len(stops) for stops, _ in routes.values())
+    weight = model.drop_weight
+    served = sum(
+        weight.get(s.request_id, 1)
+        for stops, _ in routes.values()
+        for s in stops
+        if s.kind == "dropoff"
+    )
     cost = 0
     for vehicle in problem.vehicles:
         stops = routes.get(vehicle.id, ([], None))[0]
         cost += route_cost(problem, vehicle.start, vehicle.end, stops, by_id)
+        cost += int(vehicle.fixed_cost) if stops else 0
     return (-served, cost)
 
 
