@@ -281,6 +281,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 "--bookings", str(args.bookings), "--vehicles", str(args.vehicles),
                 "--time-limit", str(args.time_limit), "--insert-limit", str(args.insert_limit),
                 "--seed", str(args.seed), "--travel", args.travel,
+                "--vehicle-cost-min", str(args.vehicle_cost_min),
+                "--inserts", str(args.inserts), "--reference-limit", str(args.reference_limit),
+                *(["--replan"] if args.replan else []),
             ]
         )  # fmt: skip
     return 0
@@ -438,8 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     day.add_argument("--seed", type=int, default=0)
     day.add_argument(
         "--travel", choices=["timed", "rush"], default="timed",
-        help="legs timed by time of day, or (the old way) the 09:00 matrix all day",
+        help="legs timed by time of day, or (the old way) the 08:00 matrix all day",
     )  # fmt: skip
+    day.add_argument("--vehicle-cost-min", type=float, default=600.0)
+    day.add_argument("--replan", action="store_true")
+    day.add_argument("--inserts", type=int, default=1)
+    day.add_argument("--reference-limit", type=float, default=0.0)
     bench.set_defaults(func=cmd_bench)
     return parser
 

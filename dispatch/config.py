@@ -166,7 +166,7 @@ class Settings(BaseSettings):
         "driving than this); 0: vehicles are free",
     )
     insert_time_limit_s: float = Field(
-        default=1.5, gt=0, le=60, description="Solve time to insert a change into a day's plan"
+        default=0.4, gt=0, le=60, description="Solve time to insert a change into a day's plan"
     )
 
     # --- emergency dispatch ---

@@ -34,7 +34,7 @@ class TransportConfig:
     #: A planned pickup moving by more than this is announced to the care centre.
     notify_change: timedelta = timedelta(minutes=10)
     plan_time_limit_s: float = 30.0
-    insert_time_limit_s: float = 1.5
+    insert_time_limit_s: float = 0.4
     #: What using one more vehicle costs a plan, as driving time (fewer vehicles first).
     vehicle_cost: timedelta = timedelta(minutes=600)
 
