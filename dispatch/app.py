@@ -184,7 +184,6 @@ def create_app(
         replanner.subscribe(db.reactions)
         advisor: MoveUpAdvisor | None = None
         if emergency.coverage is not None:
-            emergency.coverage.subscribe(db.reactions)
             advisor = MoveUpAdvisor(
                 db, emergency.coverage, emergency.moveup, clock, publish=broker.publish
             )

@@ -9,6 +9,7 @@ station North 6.7 km away with one BLS unit, N1, the only cover of the north. A 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -79,3 +80,25 @@ async def test_without_the_setting_the_nearest_goes(
     ranked = (await client.post(path, headers=world.headers("dispatcher"))).json()["candidates"]
     assert ranked[0]["call_sign"] == "N1"
     assert not any("coverage" in r for c in ranked for r in c["reasons"])
+
+
+async def test_calls_are_learned_at_the_next_decision_and_only_once(
+    coverage_app: FastAPI, world: World
+) -> None:
+    """What a decision knows of the calls is what is committed when it is made, not what
+    reactions have got round to: a simulated day repeats exactly."""
+    state = coverage_app.state.dispatch
+    keeper = state.emergency.coverage
+    assert keeper is not None and keeper.coverage is not None
+    before = keeper.coverage.demand.recorded
+    transport = httpx.ASGITransport(app=coverage_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        for triage in ("red", "yellow", "green"):
+            body = {**CALL, "chief_complaint": "fever", "triage": triage}
+            created = await http.post("/incidents", json=body, headers=world.headers("dispatcher"))
+            assert created.status_code == 201, created.text
+    assert keeper.coverage.demand.recorded == before
+    for _ in range(2):
+        async with state.db.unit_of_work(read_only=True) as uow:
+            await keeper.ready(uow, datetime.now(UTC))
+        assert keeper.coverage.demand.recorded == before + 3

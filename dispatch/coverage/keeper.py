@@ -19,12 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dispatch.coverage.model import Coverage, CoverageConfig, Site, UnitState
-from dispatch.db.reactions import Reactions
 from dispatch.db.session import UnitOfWork
-from dispatch.events import IncidentCreated
 from dispatch.models import Hospital, Incident, StandbyPost, Station
 from dispatch.routing.base import LatLon, TravelTimeProvider
 from dispatch.routing.coverage import Loss
@@ -70,6 +68,10 @@ class CoverageKeeper:
         #: The sites the coverage was (or is being) built with; other sites mean rebuild.
         self._site_keys: tuple[str, ...] | None = None
         self._failed = False
+        #: The last call the coverage has learned (and the one the build under way will
+        #: have learned): newer ones are read on the next decision.
+        self._seen = 0
+        self._building_seen = 0
 
     async def ready(self, uow: UnitOfWork, now: datetime) -> Coverage | None:
         """The coverage, or None while it is first being built (the first call starts it).
@@ -81,7 +83,26 @@ class CoverageKeeper:
         if self.wait and self._building is not None:
             await asyncio.wait([self._building])
             self._collect()
+        if self.coverage is not None:
+            await self._learn_new_calls(uow)
         return self.coverage
+
+    async def _learn_new_calls(self, uow: UnitOfWork) -> None:
+        """Learn the calls committed since the last decision. Read at the decision, not
+        from the calls' events: what a decision knows must not depend on how soon a
+        reaction ran (a simulated day repeats exactly), and every worker learns every call."""
+        rows = (
+            await uow.session.execute(
+                select(Incident.id, Incident.lat, Incident.lon, Incident.triage)
+                .where(Incident.id > self._seen)
+                .order_by(Incident.id)
+            )
+        ).all()
+        coverage = self.coverage
+        assert coverage is not None
+        for incident_id, lat, lon, triage in rows:
+            coverage.add_call(lat, lon, str(getattr(triage, "value", triage)))
+            self._seen = incident_id
 
     async def wait_built(self, uow: UnitOfWork, now: datetime) -> Coverage | None:
         """Build now and wait for it (start-up, tests, benchmarks)."""
@@ -112,13 +133,17 @@ class CoverageKeeper:
         self._building = None
         if built is not None:
             self.coverage = built
+            self._seen = self._building_seen
         elif self.coverage is None:
             self._failed = True  # logged by _build; rank by ETA alone from now on
 
     async def _start(self, uow: UnitOfWork, now: datetime) -> None:
+        # the newest call first: one committed meanwhile is learned twice, never missed
+        seen = int(await uow.session.scalar(select(func.max(Incident.id))) or 0)
         sites, places, calls = await _inputs(uow, now - self.cfg.history)
         if not sites:
             return  # no station yet: nothing to cover from
+        self._building_seen = seen
         area = self.area or _area(
             [(s.lat, s.lon) for s in sites], [*calls, *self._prior_near(sites)]
         )
@@ -182,15 +207,6 @@ class CoverageKeeper:
             reason = coverage.explain(vehicle_id, loss) if penalty > 0 else None
             out[vehicle_id] = Cost(penalty, loss.value, reason)
         return out
-
-    def subscribe(self, reactions: Reactions) -> None:
-        """Learn every committed call (demand follows the calls)."""
-        reactions.subscribe("coverage-learns-calls", (IncidentCreated,), self._learn)
-
-    async def _learn(self, events: Sequence[IncidentCreated]) -> None:
-        if self.coverage is not None:
-            for event in events:
-                self.coverage.add_call(event.lat, event.lon, event.triage)
 
 
 def _area(

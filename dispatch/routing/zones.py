@@ -128,6 +128,11 @@ class DemandModel:
                 added += 1
         return added
 
+    @property
+    def recorded(self) -> float:
+        """Calls recorded so far (the prior not counted)."""
+        return float(self._counts.sum())
+
     def expected(self) -> FloatArray:
         """Share of all calls per (level, zone): sums to 1 over the whole matrix."""
         total = self._prior + self._counts
