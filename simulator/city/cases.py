@@ -5,6 +5,7 @@ dispatcher's delay, and the crew reports every milestone at the moment it happen
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from simulator.city.api import Api
@@ -98,6 +99,8 @@ class City:
             unit.busy = False
             unit.drive_task = clock.spawn(self.crews.return_home(unit))
             rec.backup_done = True
+            if rec.backup_finished is not None:
+                clock.resolve(rec.backup_finished, None)
             await policy.freed()
             await self.moveup_round(policy)
 
@@ -159,8 +162,9 @@ class City:
                     await self.status(unit, rec, "handed_over")
             await self.status(unit, rec, "back_in_service")
             rec.free_v = clock.now_v()
-            while rec.backup is not None and not rec.backup_done:
-                await clock.sleep_until(clock.now_v() + _POLL_S)  # the backup still works
+            if rec.backup is not None and not rec.backup_done:  # the backup still works
+                rec.backup_finished = asyncio.get_running_loop().create_future()
+                await clock.wait(rec.backup_finished)
             await self.api.send("POST", f"/incidents/{rec.incident_id}/close")
         except CityError as exc:
             rec.error = f"{type(exc).__name__}: {exc}"[:300]

@@ -89,6 +89,9 @@ class CaseRecord:
     backup_notified_v: float | None = None
     backup_on_scene_v: float | None = None
     backup_done: bool = False
+    #: Resolved when the backup is done, for a first unit waiting on it (at the same
+    #: virtual moment whichever reply came first: a poll raced the backup's request).
+    backup_finished: asyncio.Future[None] | None = None
 
     @property
     def response_s(self) -> float | None:
