@@ -272,6 +272,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         argv += ["--names", args.names] if args.names else []
         argv += ["--json"] if args.json else []
         return darp_bench.main(argv)
+    if args.bench_command == "pdptw":
+        from dispatch.routing.darp import bench_pdptw
+
+        argv = ["--instances", str(args.instances), "--time-limit", str(args.time_limit)]
+        argv += ["--names", args.names] if args.names else []
+        return bench_pdptw.main(argv)
     if args.bench_command == "transport-day":
         from dispatch.routing.darp import scale
 
@@ -430,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     darp.add_argument("--time-limit", type=float, default=30.0, help="seconds per instance")
     darp.add_argument("--names", default=None, help="comma-separated, e.g. a2-16,a3-24")
     darp.add_argument("--json", action="store_true")
+    pdptw = bench_sub.add_parser(
+        "pdptw", help="the scheduler on Li & Lim pickup-and-delivery instances (JSON)"
+    )
+    pdptw.add_argument("--instances", type=lambda p: __import__("pathlib").Path(p), required=True)
+    pdptw.add_argument("--time-limit", type=float, default=30.0, help="seconds per instance")
+    pdptw.add_argument("--names", default=None, help="comma-separated, e.g. lc101,lr201")
     day = bench_sub.add_parser(
         "transport-day", help="plan a synthetic day of bookings on the road graph, then insert one"
     )

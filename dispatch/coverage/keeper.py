@@ -101,6 +101,8 @@ class CoverageKeeper:
         coverage = self.coverage
         assert coverage is not None
         for incident_id, lat, lon, triage in rows:
+            if incident_id <= self._seen:
+                continue  # a decision running beside this one learned it already
             coverage.add_call(lat, lon, str(getattr(triage, "value", triage)))
             self._seen = incident_id
 

@@ -86,14 +86,16 @@ def _direct_s(
     time (a ride in the rush may take the rush's longer trip and its detour)."""
     if bands is None:
         return free_s
+    span = free_s * bands.slowest
     if booking.appointment_at is not None:
-        at = _seconds(booking.appointment_at - cfg.arrive_margin, t0) - free_s * bands.slowest
-    elif booking.pickup_window_start is not None:
-        at = _seconds(booking.pickup_window_start, t0)
+        arrive = _seconds(booking.appointment_at - cfg.arrive_margin, t0)
+        first, last = arrive - cfg.arrive_early.total_seconds() - span, arrive
+    elif booking.pickup_window_start is not None and booking.pickup_window_end is not None:
+        first = _seconds(booking.pickup_window_start, t0)
+        last = _seconds(booking.pickup_window_end, t0) + span
     else:
         return free_s * bands.slowest
-    span = free_s * bands.slowest
-    return free_s * bands.slowest_between(at - span, at + span)
+    return free_s * bands.slowest_between(first, last)
 
 
 def _promise(

@@ -138,3 +138,13 @@ def test_figures_read_a_rush_all_day_plan_at_real_times() -> None:
     assert old_figures.early_h == pytest.approx(5 / 60)
     assert new_figures.early_h == 0
     assert new_figures.driving_h == pytest.approx(old_figures.driving_h)
+
+
+def test_bands_count_elapsed_seconds_on_a_daylight_saving_day() -> None:
+    """Berlin's clocks go forward at 02:00 on 29 March 2026: the morning rush at 07:00
+    local time begins 6 hours after local midnight, as the plan's axis counts."""
+    berlin = TimeOfDayProfile(timezone="Europe/Berlin")
+    midnight = datetime(2026, 3, 29, tzinfo=ZoneInfo("Europe/Berlin"))
+    bands = bands_from_profile(berlin, midnight, timedelta(days=1))
+    assert bands is not None
+    assert bands.edges[:2] == (6 * H, 8 * H)

@@ -363,7 +363,9 @@ class DarpModel:
                 if not optional:
                     route = committed  # feasible: relaxed by the caller when it was not
                     break
-                route = [s for s in route if s.request_id != optional[-1]]
+                free = [rid for rid in optional if not by_id[rid].kept]
+                drop = (free or optional)[-1]  # rides without a promise go first
+                route = [s for s in route if s.request_id != drop]
             used.update(s.request_id for s in route)
             out[vehicle.id] = route
         return out

@@ -75,7 +75,8 @@ def plan_figures(problem: Problem, plan: Plan) -> PlanFigures:
                 continue
             ahead = there.arrival - here.departure - leg
             pause = pauses.get(i, 0.0)
-            early += max(0.0, ahead - pause if ahead >= pause else ahead)
+            # the plan's arrival includes a break that interrupted the drive
+            early += max(0.0, ahead - pause if ahead >= pause - 1.0 else ahead)
             idle = there.start - (here.departure + leg + pauses.get(i, 0.0))
             if idle > 0:
                 waiting += idle

@@ -19,7 +19,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -55,7 +55,7 @@ class TravelBands:
     def slowest_between(self, start: float, end: float) -> float:
         """The largest factor in force at any moment of ``[start, end]``."""
         first = bisect.bisect_right(self.edges, start)
-        last = bisect.bisect_left(self.edges, end)
+        last = bisect.bisect_right(self.edges, end)
         return max(self.factors[first : max(last, first) + 1])
 
     def duration(self, base: float, depart: float) -> float:
@@ -94,6 +94,7 @@ def bands_from_profile(
     """The profile's windows over ``[origin, origin + span]`` as seconds since ``origin``;
     None when the profile never slows traffic there (one matrix is then exact)."""
     tz = ZoneInfo(profile.timezone)
+    origin = origin.astimezone(UTC)  # elapsed seconds, as the plan's axis (DST days differ)
     local = origin.astimezone(tz)
     day = local.date() - timedelta(days=1)
     moments: set[datetime] = set()
@@ -103,7 +104,7 @@ def bands_from_profile(
             break
         for window in profile.windows:
             for at in (window.start, window.end):
-                moments.add(datetime.combine(day, at, tz))
+                moments.add(datetime.combine(day, at, tz).astimezone(UTC))
         day += timedelta(days=1)
     points = sorted((m - origin).total_seconds() for m in moments if origin <= m <= origin + span)
     if not points:

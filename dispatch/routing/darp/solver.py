@@ -33,6 +33,7 @@ from dispatch.routing.darp.model import (
     Problem,
     Request,
     StopRef,
+    TimeWindow,
     Unserved,
     VehicleRoute,
     clock_text,
@@ -83,7 +84,7 @@ def _assemble(
             ]
             if not optional:
                 raise RuntimeError(f"vehicle {vehicle.id}: committed stops have no timetable")
-            drop = optional[-1]
+            drop = last_to_keep(optional, requests)
             unserved[drop] = Unserved(
                 drop, FAILED_CHECK, f"{NO_ROOM_REASON} (the solver's sequence had no timetable)"
             )
@@ -91,6 +92,13 @@ def _assemble(
             route = route_timetable(problem, vehicle, stops, requests)
         routes.append(route)
     return routes
+
+
+def last_to_keep(request_ids: Sequence[str], requests: Mapping[str, Request]) -> str:
+    """Which ride a route that cannot be timed gives up: the last one without a promise,
+    a kept ride only when there is none."""
+    free = [rid for rid in request_ids if not requests[rid].kept]
+    return (free or list(request_ids))[-1]
 
 
 def _plan(problem: Problem, routes: list[VehicleRoute], unserved: Mapping[str, Unserved]) -> Plan:
@@ -131,6 +139,8 @@ def enforce(problem: Problem, routes: list[VehicleRoute], unserved: dict[str, Un
                 for rid in route.request_ids
                 if not is_mandatory(problem, requests[rid])
             }
+            unkept = {rid: why for rid, why in blamed.items() if not requests[rid].kept}
+            blamed = unkept or blamed  # rides without a promise go first
         if not blamed:
             raise RuntimeError(f"plan fails verification: {violations[0].message}")
         for rid, why in blamed.items():
@@ -207,6 +217,7 @@ def solve(
     narrowed = {r.id for r in problem.requests if r.wide_pickup is not None}
     if not narrowed:
         return _solve_once(problem, time_limit_s, warm_start, options)
+    requests = {r.id: r for r in problem.requests}
     started = time.perf_counter()
     plan = _solve_once(problem, time_limit_s * (1 - _MOVE_SHARE), warm_start, options)
     missed = {u.request_id: u for u in plan.unserved if u.request_id in narrowed}
@@ -221,17 +232,28 @@ def solve(
             for r in problem.requests
         ),
     )
-    left = max(0.3, time_limit_s - (time.perf_counter() - started))
-    again = _solve_once(widened, left, plan, INSERT_OPTIONS)
-    served = set(again.served)
+    left = max(0.2, time_limit_s - (time.perf_counter() - started))
+    # newcomers leave their places and go back in after the missed kept rides
+    kept_only = {
+        route.vehicle_id: [s for s in route_stops(route) if requests[s.request_id].kept]
+        for route in plan.routes
+    }
+    again = _solve_once(widened, left, kept_only, INSERT_OPTIONS)
+    pickups = {
+        v.request_id: v.start for route in again.routes for v in route.visits if v.kind == "pickup"
+    }
     moved = tuple(
         Unserved(rid, PROMISE_MOVED, f"the pickup told could not be kept: {u.reason}")
         for rid, u in missed.items()
-        if rid in served
+        if rid in pickups and not _within(pickups[rid], requests[rid].pickup_window)
     )
     return dataclasses.replace(
         again, moved=moved, warnings=plan.warnings, seconds=time.perf_counter() - started
     )
+
+
+def _within(t: float, window: TimeWindow) -> bool:
+    return window.earliest - 1e-6 <= t <= window.latest + 1e-6
 
 
 def _solve_once(

@@ -244,7 +244,7 @@ def _timed_at_departures(
     table = schedule(dataclasses.replace(spec, travel=legs), placement)
     if table is None:
         return spec, None
-    for _ in range(_RETIME_ROUNDS):
+    for _ in range(max(_RETIME_ROUNDS, len(base))):
         leave = [t + s for t, s in zip(table.start, spec.service, strict=True)]
         exact = leg_durations(bands, base, leave[:-1])
         if all(e <= g + _EPS for e, g in zip(exact, legs, strict=True)):
@@ -255,8 +255,11 @@ def _timed_at_departures(
             break
         table = timed
     arr = np.asarray(base, dtype=np.float64)
-    start = np.asarray(spec.earliest[:-1], dtype=np.float64) + np.asarray(spec.service[:-1])
-    end = np.asarray(spec.latest[:-1], dtype=np.float64) + np.asarray(spec.service[:-1])
+    service = np.asarray(spec.service[:-1], dtype=np.float64)
+    start = np.asarray(spec.earliest[:-1], dtype=np.float64) + service
+    # as the solver's arcs: leave after this window opens, before it or the next one closes
+    end = np.minimum(np.asarray(spec.latest[:-1]) + service, np.asarray(spec.latest[1:]))
+    end = np.maximum(end, start)
     safe = (arr * bands.worst(arr, start, end)).tolist()
     slow = dataclasses.replace(spec, travel=safe)
     return slow, schedule(slow, placement)
