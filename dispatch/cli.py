@@ -449,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     day.add_argument("--bookings", type=int, default=400)
     day.add_argument("--vehicles", type=int, default=30)
     day.add_argument("--time-limit", type=float, default=60.0)
-    day.add_argument("--insert-limit", type=float, default=2.0)
+    day.add_argument("--insert-limit", type=float, default=0.4)
     day.add_argument("--seed", type=int, default=0)
     day.add_argument(
         "--travel", choices=["timed", "rush"], default="timed",
