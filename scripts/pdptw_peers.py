@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.routing.darp.bench_pdptw import read_bks, run_instance
+from dispatch.routing.darp.bench_pdptw import length, read_bks, run_instance
 from dispatch.routing.darp.check import verify
 from dispatch.routing.darp.lilim import LiLimInstance, read_lilim, to_problem
 from dispatch.routing.darp.model import Plan, StopRef
-from dispatch.routing.darp.timetable import route_timetable
+from dispatch.routing.darp.timetable import retime_routes
 
 SCALE = 1000
 FIXED = 10**9  # more than any plan's length × SCALE: fewest vehicles first
@@ -121,21 +121,12 @@ def solve_vroom(inst: LiLimInstance, time_limit_s: float) -> Routes:
 def checked(inst: LiLimInstance, routes: Routes, seconds: float) -> dict[str, Any]:
     """A peer's routes re-timed and verified in the instance's units, as ours are."""
     exact = to_problem(inst, None)
-    requests = {r.id: r for r in exact.requests}
-    timed = []
-    problem: str | None = None
-    for vehicle, stops in zip(exact.vehicles, routes, strict=False):
-        route = route_timetable(exact, vehicle, stops, requests)
-        if route is None:
-            problem = problem or f"vehicle {vehicle.id}: no feasible timetable"
-            continue
-        timed.append(route)
+    orders = [(v.id, stops) for v, stops in zip(exact.vehicles, routes, strict=False)]
+    retimed, problem = retime_routes(exact, orders)
+    timed = [r for r in retimed if r is not None]
     served = {s.request_id for stops in routes for s in stops}
     unserved = [r.id for r in exact.requests if r.id not in served]
-    dist = inst.distance()
-    distance = float(
-        sum(dist[a.location, b.location] for r in timed for a, b in itertools.pairwise(r.visits))
-    )
+    distance = length(inst, timed)
     if problem is None and not unserved:
         broken = verify(exact, Plan(tuple(timed), (), distance), 1e-6)
         problem = broken[0].message if broken else None

@@ -22,9 +22,9 @@ from typing import Any
 from dispatch.routing.darp.check import verify
 from dispatch.routing.darp.cordeau import CordeauInstance, read_cordeau, route_cost, to_problem
 from dispatch.routing.darp.engine import SearchOptions
-from dispatch.routing.darp.model import Plan, StopRef, VehicleRoute, route_stops
+from dispatch.routing.darp.model import Plan, StopRef, route_stops
 from dispatch.routing.darp.solver import solve
-from dispatch.routing.darp.timetable import route_timetable
+from dispatch.routing.darp.timetable import retime_routes
 
 SCALE = 1000
 TOLERANCE = 1e-6
@@ -55,17 +55,8 @@ def run_instance(
     plan = solve(to_problem(inst, SCALE), time_limit_s, options=options)
     seconds = time.perf_counter() - started
     exact = to_problem(inst, None)
-    requests = {r.id: r for r in exact.requests}
-    retimed: list[VehicleRoute] = []
-    violation: str | None = None
-    for route in plan.routes:
-        vehicle = next(v for v in exact.vehicles if v.id == route.vehicle_id)
-        stops = route_stops(route)
-        again = route_timetable(exact, vehicle, stops, requests)
-        if again is None:
-            violation = violation or f"vehicle {vehicle.id}: no feasible timetable in exact units"
-            again = route
-        retimed.append(again)
+    timed, violation = retime_routes(exact, [(r.vehicle_id, route_stops(r)) for r in plan.routes])
+    retimed = [t or r for t, r in zip(timed, plan.routes, strict=True)]
     node_routes = [
         [0, *(_node(inst, s) for s in route_stops(r)), 2 * inst.requests + 1] for r in retimed
     ]

@@ -17,15 +17,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from dispatch.routing.darp.check import verify
-from dispatch.routing.darp.lilim import read_lilim, to_problem
+from dispatch.routing.darp.lilim import LiLimInstance, read_lilim, to_problem
 from dispatch.routing.darp.model import Plan, VehicleRoute, route_stops
 from dispatch.routing.darp.solver import solve
-from dispatch.routing.darp.timetable import route_timetable
+from dispatch.routing.darp.timetable import retime_routes
 
 SCALE = 1000
 TOLERANCE = 1e-6
@@ -42,6 +42,14 @@ def read_bks(instances_dir: Path) -> dict[str, tuple[int, float]]:
         }
 
 
+def length(inst: LiLimInstance, routes: Iterable[VehicleRoute]) -> float:
+    """The routes' total distance in the instance's units."""
+    dist = inst.distance()
+    return float(
+        sum(dist[a.location, b.location] for r in routes for a, b in itertools.pairwise(r.visits))
+    )
+
+
 def run_instance(
     path: Path, time_limit_s: float, bks: tuple[int, float] | None = None
 ) -> dict[str, Any]:
@@ -50,20 +58,9 @@ def run_instance(
     plan = solve(to_problem(inst, SCALE), time_limit_s)
     seconds = time.perf_counter() - started
     exact = to_problem(inst, None)
-    requests = {r.id: r for r in exact.requests}
-    retimed: list[VehicleRoute] = []
-    violation: str | None = None
-    for route in plan.routes:
-        vehicle = next(v for v in exact.vehicles if v.id == route.vehicle_id)
-        again = route_timetable(exact, vehicle, route_stops(route), requests)
-        if again is None:
-            violation = violation or f"vehicle {vehicle.id}: no feasible timetable in exact units"
-            again = route
-        retimed.append(again)
-    dist = inst.distance()
-    distance = float(
-        sum(dist[a.location, b.location] for r in retimed for a, b in itertools.pairwise(r.visits))
-    )
+    timed, violation = retime_routes(exact, [(r.vehicle_id, route_stops(r)) for r in plan.routes])
+    retimed = [t or r for t, r in zip(timed, plan.routes, strict=True)]
+    distance = length(inst, retimed)
     used = sum(1 for r in retimed if any(v.request_id for v in r.visits))
     checked = Plan(routes=tuple(retimed), unserved=plan.unserved, cost=distance)
     violations = verify(exact, checked, TOLERANCE)

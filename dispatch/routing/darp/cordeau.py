@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from dispatch.routing.darp.matrices import euclidean
 from dispatch.routing.darp.model import Problem, Request, TimeWindow, Vehicle
 
 FloatArray = npt.NDArray[np.float64]
@@ -40,9 +41,7 @@ class CordeauInstance:
 
     @property
     def distance(self) -> FloatArray:
-        diff = self.xy[:, None, :] - self.xy[None, :, :]
-        out: FloatArray = np.sqrt((diff**2).sum(axis=2))
-        return out
+        return euclidean(self.xy)
 
 
 def read_cordeau(path: Path) -> CordeauInstance:

@@ -13,10 +13,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from dispatch.routing.base import IntArray, LatLon, TravelTimeProvider
 from dispatch.routing.darp.rush import TravelBands, bands_from_profile
 from dispatch.routing.timeofday import TimeOfDayProfile
+
+
+def euclidean(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Distances between every pair of rows of ``xy`` (benchmark instances' coordinates)."""
+    diff = xy[:, None, :] - xy[None, :, :]
+    out: npt.NDArray[np.float64] = np.sqrt((diff**2).sum(axis=2))
+    return out
 
 
 def travel_matrix(

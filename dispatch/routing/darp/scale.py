@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--travel", choices=["timed", "rush"], default="timed",
-        help="timed: legs by time of day; rush: the 09:00 matrix all day (the old way)",
+        help="timed: legs by time of day; rush: the 08:00 matrix all day (the old way)",
     )  # fmt: skip
     parser.add_argument(
         "--vehicle-cost-min", type=float, default=600.0,

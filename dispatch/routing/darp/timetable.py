@@ -265,6 +265,24 @@ def _timed_at_departures(
     return slow, schedule(slow, placement)
 
 
+def retime_routes(
+    problem: Problem, orders: Sequence[tuple[str, Sequence[StopRef]]]
+) -> tuple[list[VehicleRoute | None], str | None]:
+    """Each vehicle's stop order timed on ``problem`` (a benchmark plan re-timed in the
+    instance's own units): the routes, None where no timetable exists, and the first such
+    vehicle."""
+    requests = {r.id: r for r in problem.requests}
+    vehicles = {v.id: v for v in problem.vehicles}
+    routes: list[VehicleRoute | None] = []
+    failed: str | None = None
+    for vehicle_id, stops in orders:
+        route = route_timetable(problem, vehicles[vehicle_id], stops, requests)
+        if route is None and failed is None:
+            failed = f"vehicle {vehicle_id}: no feasible timetable in exact units"
+        routes.append(route)
+    return routes, failed
+
+
 def route_timetable(
     problem: Problem,
     vehicle: Vehicle,
