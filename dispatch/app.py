@@ -36,6 +36,7 @@ from dispatch.api import (
     planning,
     routes,
     simulation,
+    stations,
     transports,
     ws,
 )
@@ -53,6 +54,7 @@ from dispatch.config import Settings
 from dispatch.coverage.advisor import MoveUpAdvisor
 from dispatch.db.session import Database
 from dispatch.idempotency.cleanup import run_sweeper
+from dispatch.incidents import offers
 from dispatch.incidents.alerts import raise_ack_alerts
 from dispatch.incidents.config import DispatchConfig
 from dispatch.lifecycle import Lifecycle
@@ -87,6 +89,18 @@ async def watch_alerts(state: AppState) -> None:
                 await raise_ack_alerts(uow, state.emergency, state.clock.now())
         except Exception:
             log.exception("checking for unacknowledged assignments failed")
+
+
+async def watch_offers(state: AppState) -> None:
+    """Every second: offers nobody answered in time move on to the next station. Any
+    worker may do it; each offer is moved once (under its row lock)."""
+    while True:
+        await asyncio.sleep(state.settings.offer_check_interval_s)
+        try:
+            async with state.db.unit_of_work(publish=state.broker.publish) as uow:
+                await offers.expire_due(uow, state.emergency, state.clock.now())
+        except Exception:
+            log.exception("moving unanswered offers on failed")
 
 
 async def _sync_available(state: AppState) -> None:
@@ -229,6 +243,7 @@ def create_app(
         await hub.start()
         await _sync_available(state)
         watcher = asyncio.create_task(watch_alerts(state), name="alerts")
+        offer_timer = asyncio.create_task(watch_offers(state), name="offers")
         relay = asyncio.create_task(run_relay(db, broker.publish), name="outbox-relay")
         sweeper = asyncio.create_task(run_sweeper(db, clock), name="idempotency-sweeper")
         # Everything built so far lives as long as the process. Moving it out of the
@@ -251,7 +266,7 @@ def create_app(
             if previous is not None:
                 install(previous)
             await state.lifecycle.close()
-            for task in (watcher, relay, sweeper):
+            for task in (watcher, offer_timer, relay, sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -280,7 +295,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
             expose_headers=["Idempotent-Replayed"],
         )
@@ -304,6 +319,7 @@ def create_app(
         bookingfiles,  # before transports: /bookings/export is not a booking id
         transports,
         planning,
+        stations,
         audit,
         maps,
         routes,

@@ -185,6 +185,19 @@ class Settings(BaseSettings):
     red_waiting_alert_s: int = Field(default=60, ge=5, description="Alert on red calls unassigned")
     alert_interval_s: float = Field(default=5.0, gt=0, description="How often alerts are checked")
     auto_dispatch_red: bool = Field(default=False, description="Assign the best unit to red calls")
+    auto_offer_red: bool = Field(
+        default=False,
+        description="With auto_dispatch_red: offer red calls to the best station (which "
+        "accepts or declines) instead of assigning its unit outright",
+    )
+    offer_timeouts_s: dict[str, int] = Field(
+        default={"red": 30, "yellow": 60, "green": 60, "white": 60, "black": 60},
+        description="Seconds a station has to answer an offer per triage level (a centre "
+        "may set its own)",
+    )
+    offer_check_interval_s: float = Field(
+        default=1.0, gt=0, description="How often unanswered offers are moved on"
+    )
     coverage_dispatch: bool = Field(
         default=False,
         description="Rank units by ETA plus the coverage their departure leaves behind",

@@ -212,6 +212,27 @@ class MoveUpChanged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class OfferChanged(DomainEvent):
+    """A call was offered to a station, or the offer was answered, timed out or withdrawn:
+    the control room follows the chain live; the offered unit's crew hears of it too."""
+
+    NAME: ClassVar[str] = "offer.changed"
+    offer_id: int
+    incident_id: int
+    vehicle_id: int
+    call_sign: str
+    station_id: int | None
+    station_name: str | None
+    chain_id: int
+    step: int
+    triage: str
+    status: str
+    expires_at: datetime
+    decline_reason: str | None
+    assignment_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class StandbyPostsChanged(DomainEvent):
     """A standby post was added or changed: every worker's coverage is rebuilt with it."""
 

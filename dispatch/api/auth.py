@@ -53,6 +53,7 @@ async def me(principal: CurrentPrincipal) -> MeOut:
         organisation_id=principal.organisation_id,
         user_id=principal.user_id,
         vehicle_id=principal.vehicle_id,
+        station_id=principal.station_id,
         name=principal.name,
     )
 

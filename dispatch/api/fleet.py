@@ -22,6 +22,7 @@ from dispatch.fleet.schemas import (
 )
 from dispatch.incidents.recommend import check_location
 from dispatch.models.enums import VehicleState
+from dispatch.organisations import hierarchy
 
 router = APIRouter(tags=["fleet"])
 
@@ -41,9 +42,11 @@ async def create_station(
 
 @router.get("/vehicles", response_model=list[VehicleOut])
 async def list_vehicles(
-    uow: UoW, _actor: Operational, state: VehicleState | None = None
+    uow: UoW, actor: Operational, state: VehicleState | None = None
 ) -> list[VehicleOut]:
-    return [VehicleOut.model_validate(v) for v in await service.list_vehicles(uow, state=state)]
+    centres = await hierarchy.visible_centres(uow, actor)
+    found = await service.list_vehicles(uow, state=state, centres=centres)
+    return [VehicleOut.model_validate(v) for v in found]
 
 
 @router.post("/vehicles", response_model=VehicleOut, status_code=201)

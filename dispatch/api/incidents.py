@@ -10,6 +10,7 @@ from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, 
 from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
 from dispatch.errors import InvalidInput
 from dispatch.incidents import alerts, assignments, recommend, reports, service
+from dispatch.incidents import stationboard as board
 from dispatch.incidents.schemas import (
     AlertOut,
     AssignmentCreate,
@@ -28,6 +29,7 @@ from dispatch.incidents.schemas import (
     PreemptionOut,
     RecommendationOut,
 )
+from dispatch.organisations import hierarchy
 from dispatch.routing.base import LatLon
 from dispatch.routing.ranking import RankedUnit
 from dispatch.schemas import Timestamp
@@ -105,7 +107,7 @@ async def create_incident(
 )
 async def list_incidents(
     uow: UoW,
-    _actor: Operational,
+    actor: Operational,
     request: Request,
     response: Response,
     open_only: bool = False,
@@ -113,7 +115,10 @@ async def list_incidents(
     cursor: str | None = paging.cursor_query(),
 ) -> list[IncidentOut]:
     before = paging.time_id_cursor(cursor)
-    found = await service.list_incidents(uow, open_only=open_only, limit=limit + 1, before=before)
+    centres = await hierarchy.visible_centres(uow, actor)
+    found = await service.list_incidents(
+        uow, open_only=open_only, limit=limit + 1, before=before, centres=centres
+    )
     shown = paging.page(
         found, limit, request, response, lambda i: paging.time_id_text(i.created_at, i.id)
     )
@@ -255,7 +260,7 @@ async def current_alerts(uow: UoW, _actor: Operational, cfg: Emergency) -> list[
 @router.get("/kpis", response_model=KpiOut, tags=["kpis"], summary="Response-time figures")
 async def kpis(
     uow: UoW,
-    _actor: Operational,
+    actor: Operational,
     cfg: Emergency,
     since: Timestamp | None = Query(
         default=None, description="Default: 24 hours ago; with a time zone, e.g. +07:00"
@@ -267,4 +272,14 @@ async def kpis(
     if since >= until:
         raise InvalidInput("until", "until must be after since.", location="query")
     levels = await reports.kpis(uow, since, until, cfg.response_targets_s)
-    return KpiOut.model_validate({"since": since, "until": until, "levels": levels})
+    stations, operators = await board.figures(uow, actor, since, until)
+    return KpiOut.model_validate(
+        {
+            "since": since,
+            "until": until,
+            "levels": levels,
+            "stations": stations,
+            "operators": operators,
+        },
+        from_attributes=True,
+    )

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dispatch.api.deps import Admin, CurrentPrincipal, State, UoW
+from dispatch.api.deps import Admin, CurrentPrincipal, PathId, State, UoW
 from dispatch.organisations import service
-from dispatch.organisations.schemas import OrganisationCreate, OrganisationOut
+from dispatch.organisations.schemas import CentreUpdate, OrganisationCreate, OrganisationOut
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
 
@@ -20,3 +20,16 @@ async def create_organisation(
 ) -> OrganisationOut:
     created = await service.create(uow, actor, data, state.settings.timezone)
     return OrganisationOut.model_validate(created)
+
+
+@router.patch(
+    "/{organisation_id}",
+    response_model=OrganisationOut,
+    summary="Place a dispatch centre under another, or change its offer timers",
+)
+async def update_centre(
+    uow: UoW, actor: Admin, organisation_id: PathId, data: CentreUpdate
+) -> OrganisationOut:
+    return OrganisationOut.model_validate(
+        await service.update_centre(uow, actor, organisation_id, data)
+    )

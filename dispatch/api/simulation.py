@@ -9,9 +9,10 @@ from datetime import datetime
 
 from fastapi import APIRouter
 
-from dispatch.api.deps import Manager, State
+from dispatch.api.deps import Manager, State, UoW
 from dispatch.clock import SettableClock
 from dispatch.errors import Conflict
+from dispatch.incidents import offers
 from dispatch.schemas import Input, Output, Timestamp
 
 router = APIRouter(tags=["simulation"])
@@ -30,11 +31,14 @@ class ClockOut(Output):
     response_model=ClockOut,
     summary="Set the server's simulated time (DISPATCH_SIMULATED_CLOCK only)",
 )
-async def set_clock(state: State, _actor: Manager, data: ClockIn) -> ClockOut:
+async def set_clock(state: State, _actor: Manager, uow: UoW, data: ClockIn) -> ClockOut:
+    """Offers whose timer ran out by the new time are moved on before the answer, so a
+    simulated station never sees an offer the server's clock has already timed out."""
     clock = state.clock
     if not isinstance(clock, SettableClock):
         raise Conflict("This server's clock is not a simulation's.")
     clock.set(data.now)
+    await offers.expire_due(uow, state.emergency, clock.now())
     return ClockOut(now=clock.now())
 
 

@@ -16,6 +16,7 @@ class Principal:
     organisation_id: int
     user_id: int | None = None  # None for a device (vehicle phone)
     vehicle_id: int | None = None  # the driver's or device's own vehicle
+    station_id: int | None = None  # station staff's station
     name: str = ""
 
     @property

@@ -29,6 +29,7 @@ class UserCreate(Input):
     role: Role
     organisation_id: Id
     vehicle_id: Id | None = Field(default=None, description="Drivers: the vehicle they crew")
+    station_id: Id | None = Field(default=None, description="Station staff: their station")
 
 
 class PasswordReset(Input):
@@ -42,6 +43,7 @@ class UserOut(Output):
     role: Role
     organisation_id: int
     vehicle_id: int | None
+    station_id: int | None = None
     is_active: bool
 
 
@@ -51,4 +53,5 @@ class MeOut(Output):
     organisation_id: int
     user_id: int | None
     vehicle_id: int | None
+    station_id: int | None = None
     name: str

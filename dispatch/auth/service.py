@@ -12,7 +12,7 @@ from dispatch.auth.principal import Principal
 from dispatch.auth.schemas import UserCreate
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, Forbidden, InvalidInput, Unauthorized
-from dispatch.models import Organisation, User, Vehicle
+from dispatch.models import Organisation, Station, User, Vehicle
 from dispatch.models.enums import OrganisationKind, Role
 from dispatch.schemas import MAX_DB_INT
 
@@ -23,6 +23,8 @@ _ROLE_ORGANISATION = {
     Role.DRIVER: OrganisationKind.DISPATCH_CENTRE,
     Role.ADMIN: OrganisationKind.DISPATCH_CENTRE,
     Role.CARE_CENTRE: OrganisationKind.CARE_CENTRE,
+    # Station staff belong to the station's centre or to the hospital that runs it.
+    Role.STATION: OrganisationKind.DISPATCH_CENTRE,
 }
 
 
@@ -87,6 +89,7 @@ async def principal_for_token(uow: UnitOfWork, token: str, *, key: str) -> Princ
         organisation_id=user.organisation_id,
         user_id=user.id,
         vehicle_id=user.vehicle_id,
+        station_id=user.station_id,
         name=user.username,
     )
 
@@ -104,7 +107,9 @@ async def create_user(uow: UnitOfWork, actor: Principal | None, data: UserCreate
             "organisation_id", f"Organisation {data.organisation_id} does not exist."
         )
     expected_kind = _ROLE_ORGANISATION[data.role]
-    if organisation.kind != expected_kind:
+    if data.role == Role.STATION or data.station_id is not None:
+        await _check_station(uow, data, organisation)
+    elif organisation.kind != expected_kind:
         raise InvalidInput(
             "role",
             f"A {data.role.value} belongs to a {expected_kind.value}, "
@@ -124,12 +129,24 @@ async def create_user(uow: UnitOfWork, actor: Principal | None, data: UserCreate
         role=data.role,
         organisation_id=organisation.id,
         vehicle_id=data.vehicle_id,
+        station_id=data.station_id,
         password_hash=await passwords.hash_password_async(data.password),
     )
     uow.session.add(user)
     await uow.session.flush()
     audit.record(uow, actor, "user.created", user)
     return user
+
+
+async def _check_station(uow: UnitOfWork, data: UserCreate, organisation: Organisation) -> None:
+    """Station staff name their station, and belong to its centre or its operator."""
+    if data.role != Role.STATION:
+        raise InvalidInput("station_id", "Only station staff are tied to a station.")
+    if data.station_id is None:
+        raise InvalidInput("station_id", "Station staff need their station.")
+    station = await uow.session.get(Station, data.station_id)
+    if station is None or organisation.id not in (station.organisation_id, station.operator_id):
+        raise InvalidInput("station_id", f"Station {data.station_id} does not exist here.")
 
 
 async def list_users(uow: UnitOfWork) -> list[User]:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from dispatch.models.enums import VehicleKind, VehicleState
+from dispatch.models.enums import StationType, VehicleKind, VehicleState
 from dispatch.models.fleet import SpeedUnit
 from dispatch.schemas import (
     Address,
@@ -31,12 +31,20 @@ class StationCreate(Input):
     lat: Latitude
     lon: Longitude
     address: Address | None = None
-    organisation_id: Id | None = Field(default=None, description="Defaults to your own")
+    organisation_id: Id | None = Field(
+        default=None, description="The dispatch centre it works for; defaults to your own"
+    )
+    operator_id: Id | None = Field(
+        default=None, description="Who runs it (a hospital operator); defaults to the centre"
+    )
+    station_type: StationType = StationType.CENTRE
 
 
 class StationOut(Output):
     id: int
     organisation_id: int
+    operator_id: int | None
+    station_type: StationType
     name: str
     lat: float
     lon: float
@@ -106,6 +114,7 @@ class VehicleOut(Output):
     last_lat: float | None
     last_lon: float | None
     last_fix_at: datetime | None
+    out_of_service_reason: str | None = None
     has_device_token: bool
     device_id: str | None
     speed_unit: SpeedUnit

@@ -3,6 +3,7 @@ take a job, so emergency assignment and (later) transport planning share one rul
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -32,8 +33,15 @@ async def _operating_organisation(uow: UnitOfWork, actor: Principal, requested: 
 
 async def create_station(uow: UnitOfWork, actor: Principal, data: StationCreate) -> Station:
     organisation_id = await _operating_organisation(uow, actor, data.organisation_id)
+    if (
+        data.operator_id is not None
+        and await uow.session.get(Organisation, data.operator_id) is None
+    ):
+        raise InvalidInput("operator_id", f"Organisation {data.operator_id} does not exist.")
     station = Station(
         organisation_id=organisation_id,
+        operator_id=data.operator_id or organisation_id,
+        station_type=data.station_type,
         name=data.name,
         lat=data.lat,
         lon=data.lon,
@@ -86,10 +94,18 @@ async def create_vehicle(uow: UnitOfWork, actor: Principal, data: VehicleCreate)
     return vehicle
 
 
-async def list_vehicles(uow: UnitOfWork, *, state: VehicleState | None = None) -> list[Vehicle]:
+async def list_vehicles(
+    uow: UnitOfWork,
+    *,
+    state: VehicleState | None = None,
+    centres: Collection[int] | None = None,
+) -> list[Vehicle]:
+    """``centres``: only the units of these dispatch centres (None: every unit)."""
     stmt = select(Vehicle).order_by(Vehicle.call_sign)
     if state is not None:
         stmt = stmt.where(Vehicle.state == state)
+    if centres is not None:
+        stmt = stmt.where(Vehicle.organisation_id.in_(sorted(centres)))
     return list((await uow.session.scalars(stmt)).all())
 
 

@@ -17,9 +17,11 @@ from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dispatch.events import AssignmentCreated, AssignmentProgressed
 from dispatch.fleet import service as fleet
 from dispatch.incidents import lifecycle, recommend
+from dispatch.incidents import offerstore as offers
 from dispatch.incidents.config import DispatchConfig
 from dispatch.models import Assignment, Hospital, Incident, Vehicle
 from dispatch.models.enums import OPEN_INCIDENT_STATUSES, AssignmentStatus, IncidentStatus, Triage
+from dispatch.organisations import hierarchy
 from dispatch.routing.ranking import RankedUnit
 from dispatch.transports import service as transports
 
@@ -80,6 +82,15 @@ async def assign(
         raise Conflict(
             f"Incident {incident.id} is {incident.status.value}; it takes no more units."
         )
+    owner = await uow.session.scalar(
+        select(Vehicle.organisation_id).where(Vehicle.id == vehicle_id)
+    )
+    allowed = await hierarchy.units_for_call(uow, incident.organisation_id, incident.mutual_aid)
+    if owner is not None and allowed is not None and owner not in allowed:
+        raise Conflict(
+            f"Unit {vehicle_id} belongs to another centre's area; hand the call over or ask "
+            "for mutual aid first."
+        )
     claim = await fleet.claim_vehicle(uow, vehicle_id, may_preempt=incident.triage == Triage.RED)
     vehicle = claim.vehicle
     now = clock.now()
@@ -102,6 +113,9 @@ async def assign(
         raise Conflict(
             f"{vehicle.call_sign} was just assigned elsewhere; pick another unit."
         ) from exc
+    await offers.withdraw_pending(
+        uow, actor, incident.id, now, f"{vehicle.call_sign} was assigned by {actor.label}"
+    )
     if claim.preempted_booking_ids:
         await transports.release_rides(
             uow,

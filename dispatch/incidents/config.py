@@ -27,6 +27,12 @@ class DispatchConfig:
     ack_timeout: timedelta = timedelta(seconds=60)
     red_waiting_alert: timedelta = timedelta(seconds=60)
     auto_dispatch_red: bool = False
+    #: Red calls are offered to the best station instead of assigned (with auto dispatch).
+    auto_offer_red: bool = False
+    #: Seconds a station has to answer an offer, per triage level.
+    offer_timeouts_s: dict[str, int] = field(
+        default_factory=lambda: {"red": 30, "yellow": 60, "green": 60, "white": 60, "black": 60}
+    )
     response_targets_s: dict[str, int] = field(default_factory=lambda: {"red": 480, "yellow": 900})
     policy: RankingPolicy = field(default_factory=RankingPolicy)
     #: How many ranked units a recommendation shows (all are ranked).
@@ -51,6 +57,8 @@ class DispatchConfig:
             ack_timeout=timedelta(seconds=settings.ack_timeout_s),
             red_waiting_alert=timedelta(seconds=settings.red_waiting_alert_s),
             auto_dispatch_red=settings.auto_dispatch_red,
+            auto_offer_red=settings.auto_offer_red,
+            offer_timeouts_s=dict(settings.offer_timeouts_s),
             response_targets_s=dict(settings.response_targets_s),
             policy=RankingPolicy(
                 stale_after_s=settings.stale_gps_s,

@@ -22,6 +22,7 @@ from dispatch.incidents.config import DispatchConfig
 from dispatch.models import Assignment, Hospital, Incident, StandbyPost, Vehicle
 from dispatch.models.enums import CLAIMABLE_STATES, Triage, VehicleState
 from dispatch.observability.metrics import RECOMMENDATION_SECONDS, timed
+from dispatch.organisations import hierarchy
 from dispatch.routing.base import LatLon, PointOutsideNetworkError, TravelTimeProvider
 from dispatch.routing.geo import haversine_m
 from dispatch.routing.kinds import traits
@@ -110,9 +111,12 @@ async def recommend(
                 Vehicle.last_fix_at,
                 Vehicle.seats_stretcher,
                 Vehicle.station_id,
+                Vehicle.organisation_id,
             )
         )
     ).all()
+    # A call is answered by its own centre's area unless mutual aid was asked for.
+    allowed = await hierarchy.units_for_call(uow, incident.organisation_id, incident.mutual_aid)
     off_duty = int(
         await session.scalar(select(func.count()).where(Vehicle.state == VehicleState.OFF_DUTY))
         or 0
@@ -132,8 +136,10 @@ async def recommend(
     claimable = {s.value for s in CLAIMABLE_STATES}
     triage = incident.triage.value
     for row in rows:
-        (vid, call_sign, kind, state, lat, lon, fix_at, stretchers, station_id, st_lat, st_lon,
-         busy_with) = row  # fmt: skip
+        (vid, call_sign, kind, state, lat, lon, fix_at, stretchers, station_id, centre, st_lat,
+         st_lon, busy_with) = row  # fmt: skip
+        if allowed is not None and centre not in allowed:
+            continue
         load = loads.get(vid)
         reason: str | None = None
         preemption: Preemption | None = None

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
+from dispatch.incidents.offerschemas import FiguresOut
 from dispatch.models.enums import AssignmentStatus, Capability, IncidentStatus, Triage
 from dispatch.schemas import (
     Address,
@@ -77,6 +78,21 @@ class IncidentOut(Output):
     created_at: datetime
     closed_at: datetime | None
     cancel_reason: str | None
+    mutual_aid: bool = False
+
+
+#: Why a call moves or asks for help (a code: the audit log keeps no free text).
+CentreReason = Literal["outside_area", "no_unit_free", "overload", "other"]
+
+
+class HandOverIn(Input):
+    centre_id: Id = Field(description="The dispatch centre that takes the call over")
+    reason: CentreReason
+
+
+class MutualAidIn(Input):
+    enabled: bool = Field(description="True: every centre's units may answer this call")
+    reason: CentreReason = "no_unit_free"
 
 
 class DuplicateOut(Output):
@@ -253,6 +269,12 @@ class KpiOut(Output):
     since: datetime
     until: datetime
     levels: list[TriageKpiOut]
+    stations: list[FiguresOut] = Field(
+        default_factory=list, description="Offers answered per station (in your area)"
+    )
+    operators: list[FiguresOut] = Field(
+        default_factory=list, description="The same per operator (hospital, centre)"
+    )
 
 
 class CurrentAssignmentOut(Output):

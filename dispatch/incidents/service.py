@@ -4,6 +4,7 @@ hints, optional auto-dispatch of red calls, closing and cancelling."""
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,10 +23,13 @@ from dispatch.events import (
     IncidentUpdated,
 )
 from dispatch.incidents import assignments, recommend
+from dispatch.incidents import offers as offer_chain
+from dispatch.incidents import offerstore as offers
 from dispatch.incidents.config import DispatchConfig
 from dispatch.incidents.schemas import IncidentCreate, IncidentUpdate
-from dispatch.models import Assignment, Incident
+from dispatch.models import Assignment, Incident, Offer
 from dispatch.models.enums import OPEN_INCIDENT_STATUSES, AssignmentStatus, IncidentStatus, Triage
+from dispatch.organisations import hierarchy
 from dispatch.routing.base import LatLon
 from dispatch.routing.geo import haversine_m
 
@@ -43,6 +47,7 @@ class Intake:
     complaint_label: str
     duplicates: list[Duplicate]
     auto_assignment: Assignment | None
+    auto_offer: Offer | None = None
 
 
 def require_dispatcher(actor: Principal) -> None:
@@ -146,9 +151,25 @@ async def create(
         )
     )
     auto = None
+    offer = None
     if cfg.auto_dispatch_red and triage == Triage.RED:
-        auto = await assignments.auto_dispatch(uow, actor, incident, cfg)
-    return Intake(incident, rule.label, duplicates, auto)
+        if cfg.auto_offer_red:
+            offer = await _auto_offer(uow, actor, incident, cfg)
+        else:
+            auto = await assignments.auto_dispatch(uow, actor, incident, cfg)
+    return Intake(incident, rule.label, duplicates, auto, offer)
+
+
+async def _auto_offer(
+    uow: UnitOfWork, actor: Principal, incident: Incident, cfg: DispatchConfig
+) -> Offer | None:
+    """Offer a red call to the best station at once; with no station free it waits for
+    a dispatcher, as it would without auto dispatch."""
+    try:
+        async with uow.session.begin_nested():
+            return await offer_chain.start(uow, actor, incident, cfg, auto=True)
+    except Conflict:
+        return None
 
 
 async def list_incidents(
@@ -157,9 +178,13 @@ async def list_incidents(
     open_only: bool = False,
     limit: int = 200,
     before: tuple[datetime, int] | None = None,
+    centres: Collection[int] | None = None,
 ) -> list[Incident]:
-    """Newest first; ``before`` (time, id): the rows after that one (the next page)."""
+    """Newest first; ``before`` (time, id): the rows after that one (the next page);
+    ``centres``: only the calls of these centres (None: all)."""
     stmt = select(Incident).order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit)
+    if centres is not None:
+        stmt = stmt.where(Incident.organisation_id.in_(sorted(centres)))
     if before is not None:
         at, row = before
         stmt = stmt.where(
@@ -179,7 +204,11 @@ async def get(
     incident = await uow.session.scalar(stmt)
     if incident is None:
         raise NotFound(f"Incident {incident_id} does not exist.")
-    if not actor.is_operational:
+    if actor.is_operational:
+        # Another area's call answers 404, exactly like one that does not exist.
+        centres = await hierarchy.visible_centres(uow, actor)
+        hierarchy.check_visible(centres, incident.organisation_id, f"Incident {incident_id}")
+    else:
         # A crew sees only the incidents its vehicle is (or was) sent to.
         sent = await uow.session.scalar(
             select(Assignment.id).where(
@@ -235,6 +264,7 @@ async def close(uow: UnitOfWork, actor: Principal, incident_id: int) -> Incident
     await uow.session.flush()
     old, new = audit.changed(before, audit.snapshot(incident))
     audit.record(uow, actor, "incident.closed", incident, before=old, after=new)
+    await offers.withdraw_pending(uow, actor, incident.id, clock.now(), "the call was closed")
     uow.emit(IncidentClosed(incident.id))
     return incident
 
@@ -256,6 +286,7 @@ async def cancel(uow: UnitOfWork, actor: Principal, incident_id: int, reason: st
     await uow.session.flush()
     old, new = audit.changed(before, audit.snapshot(incident))
     audit.record(uow, actor, "incident.cancelled", incident, before=old, after=new)
+    await offers.withdraw_pending(uow, actor, incident.id, clock.now(), "the call was cancelled")
     uow.emit(IncidentCancelled(incident.id, reason))
     return incident
 

@@ -8,6 +8,7 @@ from dispatch.models.fleet import Station, Vehicle
 from dispatch.models.hospital import Hospital
 from dispatch.models.idempotency import IdempotencyRecord
 from dispatch.models.incident import Incident
+from dispatch.models.offer import Offer
 from dispatch.models.organisation import Organisation
 from dispatch.models.outbox import OutboxEvent
 from dispatch.models.position import PositionFix
@@ -22,6 +23,7 @@ __all__ = [
     "IdempotencyRecord",
     "Incident",
     "MoveUp",
+    "Offer",
     "Organisation",
     "OutboxEvent",
     "Patient",

@@ -25,6 +25,39 @@ class Role(enum.StrEnum):
     DRIVER = "driver"
     CARE_CENTRE = "care_centre"
     ADMIN = "admin"
+    STATION = "station"  # staff of one station: answer its offers, set its units' service
+
+
+class CentreLevel(enum.StrEnum):
+    """Where a dispatch centre sits (Songkhla: province, district, sub-district)."""
+
+    PROVINCE = "province"
+    DISTRICT = "district"
+    SUBDISTRICT = "subdistrict"
+
+
+class StationType(enum.StrEnum):
+    """Who runs a station (HCMC 115's satellite types 1-3)."""
+
+    HOSPITAL = "hospital"  # type 1: run by a hospital
+    SHARED = "shared"  # type 2: shared between a hospital and the centre
+    CENTRE = "centre"  # type 3: run by the dispatch centre itself
+
+
+class OfferStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for the station's answer
+    ACCEPTED = "accepted"  # the unit goes: the offer became an assignment
+    DECLINED = "declined"  # the station said no (with a reason)
+    TIMED_OUT = "timed_out"  # no answer in time
+    WITHDRAWN = "withdrawn"  # a dispatcher stopped it, or the call was served otherwise
+
+
+class DeclineReason(enum.StrEnum):
+    BUSY = "busy"  # "xe bận": the unit is out
+    NO_CREW = "no_crew"
+    VEHICLE_FAULT = "vehicle_fault"
+    TOO_FAR = "too_far"
+    OTHER = "other"
 
 
 class VehicleKind(enum.StrEnum):

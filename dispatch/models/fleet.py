@@ -7,18 +7,26 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Un
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
-from dispatch.models.enums import VehicleKind, VehicleState
+from dispatch.models.enums import StationType, VehicleKind, VehicleState
 from dispatch.models.privacy import NOT_PERSONAL, SECRET
 from dispatch.models.types import UTCDateTime, str_enum, utcnow
 
 
 class Station(Base):
-    """Where units are based and return to."""
+    """Where units are based and return to. ``organisation_id`` is the dispatch centre the
+    station works for; ``operator_id`` the organisation that runs it (a hospital, or the
+    centre itself), which its ``station_type`` names."""
 
     __tablename__ = "stations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    station_type: Mapped[StationType] = mapped_column(
+        str_enum(StationType, "station_type"), default=StationType.CENTRE, server_default="centre"
+    )
     name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
     lat: Mapped[float] = mapped_column(info=NOT_PERSONAL)
     lon: Mapped[float] = mapped_column(info=NOT_PERSONAL)
@@ -69,6 +77,8 @@ class Vehicle(Base):
     last_lat: Mapped[float | None] = mapped_column(info=NOT_PERSONAL)
     last_lon: Mapped[float | None] = mapped_column(info=NOT_PERSONAL)
     last_fix_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Why the unit is off duty when its station took it out of service ("no crew").
+    out_of_service_reason: Mapped[str | None] = mapped_column(String(200), info=NOT_PERSONAL)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

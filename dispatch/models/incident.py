@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
@@ -42,6 +42,8 @@ class Incident(Base):
     status: Mapped[IncidentStatus] = mapped_column(
         str_enum(IncidentStatus, "incident_status"), default=IncidentStatus.PENDING
     )
+    #: Mutual aid: units of every centre may be recommended, not only the owning centre's.
+    mutual_aid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

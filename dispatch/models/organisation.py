@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base
-from dispatch.models.enums import MoveUpMode, OrganisationKind
+from dispatch.models.enums import CentreLevel, MoveUpMode, OrganisationKind
 from dispatch.models.privacy import NOT_PERSONAL
-from dispatch.models.types import UTCDateTime, str_enum, utcnow
+from dispatch.models.types import JSONType, UTCDateTime, str_enum, utcnow
 
 
 class Organisation(Base):
@@ -25,4 +26,13 @@ class Organisation(Base):
     moveup_mode: Mapped[MoveUpMode] = mapped_column(
         str_enum(MoveUpMode, "moveup_mode"), default=MoveUpMode.SUGGEST, server_default="suggest"
     )
+    #: The centre above this one (province above district above sub-district): a centre
+    #: sees and dispatches its own area and everything below it.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    level: Mapped[CentreLevel | None] = mapped_column(str_enum(CentreLevel, "centre_level"))
+    #: Seconds a station has to answer an offer, per triage level, where this centre's
+    #: differ from the deployment's (``DISPATCH_OFFER_TIMEOUTS_S``).
+    offer_timeouts_s: Mapped[dict[str, Any] | None] = mapped_column(JSONType, info=NOT_PERSONAL)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -25,6 +25,10 @@ class User(Base):
     vehicle_id: Mapped[int | None] = mapped_column(
         ForeignKey("vehicles.id", ondelete="SET NULL"), index=True
     )
+    #: Station staff act for this station (its offers and its units' service).
+    station_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stations.id", ondelete="SET NULL"), index=True
+    )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Every access token carries the version it was issued under; raising it (password
     #: reset, "log out everywhere", deactivation) ends all of the user's sessions at once.

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from dispatch.models.enums import OrganisationKind
-from dispatch.schemas import Input, Name, Output
+from dispatch.models.enums import CentreLevel, OrganisationKind
+from dispatch.schemas import Id, Input, Name, Output
 
 
 def _timezone(value: str) -> str:
@@ -22,6 +22,11 @@ def _timezone(value: str) -> str:
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 
 
+OfferTimeouts = dict[
+    Literal["red", "yellow", "green", "white", "black"], Annotated[int, Field(ge=5, le=3600)]
+]
+
+
 class OrganisationCreate(Input):
     name: Name
     kind: OrganisationKind
@@ -29,6 +34,23 @@ class OrganisationCreate(Input):
         default=None,
         description="IANA time zone of its service days (default: the server's DISPATCH_TIMEZONE)",
     )
+    parent_id: Id | None = Field(
+        default=None, description="The dispatch centre above this one (dispatch centres only)"
+    )
+    level: CentreLevel | None = None
+    offer_timeouts_s: OfferTimeouts | None = Field(
+        default=None,
+        description="Seconds a station has to answer an offer, per triage level, where this "
+        "centre's differ from the deployment's",
+    )
+
+
+class CentreUpdate(Input):
+    """What an administrator may change of a dispatch centre's place and timers."""
+
+    parent_id: Id | None = None
+    level: CentreLevel | None = None
+    offer_timeouts_s: OfferTimeouts | None = None
 
 
 class OrganisationOut(Output):
@@ -36,4 +58,7 @@ class OrganisationOut(Output):
     name: str
     kind: OrganisationKind
     timezone: str
+    parent_id: int | None = None
+    level: CentreLevel | None = None
+    offer_timeouts_s: dict[str, Any] | None = None
     created_at: datetime
