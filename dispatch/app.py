@@ -97,8 +97,12 @@ async def watch_offers(state: AppState) -> None:
     while True:
         await asyncio.sleep(state.settings.offer_check_interval_s)
         try:
-            async with state.db.unit_of_work(publish=state.broker.publish) as uow:
-                await offers.expire_due(uow, state.emergency, state.clock.now())
+            now = state.clock.now()
+            async with state.db.unit_of_work(read_only=True) as uow:
+                due = await offers.any_due(uow, now)  # no write lock for an idle second
+            if due:
+                async with state.db.unit_of_work(publish=state.broker.publish) as uow:
+                    await offers.expire_due(uow, state.emergency, now)
         except Exception:
             log.exception("moving unanswered offers on failed")
 

@@ -11,6 +11,7 @@ from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
 from dispatch.errors import InvalidInput
 from dispatch.incidents import alerts, assignments, recommend, reports, service
 from dispatch.incidents import stationboard as board
+from dispatch.incidents.offerschemas import OfferOut
 from dispatch.incidents.schemas import (
     AlertOut,
     AssignmentCreate,
@@ -97,6 +98,9 @@ async def create_incident(
         auto_assignment=None
         if intake.auto_assignment is None
         else AssignmentOut.model_validate(intake.auto_assignment),
+        auto_offer=None
+        if intake.auto_offer is None
+        else OfferOut.model_validate(intake.auto_offer),
     )
 
 

@@ -8,8 +8,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Query
 
-from dispatch import clock
-from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, UoW
+from dispatch.api.deps import CurrentPrincipal, Emergency, Operational, PathId, State, UoW
 from dispatch.api.idempotency import IDEMPOTENT, IdempotentRoute
 from dispatch.fleet import availability
 from dispatch.fleet.schemas import VehicleOut
@@ -46,10 +45,18 @@ def _answer(answer: service.Answer) -> AnswerOut:
     dependencies=[IDEMPOTENT],
 )
 async def start_offers(
-    uow: UoW, actor: Operational, cfg: Emergency, incident_id: PathId, data: OfferStart
+    uow: UoW,
+    state: State,
+    actor: Operational,
+    cfg: Emergency,
+    incident_id: PathId,
+    data: OfferStart | None = None,
 ) -> OfferOut:
     incident = await incidents.get(uow, actor, incident_id, lock=True)
-    offer = await service.start(uow, actor, incident, cfg, vehicle_id=data.vehicle_id)
+    vehicle_id = None if data is None else data.vehicle_id
+    offer = await service.start(
+        uow, actor, incident, cfg, now=state.clock.now(), vehicle_id=vehicle_id
+    )
     return OfferOut.model_validate(offer)
 
 
@@ -93,9 +100,9 @@ async def get_offer(uow: UoW, actor: CurrentPrincipal, offer_id: PathId) -> Offe
     dependencies=[IDEMPOTENT],
 )
 async def accept_offer(
-    uow: UoW, actor: CurrentPrincipal, cfg: Emergency, offer_id: PathId
+    uow: UoW, state: State, actor: CurrentPrincipal, cfg: Emergency, offer_id: PathId
 ) -> AnswerOut:
-    return _answer(await service.accept(uow, actor, offer_id, cfg))
+    return _answer(await service.accept(uow, actor, offer_id, cfg, state.clock.now()))
 
 
 @router.post(
@@ -105,9 +112,15 @@ async def accept_offer(
     dependencies=[IDEMPOTENT],
 )
 async def decline_offer(
-    uow: UoW, actor: CurrentPrincipal, cfg: Emergency, offer_id: PathId, data: DeclineIn
+    uow: UoW,
+    state: State,
+    actor: CurrentPrincipal,
+    cfg: Emergency,
+    offer_id: PathId,
+    data: DeclineIn,
 ) -> AnswerOut:
-    return _answer(await service.decline(uow, actor, offer_id, data.reason, data.note, cfg))
+    now = state.clock.now()
+    return _answer(await service.decline(uow, actor, offer_id, data.reason, data.note, cfg, now))
 
 
 @router.post(
@@ -117,9 +130,11 @@ async def decline_offer(
     dependencies=[IDEMPOTENT],
 )
 async def withdraw_offer(
-    uow: UoW, actor: Operational, offer_id: PathId, data: WithdrawIn
+    uow: UoW, state: State, actor: Operational, offer_id: PathId, data: WithdrawIn | None = None
 ) -> OfferOut:
-    return OfferOut.model_validate(await service.withdraw(uow, actor, offer_id, data.note))
+    note = None if data is None else data.note
+    withdrawn = await service.withdraw(uow, actor, offer_id, note, state.clock.now())
+    return OfferOut.model_validate(withdrawn)
 
 
 @router.get(
@@ -129,10 +144,11 @@ async def withdraw_offer(
 )
 async def station_board(
     uow: UoW,
+    state: State,
     actor: CurrentPrincipal,
     hours: float = Query(default=3.0, gt=0, le=24 * 7, allow_inf_nan=False),
 ) -> BoardOut:
-    now = clock.now()
+    now = state.clock.now()
     since = now - timedelta(hours=hours)
     rows = await board.board(uow, actor, since, now)
     return BoardOut.model_validate(

@@ -46,6 +46,11 @@ async def set_service(
             return vehicle
         vehicle.state, vehicle.out_of_service_reason = VehicleState.AVAILABLE, None
     else:
+        if vehicle.state == VehicleState.OFF_DUTY and reason in (
+            None,
+            vehicle.out_of_service_reason,
+        ):
+            return vehicle
         if not reason:
             raise InvalidInput("reason", "Say why the unit is out of service.")
         busy = await uow.session.scalar(
@@ -55,8 +60,6 @@ async def set_service(
         )
         if busy is not None:
             raise Conflict(f"{vehicle.call_sign} is on incident {busy}; it cannot go out now.")
-        if vehicle.state == VehicleState.OFF_DUTY and vehicle.out_of_service_reason == reason:
-            return vehicle
         vehicle.state, vehicle.out_of_service_reason = VehicleState.OFF_DUTY, reason
     await uow.session.flush()
     after = {"state": vehicle.state.value, "out_of_service_reason": vehicle.out_of_service_reason}

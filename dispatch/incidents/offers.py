@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from dispatch import clock
 from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
@@ -34,6 +33,7 @@ from dispatch.models.enums import (
     Triage,
 )
 from dispatch.organisations import hierarchy
+from dispatch.routing.ranking import RankedUnit
 
 #: How many ranked units the chain looks through for the next station.
 LOOK_AHEAD = 200
@@ -86,6 +86,10 @@ async def _offered_elsewhere(uow: UnitOfWork) -> set[int]:
     )
 
 
+#: A unit another call's offer took a moment ago is skipped and the next one tried.
+ATTEMPTS = 3
+
+
 async def _make(
     uow: UnitOfWork,
     actor: Principal | None,
@@ -99,11 +103,76 @@ async def _make(
     auto: bool,
 ) -> Offer | None:
     """Offer the call to ``vehicle_id`` (which must be rankable now), or to the best unit
-    of a station not yet asked in this chain; None when no station is left."""
+    of a station not yet asked in this chain; None when no station is left. Two calls
+    offered at the same moment may pick the same unit: the database refuses the second
+    pending offer for it, and that call moves on to its next best unit."""
     tried_units, tried_stations = await _tried(uow, chain_id)
     skip = tried_units | await _offered_elsewhere(uow)
     if vehicle_id is not None:
         skip.discard(vehicle_id)
+    timer = timedelta(seconds=await timeout_s(uow, cfg, incident.organisation_id, incident.triage))
+    for _attempt in range(ATTEMPTS):
+        chosen = await _choose(uow, incident, cfg, now, skip, tried_stations, vehicle_id)
+        if chosen is None:
+            return None
+        ranked, station_id = chosen
+        unit = ranked.candidate
+        offer = Offer(
+            incident_id=incident.id,
+            organisation_id=incident.organisation_id,
+            vehicle_id=unit.vehicle_id,
+            station_id=station_id,
+            chain_id=chain_id,
+            step=step,
+            triage=incident.triage,
+            status=OfferStatus.PENDING,
+            recommended_rank=ranked.rank,
+            eta_s=ranked.eta_s,
+            unit_state=unit.state,
+            auto=auto,
+            offered_by=_who(actor),
+            offered_at=now,
+            expires_at=now + timer,
+        )
+        try:
+            async with uow.session.begin_nested():
+                uow.session.add(offer)
+                await uow.session.flush()
+        except IntegrityError:  # the partial unique indexes: last line of defence
+            if vehicle_id is not None or await _has_pending(uow, incident.id):
+                raise Conflict(
+                    f"Incident {incident.id} or unit {unit.call_sign} already has an open offer."
+                ) from None
+            skip.add(unit.vehicle_id)
+            continue
+        if offer.chain_id is None:
+            offer.chain_id = offer.id
+            await uow.session.flush()
+        store.record(uow, actor, "offer.made", offer)
+        await store.announce(uow, offer)
+        return offer
+    raise Conflict(f"Units for incident {incident.id} are being offered elsewhere; try again.")
+
+
+async def _has_pending(uow: UnitOfWork, incident_id: int) -> bool:
+    found = await uow.session.scalar(
+        select(Offer.id).where(
+            Offer.incident_id == incident_id, Offer.status == OfferStatus.PENDING
+        )
+    )
+    return found is not None
+
+
+async def _choose(
+    uow: UnitOfWork,
+    incident: Incident,
+    cfg: DispatchConfig,
+    now: datetime,
+    skip: set[int],
+    tried_stations: set[int],
+    vehicle_id: int | None,
+) -> tuple[RankedUnit, int | None] | None:
+    """The ranked unit to offer and its station."""
     rec = await recommend.recommend(
         uow, incident, cfg, now=now, exclude_vehicle_ids=skip, limit=LOOK_AHEAD
     )
@@ -129,39 +198,7 @@ async def _make(
         )
         if chosen is None:
             return None
-    unit = chosen.candidate
-    offer = Offer(
-        incident_id=incident.id,
-        organisation_id=incident.organisation_id,
-        vehicle_id=unit.vehicle_id,
-        station_id=stations.get(unit.vehicle_id),
-        chain_id=chain_id,
-        step=step,
-        triage=incident.triage,
-        status=OfferStatus.PENDING,
-        recommended_rank=chosen.rank,
-        eta_s=chosen.eta_s,
-        unit_state=unit.state,
-        auto=auto,
-        offered_by=_who(actor),
-        offered_at=now,
-        expires_at=now
-        + timedelta(seconds=await timeout_s(uow, cfg, incident.organisation_id, incident.triage)),
-    )
-    uow.session.add(offer)
-    try:
-        async with uow.session.begin_nested():
-            await uow.session.flush()
-    except IntegrityError as exc:  # the partial unique indexes: last line of defence
-        raise Conflict(
-            f"Incident {incident.id} or unit {unit.call_sign} already has an open offer."
-        ) from exc
-    if offer.chain_id is None:
-        offer.chain_id = offer.id
-        await uow.session.flush()
-    store.record(uow, actor, "offer.made", offer)
-    await store.announce(uow, offer)
-    return offer
+    return chosen, stations.get(chosen.candidate.vehicle_id)
 
 
 async def _open_incident(uow: UnitOfWork, incident_id: int) -> Incident | None:
@@ -183,6 +220,7 @@ async def start(
     incident: Incident,
     cfg: DispatchConfig,
     *,
+    now: datetime,
     vehicle_id: int | None = None,
     auto: bool = False,
 ) -> Offer:
@@ -199,7 +237,7 @@ async def start(
             f"Incident {incident.id} is already offered (offer {pending}); withdraw it first."
         )
     offer = await _make(
-        uow, actor, incident, cfg, clock.now(), chain_id=None, step=1, vehicle_id=vehicle_id,
+        uow, actor, incident, cfg, now, chain_id=None, step=1, vehicle_id=vehicle_id,
         auto=auto,
     )  # fmt: skip
     if offer is None:
@@ -273,14 +311,15 @@ def _answered(offer: Offer, actor: Principal | None, now: datetime) -> None:
     offer.answered_by = _who(actor)
 
 
-async def accept(uow: UnitOfWork, actor: Principal, offer_id: int, cfg: DispatchConfig) -> Answer:
+async def accept(
+    uow: UnitOfWork, actor: Principal, offer_id: int, cfg: DispatchConfig, now: datetime
+) -> Answer:
     """The station takes the call: the offer becomes the unit's assignment. Accepting an
     accepted offer again changes nothing. If the unit was taken meanwhile, the offer is
     withdrawn and the chain moves on (the answer says so)."""
     offer = await get(uow, actor, offer_id, lock=True)
     if offer.status == OfferStatus.ACCEPTED:
         return Answer(offer, None)
-    now = clock.now()
     if offer.status != OfferStatus.PENDING:
         raise Conflict(f"This offer was {offer.status.value.replace('_', ' ')}.")
     if now >= offer.expires_at:
@@ -322,6 +361,7 @@ async def decline(
     reason: DeclineReason,
     note: str | None,
     cfg: DispatchConfig,
+    now: datetime,
 ) -> Answer:
     """The station says no (a reason is required); the next best station is offered the
     call at once. Declining a declined offer again changes nothing."""
@@ -330,7 +370,6 @@ async def decline(
         return Answer(offer, None)
     if offer.status != OfferStatus.PENDING:
         raise Conflict(f"This offer was {offer.status.value.replace('_', ' ')}.")
-    now = clock.now()
     offer.status = OfferStatus.DECLINED
     offer.decline_reason = reason
     offer.note = note
@@ -341,7 +380,9 @@ async def decline(
     return Answer(offer, await _next(uow, actor, offer, cfg, now))
 
 
-async def withdraw(uow: UnitOfWork, actor: Principal, offer_id: int, note: str | None) -> Offer:
+async def withdraw(
+    uow: UnitOfWork, actor: Principal, offer_id: int, note: str | None, now: datetime
+) -> Offer:
     """A dispatcher stops the chain (to assign by hand, or the call needs no unit)."""
     offer = await get(uow, actor, offer_id, lock=True)
     if not actor.is_operational:
@@ -352,11 +393,20 @@ async def withdraw(uow: UnitOfWork, actor: Principal, offer_id: int, note: str |
         raise Conflict(f"This offer was {offer.status.value.replace('_', ' ')}.")
     offer.status = OfferStatus.WITHDRAWN
     offer.note = (note or "withdrawn by a dispatcher")[:500]
-    _answered(offer, actor, clock.now())
+    _answered(offer, actor, now)
     await uow.session.flush()
     store.record(uow, actor, "offer.withdrawn", offer)
     await store.announce(uow, offer)
     return offer
+
+
+async def any_due(uow: UnitOfWork, now: datetime) -> bool:
+    found = await uow.session.scalar(
+        select(Offer.id)
+        .where(Offer.status == OfferStatus.PENDING, Offer.expires_at <= now)
+        .limit(1)
+    )
+    return found is not None
 
 
 async def expire_due(uow: UnitOfWork, cfg: DispatchConfig, now: datetime) -> list[Answer]:

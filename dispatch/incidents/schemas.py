@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from dispatch.incidents.offerschemas import FiguresOut
+from dispatch.incidents.offerschemas import FiguresOut, OfferOut
 from dispatch.models.enums import AssignmentStatus, Capability, IncidentStatus, Triage
 from dispatch.schemas import (
     Address,
@@ -149,6 +149,9 @@ class IntakeOut(IncidentOut):
     complaint_label: str
     possible_duplicates: list[DuplicateOut]
     auto_assignment: AssignmentOut | None = None
+    auto_offer: OfferOut | None = Field(
+        default=None, description="Red calls with auto offers: the offer made at once"
+    )
 
 
 class ComplaintOut(Output):

@@ -167,7 +167,7 @@ async def _auto_offer(
     a dispatcher, as it would without auto dispatch."""
     try:
         async with uow.session.begin_nested():
-            return await offer_chain.start(uow, actor, incident, cfg, auto=True)
+            return await offer_chain.start(uow, actor, incident, cfg, now=clock.now(), auto=True)
     except Conflict:
         return None
 

@@ -74,6 +74,11 @@ class Figures:
     response_s: IntervalStats = field(default_factory=lambda: IntervalStats.of([]))
 
 
+def _operator(station: Station) -> int:
+    """Who runs the station: its operator, or the centre itself when none is named."""
+    return station.operator_id or station.organisation_id
+
+
 async def _stations(uow: UnitOfWork, actor: Principal) -> list[Station]:
     stmt = select(Station).order_by(Station.name, Station.id)
     if not actor.is_operational:
@@ -102,15 +107,15 @@ async def board(
 ) -> list[StationBoard]:
     stations = await _stations(uow, actor)
     ids = [s.id for s in stations]
-    operators = await _names(uow, (s.operator_id for s in stations))
+    operators = await _names(uow, (_operator(s) for s in stations))
     out = {
         s.id: StationBoard(
             station_id=s.id,
             name=s.name,
             station_type=s.station_type.value,
             centre_id=s.organisation_id,
-            operator_id=s.operator_id,
-            operator_name=operators.get(s.operator_id) if s.operator_id else None,
+            operator_id=_operator(s),
+            operator_name=operators.get(_operator(s)),
             lat=s.lat,
             lon=s.lon,
         )
@@ -176,7 +181,7 @@ async def figures(
     """Per station and per operator, for the offers made in [since, until)."""
     stations = await _stations(uow, actor)
     by_id = {s.id: s for s in stations}
-    operators = await _names(uow, (s.operator_id for s in stations))
+    operators = await _names(uow, (_operator(s) for s in stations))
     rows = (
         await uow.session.execute(
             select(Offer, Incident.created_at, Assignment.on_scene_at)
@@ -195,13 +200,12 @@ async def figures(
     for offer, created_at, on_scene_at in rows:
         assert offer.station_id is not None
         per_station.setdefault(offer.station_id, []).append((offer, created_at, on_scene_at))
-        operator = by_id[offer.station_id].operator_id
-        if operator is not None:
-            per_operator.setdefault(operator, []).append((offer, created_at, on_scene_at))
+        operator = _operator(by_id[offer.station_id])
+        per_operator.setdefault(operator, []).append((offer, created_at, on_scene_at))
     station_rows = [_tally(s.id, s.name, per_station.get(s.id, [])) for s in stations]
     operator_rows = [
         _tally(op, operators.get(op, str(op)), per_operator.get(op, []))
-        for op in sorted({s.operator_id for s in stations if s.operator_id is not None})
+        for op in sorted({_operator(s) for s in stations})
     ]
     return station_rows, operator_rows
 

@@ -39,6 +39,7 @@ class Stack:
             "redis_url": self.redis_url,
             "secret_key": TEST_SECRET,
             "alert_interval_s": 3600,  # tests drive alert checks themselves
+            "offer_check_interval_s": 3600,  # and offer timers (offers.expire_due)
             # No rush hours unless a test asks: what a test sees must not depend on the hour
             # it runs at (the move-up browser test found no move in the evening rush).
             "rush_hours": "",
