@@ -33,13 +33,25 @@ from dispatch.benchmarks.fuzz_tally import Tally
 from dispatch.realtime.fixes import FixError, decode_osmand_json, decode_osmand_params
 from tests.helpers.server import LiveServer, serve
 from tests.helpers.stacks import Stack
+from tests.helpers.stations import add_station_staff
 from tests.helpers.world import World, build_world
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES_PER_OPERATION = 8
-#: Every identity: staff, a crew logged in, a vehicle's phone, both care centres, nobody.
-ROLES = ("admin", "supervisor", "dispatcher", "driver", "care_a", "care_b", "device:A1", None)
+#: Every identity: staff, a crew logged in, a vehicle's phone, both care centres, a
+#: station's staff, nobody.
+ROLES = (
+    "admin",
+    "supervisor",
+    "dispatcher",
+    "driver",
+    "care_a",
+    "care_b",
+    "station",
+    "device:A1",
+    None,
+)
 #: Requests per identity in the stateful phase (sequences that follow the schema's links).
 STATEFUL_REQUESTS = 120
 CHECKS = [
@@ -73,6 +85,7 @@ async def fuzz_target(stack: Stack) -> AsyncIterator[tuple[LiveServer, World]]:
 
     db = Database(stack.database_url)
     world = await build_world(db)
+    await add_station_staff(db, world, "station", world.station_id)
     await db.dispose()
     settings_ = stack.settings(
         plan_time_limit_s=0.3,

@@ -326,3 +326,31 @@ async def test_figures_per_station_and_operator(room: Room) -> None:
     assert (north["offers"], north["timed_out"]) == (1, 1)
     [operator] = kpis["operators"]  # both stations are run by the centre itself
     assert (operator["offers"], operator["accepted"], operator["timed_out"]) == (3, 1, 1)
+
+
+async def test_offers_survive_a_restart_of_the_worker(
+    stack: Stack, world: World, db: Database
+) -> None:
+    """The chain lives in the database: a worker started after the first one stopped times
+    the offer out at its deadline and moves it on, and its station can accept the next."""
+    ids = await add_north(db, world)
+    await add_station_staff(db, world, "north", ids["north_station"])
+    clock = ManualClock(datetime.now(UTC))
+    first = create_app(stack.settings(), clock=clock)
+    async with first.router.lifespan_context(first):
+        transport = httpx.ASGITransport(app=first)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            room = Room(http, clock, world, first.state.dispatch, ids["north_station"])
+            offer = await room.offer(await room.incident())
+    clock.advance(61)
+    second = create_app(stack.settings(), clock=clock)
+    async with second.router.lifespan_context(second):
+        transport = httpx.ASGITransport(app=second)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            room = Room(http, clock, world, second.state.dispatch, ids["north_station"])
+            [moved] = await room.expire()
+            assert moved.offer.id == offer["id"]
+            assert moved.offer.answered_at == datetime.fromisoformat(offer["expires_at"])
+            assert moved.next is not None
+            accepted = await room.ok("north", "POST", f"/offers/{moved.next.id}/accept")
+            assert accepted["assignment_id"] is not None

@@ -195,7 +195,9 @@ async def assign_unit(
     incident_id: PathId,
     data: AssignmentCreate,
 ) -> AssignmentOut:
-    incident = await service.get(uow, actor, incident_id)
+    # The call first, then its unit and offers: the order every path that sends a unit
+    # takes (an offer's acceptance too), so none waits on another in the opposite order.
+    incident = await service.get(uow, actor, incident_id, lock=True)
     assignment = await assignments.assign(
         uow, actor, incident, data.vehicle_id, recommended_rank=data.recommended_rank
     )

@@ -35,6 +35,7 @@ ROLES = (
     "device",
     "care_a",
     "care_b",
+    "station",
 )
 
 
@@ -187,6 +188,7 @@ def _seed(api: _Api, world: FuzzWorld, rng: random.Random) -> None:
         ("driver", centre),
         ("care_a", care["care_a"]),
         ("care_b", care["care_b"]),
+        ("station", centre),
     ):
         world.usernames[role] = f"fuzz-{role}-{tag}"
         world.passwords[role] = secrets.token_urlsafe(18)
@@ -197,6 +199,7 @@ def _seed(api: _Api, world: FuzzWorld, rng: random.Random) -> None:
             "role": "care_centre" if role.startswith("care") else role,
             "organisation_id": org,
             "vehicle_id": vehicles["A1"] if role == "driver" else None,
+            "station_id": world.ids["station"][0] if role == "station" else None,
         }
         world.user_ids[role] = world.add(
             "user", api.call("admin", "POST", "/users", json=body)["id"]
@@ -256,6 +259,8 @@ def _seed_incidents(
         for status in ("acknowledged", "en_route"):
             path = f"/assignments/{assignment['id']}/status"
             api.call(crew, "POST", path, json={"status": status})
+    offered = api.call("dispatcher", "POST", f"/incidents/{world.ids['incident'][2]}/offers")
+    world.add("offer", offered["id"])
     cancel = f"/incidents/{world.ids['incident'][-1]}/cancel"
     api.call("dispatcher", "POST", cancel, json={"reason": "fuzz set-up"})
 

@@ -277,6 +277,15 @@ async def _exhausted(uow: UnitOfWork, incident: Incident, last: Offer, now: date
 
 
 async def _locked(uow: UnitOfWork, offer_id: int) -> Offer:
+    """The offer under its row lock, its call's row locked first: every path that changes
+    both (an accept, a direct assignment, a hand-over, the timer) takes the call before
+    its offers, so two of them never wait on each other in opposite order."""
+    incident_id = await uow.session.scalar(select(Offer.incident_id).where(Offer.id == offer_id))
+    if incident_id is None:
+        raise NotFound(f"Offer {offer_id} does not exist.")
+    await uow.session.scalar(
+        uow.strategy.lock_for_update(select(Incident.id).where(Incident.id == incident_id))
+    )
     offer = await uow.session.scalar(
         uow.strategy.lock_for_update(
             select(Offer).where(Offer.id == offer_id).execution_options(populate_existing=True)
