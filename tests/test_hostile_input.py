@@ -254,6 +254,7 @@ async def _patch_targets(client: httpx.AsyncClient, world: World) -> dict[str, t
         "/incidents/{incident_id}": (f"/incidents/{incident.json()['id']}", "dispatcher"),
         "/patients/{patient_id}": (f"/patients/{world.patient_a_id}", "care_a"),
         "/bookings/{booking_id}": (f"/bookings/{booking.json()['id']}", "care_a"),
+        "/organisations/{organisation_id}": (f"/organisations/{world.centre_id}", "admin"),
     }
 
 

@@ -22,6 +22,13 @@ async def create_organisation(
     return OrganisationOut.model_validate(created)
 
 
+@router.get("/{organisation_id}", response_model=OrganisationOut)
+async def get_organisation(
+    uow: UoW, actor: CurrentPrincipal, organisation_id: PathId
+) -> OrganisationOut:
+    return OrganisationOut.model_validate(await service.get_visible(uow, actor, organisation_id))
+
+
 @router.patch(
     "/{organisation_id}",
     response_model=OrganisationOut,

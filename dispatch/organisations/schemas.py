@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field
 
 from dispatch.models.enums import CentreLevel, OrganisationKind
-from dispatch.schemas import Id, Input, Name, Output
+from dispatch.schemas import Id, Input, Name, Output, Update
 
 
 def _timezone(value: str) -> str:
@@ -45,8 +45,11 @@ class OrganisationCreate(Input):
     )
 
 
-class CentreUpdate(Input):
-    """What an administrator may change of a dispatch centre's place and timers."""
+class CentreUpdate(Update):
+    """What an administrator may change of a dispatch centre's place and timers; null
+    makes it a root centre, without a level, or on the deployment's timers."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"parent_id", "level", "offer_timeouts_s"})
 
     parent_id: Id | None = None
     level: CentreLevel | None = None

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from dispatch.audit import service as audit
 from dispatch.auth.principal import Principal
 from dispatch.db.session import UnitOfWork
-from dispatch.errors import Forbidden, InvalidInput
+from dispatch.errors import Forbidden, InvalidInput, NotFound
 from dispatch.models import Organisation
 from dispatch.models.enums import OrganisationKind, Role
 from dispatch.organisations import hierarchy
@@ -44,6 +44,14 @@ async def list_visible(uow: UnitOfWork, actor: Principal) -> list[Organisation]:
     if not actor.is_operational:
         stmt = stmt.where(Organisation.id == actor.organisation_id)
     return list((await uow.session.scalars(stmt)).all())
+
+
+async def get_visible(uow: UnitOfWork, actor: Principal, organisation_id: int) -> Organisation:
+    """One organisation, as ``list_visible`` would show it (others answer 404)."""
+    org = await uow.session.get(Organisation, organisation_id)
+    if org is None or (not actor.is_operational and org.id != actor.organisation_id):
+        raise NotFound(f"Organisation {organisation_id} does not exist.")
+    return org
 
 
 async def update_centre(
