@@ -214,7 +214,7 @@ class MoveUpChanged(DomainEvent):
 @dataclass(frozen=True, slots=True)
 class OfferChanged(DomainEvent):
     """A call was offered to a station, or the offer was answered, timed out or withdrawn:
-    the control room follows the chain live; the offered unit's crew hears of it too."""
+    the control room follows the chain live (the crew hears of the job once accepted)."""
 
     NAME: ClassVar[str] = "offer.changed"
     offer_id: int

@@ -275,4 +275,11 @@ async def test_the_header_is_declared_on_exactly_the_idempotent_writes(app: Fast
         "POST /standby-posts",
         "POST /vehicles/{vehicle_id}/phone-pairing",
         "POST /vehicles/{vehicle_id}/crew-link",
+        "POST /incidents/{incident_id}/offers",
+        "POST /offers/{offer_id}/accept",
+        "POST /offers/{offer_id}/decline",
+        "POST /offers/{offer_id}/withdraw",
+        "POST /incidents/{incident_id}/handover",
+        "PUT /incidents/{incident_id}/mutual-aid",
+        "PUT /vehicles/{vehicle_id}/service",
     }
