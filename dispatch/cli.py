@@ -165,6 +165,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n=== Dispatch demo: central Bangkok ===")
     print(f"database   {settings.database_url}")
     print(f"screens    {base}/control  (dispatchers)  {base}/crew  (crews)  {base}/care")
+    print(f"           {base}/station  (station staff)")
     print(f"API docs   {base}/docs")
     where = settings.osm_path or settings.osrm_url
     print(f"travel     {'road ETAs from ' + str(where) if where else 'straight line'}")

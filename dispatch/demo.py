@@ -1,6 +1,7 @@
-"""A demo control room in central Bangkok: one dispatch centre, five stations, nineteen
-units, real receiving hospitals and a care centre with patients. Needs no services and
-no data files; seeding twice changes nothing."""
+"""A demo control room in central Bangkok: one dispatch centre, five stations (one run by a
+hospital, one shared with a hospital, three by the centre), nineteen units, real receiving
+hospitals, a care centre with patients and a login for each station's staff. Needs no
+services and no data files; seeding twice changes nothing."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ from dispatch.auth.schemas import UserCreate
 from dispatch.config import Settings
 from dispatch.db.session import UnitOfWork
 from dispatch.fleet import service as fleet
-from dispatch.models import Hospital, Organisation, Patient, Station, Vehicle
-from dispatch.models.enums import Mobility, OrganisationKind, Role, VehicleKind, VehicleState
+from dispatch.models import Hospital, Organisation, Patient, Station, User, Vehicle
+from dispatch.models.enums import (
+    Mobility,
+    OrganisationKind,
+    Role,
+    StationType,
+    VehicleKind,
+    VehicleState,
+)
 
 DEMO_CENTRE = "Bangkok EMS 1669 (demo)"
 
@@ -43,6 +51,19 @@ STATIONS = [
     ("Khlong Toei Station", 13.71500, 100.56300, "Rama IV Rd, Khlong Toei"),
     ("Huai Khwang Station", 13.77300, 100.57500, "Pracha Rat Bamphen Rd, Huai Khwang"),
 ]
+
+#: Who runs each station (HCMC 115's satellite types): a hospital (type 1), a hospital
+#: together with the centre (type 2), or the centre itself (type 3, operator None). The
+#: hospitals are demo operator organisations of their own.
+STATION_OPERATORS = [
+    (StationType.HOSPITAL, "King Chulalongkorn Memorial Hospital EMS (demo)"),  # Pathumwan
+    (StationType.SHARED, "Bangkok Christian Hospital EMS (demo)"),  # Silom
+    (StationType.CENTRE, None),  # Din Daeng
+    (StationType.CENTRE, None),  # Khlong Toei
+    (StationType.CENTRE, None),  # Huai Khwang
+]
+#: The hospital operator organisations the demo adds (beside its centre and care centre).
+OPERATORS = [name for _type, name in STATION_OPERATORS if name is not None]
 
 #: call sign, kind, seats (seated, wheelchair, stretcher), station index, state,
 #: serves transports
@@ -75,6 +96,10 @@ PATIENTS = [
     ("Nguyen Thi Lan", Mobility.AMBULATORY, True, 13.7305, 100.5180, "Sam Yan"),
 ]
 
+#: Station staff: ``station1`` answers Pathumwan Station's offers, ``station2`` Silom's, …
+#: (the index into STATIONS).
+STATION_LOGINS = {f"station{i + 1}": i for i in range(len(STATIONS))}
+
 #: username, role, full name; password is "<username>-demo-1669".
 LOGINS = [
     ("admin", Role.ADMIN, "Demo Administrator"),
@@ -82,6 +107,10 @@ LOGINS = [
     ("dispatcher", Role.DISPATCHER, "Demo Dispatcher"),
     ("driver", Role.DRIVER, "Demo Driver (A1)"),
     ("carecentre", Role.CARE_CENTRE, "Demo Care Centre Coordinator"),
+    *(
+        (username, Role.STATION, f"Demo staff, {STATIONS[i][0]}")
+        for username, i in STATION_LOGINS.items()
+    ),
 ]
 
 #: The demo area's road map, shipped inside the package (derived from OpenStreetMap by
@@ -177,6 +206,8 @@ async def seed(uow: UnitOfWork) -> DemoInfo:
         a1 = await session.scalar(select(Vehicle).where(Vehicle.call_sign == "A1"))
         assert a1 is not None
         for username, role, full_name in LOGINS:
+            if role == Role.STATION:
+                continue  # below, with the stations' operators
             organisation = care if role == Role.CARE_CENTRE else centre
             await auth_service.create_user(
                 uow,
@@ -190,6 +221,7 @@ async def seed(uow: UnitOfWork) -> DemoInfo:
                     vehicle_id=a1.id if role == Role.DRIVER else None,
                 ),
             )
+    await _seed_stations(uow, centre)
     a1 = await session.scalar(
         select(Vehicle).where(Vehicle.organisation_id == centre.id, Vehicle.call_sign == "A1")
     )
@@ -201,3 +233,53 @@ async def seed(uow: UnitOfWork) -> DemoInfo:
         device_vehicle="A1",
         device_token=token,
     )
+
+
+async def _operator(uow: UnitOfWork, name: str) -> Organisation:
+    found = await uow.session.scalar(
+        select(Organisation).where(
+            Organisation.name == name, Organisation.kind == OrganisationKind.HOSPITAL_OPERATOR
+        )
+    )
+    if found is None:
+        found = Organisation(name=name, kind=OrganisationKind.HOSPITAL_OPERATOR)
+        uow.session.add(found)
+        await uow.session.flush()
+    return found
+
+
+async def _seed_stations(uow: UnitOfWork, centre: Organisation) -> None:
+    """Who runs each station, and its staff's login: also added to a demo database seeded
+    before stations had operators (each piece only when it is missing)."""
+    session = uow.session
+    stations = {
+        s.name: s
+        for s in await session.scalars(select(Station).where(Station.organisation_id == centre.id))
+    }
+    for (name, *_where), (station_type, operator_name) in zip(
+        STATIONS, STATION_OPERATORS, strict=True
+    ):
+        station = stations.get(name)
+        if station is None or station.operator_id is not None:
+            continue
+        operator = centre if operator_name is None else await _operator(uow, operator_name)
+        station.station_type, station.operator_id = station_type, operator.id
+    await session.flush()
+    full_names = {username: full_name for username, _role, full_name in LOGINS}
+    for username, index in STATION_LOGINS.items():
+        station = stations.get(STATIONS[index][0])
+        taken = await session.scalar(select(User.id).where(User.username == username))
+        if station is None or taken is not None:
+            continue
+        await auth_service.create_user(
+            uow,
+            None,
+            UserCreate(
+                username=username,
+                full_name=full_names[username],
+                password=demo_password(username),
+                role=Role.STATION,
+                organisation_id=station.operator_id or centre.id,
+                station_id=station.id,
+            ),
+        )

@@ -113,8 +113,8 @@ def _living_city(base: str) -> list[str]:
 
 
 DEMO_ROWS = {
-    "organisations": 2,
-    "users": 5,
+    "organisations": 2 + len(demo.OPERATORS),
+    "users": len(demo.LOGINS),
     "stations": len(demo.STATIONS),
     "vehicles": len(demo.VEHICLES),
     "hospitals": len(demo.HOSPITALS),

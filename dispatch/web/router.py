@@ -30,7 +30,12 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
-PAGES = {"control": "control.html", "crew": "crew.html", "care": "care.html"}
+PAGES = {
+    "control": "control.html",
+    "crew": "crew.html",
+    "care": "care.html",
+    "station": "station.html",
+}
 
 router = APIRouter(include_in_schema=False)
 
@@ -71,6 +76,11 @@ async def crew() -> FileResponse:
 @router.get("/care")
 async def care() -> FileResponse:
     return _page(PAGES["care"])
+
+
+@router.get("/station")
+async def station() -> FileResponse:
+    return _page(PAGES["station"])
 
 
 # API documentation from this server's own files: a control room may have no internet,

@@ -50,18 +50,18 @@ def _untranslated(lang: str) -> set[str]:
     }
 
 
-async def _control(open_page: OpenPage) -> Any:
+async def _control(open_page: OpenPage, _screens: Screens) -> Any:
     return await live_control(open_page)
 
 
-async def _crew(open_page: OpenPage) -> Any:
+async def _crew(open_page: OpenPage, _screens: Screens) -> Any:
     tab = await open_page("/crew", viewport=PHONE, is_mobile=True, has_touch=True)
     await login(tab.page, "driver")
     await expect(tab.page.get_by_test_id("job")).to_be_visible()
     return tab
 
 
-async def _care(open_page: OpenPage) -> Any:
+async def _care(open_page: OpenPage, _screens: Screens) -> Any:
     tab = await open_page("/care")
     await login(tab.page, "carecentre")
     await expect(tab.page.get_by_test_id("files")).to_be_visible()
@@ -69,10 +69,27 @@ async def _care(open_page: OpenPage) -> Any:
     return tab
 
 
-SCREENS: dict[str, Callable[[OpenPage], Awaitable[Any]]] = {
+async def _station(open_page: OpenPage, screens: Screens) -> Any:
+    """Pathumwan Station's screen with an offer waiting (to its unit A1) and its units."""
+    made = await screens.api(
+        "POST", "/incidents", json={"lat": 13.7446, "lon": 100.5296, "chief_complaint": "fall"}
+    )
+    assert made.status_code == 201, made.text
+    body = {"vehicle_id": screens.vehicle_ids["A1"]}
+    offered = await screens.api("POST", f"/incidents/{made.json()['id']}/offers", json=body)
+    assert offered.status_code == 201, offered.text
+    tab = await open_page("/station", viewport=PHONE, is_mobile=True, has_touch=True)
+    await login(tab.page, "station1")
+    await expect(tab.page.locator(".offer-card")).to_have_count(1)
+    await expect(tab.page.get_by_test_id("station-units").locator("li")).not_to_have_count(0)
+    return tab
+
+
+SCREENS: dict[str, Callable[[OpenPage, Screens], Awaitable[Any]]] = {
     "control": _control,
     "crew": _crew,
     "care": _care,
+    "station": _station,
 }
 
 
@@ -80,7 +97,7 @@ SCREENS: dict[str, Callable[[OpenPage], Awaitable[Any]]] = {
 async def test_every_screen_speaks_thai_vietnamese_and_english(
     open_page: OpenPage, screens: Screens, screen: str
 ) -> None:
-    tab = await SCREENS[screen](open_page)
+    tab = await SCREENS[screen](open_page, screens)
     page = tab.page
     for lang in ("th", "vi", "en"):
         await page.select_option("#lang", lang)

@@ -25,7 +25,7 @@ from tests.routing.osmfixture import at, write_osm
 I18N = STATIC_DIR / "i18n"
 
 
-@pytest.mark.parametrize("path", ["/control", "/crew", "/care", "/screens"])
+@pytest.mark.parametrize("path", ["/control", "/crew", "/care", "/station", "/screens"])
 async def test_pages_load_only_their_own_scripts(client: httpx.AsyncClient, path: str) -> None:
     page = await client.get(path)
     assert page.status_code == 200

@@ -438,12 +438,13 @@ export class Session {
     return this.api("POST", path, body);
   }
 
-  /** POST ``body`` as one user ``action`` (the form, or a name for what the person did)
-   * with an Idempotency-Key: a double click or a resend after a network blip does it once.
-   * Shortly after a success the action is done: pressing again is a new one, new key. */
-  async act(action, path, body = {}) {
+  /** POST (or ``method``) ``body`` as one user ``action`` (the form, or a name for what
+   * the person did) with an Idempotency-Key: a double click or a resend after a network
+   * blip does it once. Shortly after a success the action is done: pressing again is a
+   * new one, new key. */
+  async act(action, path, body = {}, method = "POST") {
     const pending = keyFor(action, body);
-    const data = await this.api("POST", path, body, pending.key);
+    const data = await this.api(method, path, body, pending.key);
     setTimeout(() => {
       if (actionKeys.get(action) === pending) actionKeys.delete(action);
     }, DOUBLE_PRESS_MS);

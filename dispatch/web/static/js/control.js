@@ -1,5 +1,6 @@
 // Dispatcher screen: live map, call queue, new call, recommendations with one-click assign,
-// unit board, incident timeline (NEMSIS eTimes), alerts and the day's transport plan.
+// offers to stations and the availability board (offers.js, board.js), unit board,
+// incident timeline (NEMSIS eTimes), alerts and the day's transport plan.
 // Everything live arrives through /ws/control (see feed.js); HTTP is used for actions and
 // for data the feed does not carry (recommendations, alerts, manifests, timelines).
 
@@ -34,6 +35,7 @@ import { bindCallKeys, leaveForm } from "./keys.js";
 import { ControlFeed } from "./feed.js";
 import { DispatchMap, labelIcon, upsertMarker } from "./map.js";
 import { MoveUpPanel } from "./moveups.js";
+import { StationWork } from "./offers.js";
 import { AlarmPanel, alarmBanner, armSound } from "./sos.js";
 import { mountDevicesPanel, renderDevicesPanel } from "./devices.js";
 import { mountUsersPanel } from "./users.js";
@@ -79,6 +81,7 @@ let map = null;
 let feed = null;
 let alarms = null; // crew SOS banner and siren (sos.js)
 let moveups = null; // move-up suggestions and the coverage layer (moveups.js)
+let stationWork = null; // offers to stations and the availability board (offers.js)
 let started = false;
 
 // --- helpers ------------------------------------------------------------------------------
@@ -416,11 +419,14 @@ function renderDetail() {
         "div",
         { class: "actions" },
         el("button", { type: "button", class: "primary", "data-action": "recommend", onclick: () => recommend(incident.id) }, t("control.recommend")),
+        incident.status === "pending" ? el("button", { type: "button", "data-action": "offer", onclick: () => stationWork.offers.offer(incident.id, $("#detail-flash")) }, t("offers.offer_best")) : null,
         el("button", { type: "button", "data-action": "close", onclick: () => closeIncident(incident.id) }, t("control.close_incident")),
         el("button", { type: "button", class: "danger", "data-action": "cancel", onclick: () => cancelIncident(incident.id) }, t("control.cancel_incident")),
       )
     : null;
-  const message = el("p", { class: "flash", id: "detail-flash", hidden: true });
+  // What the last action said stays while the same call is redrawn (events redraw it).
+  const kept = $("#detail-flash");
+  const message = kept?.dataset.incident === String(incident.id) ? kept : el("p", { class: "flash", id: "detail-flash", hidden: true, "data-incident": incident.id });
   body.replaceChildren(...[header, facts, actions, message, renderRecommendation(), renderTimeline()].filter(Boolean));
 }
 
@@ -655,6 +661,7 @@ function renderAll() {
   renderPlan();
   renderPick();
   if (moveups?.coverage) moveups.render();
+  stationWork?.render();
 }
 
 function alertError(error) {
@@ -814,6 +821,7 @@ function applySnapshot(snapshot) {
   refreshAlerts();
   alarms?.load().catch(() => {}); // open SOS alarms, also after a reload or a resync
   moveups?.refresh();
+  stationWork?.refresh();
   refreshPlan();
   if (state.selected) refreshTimeline();
 }
@@ -885,6 +893,7 @@ async function applyEvent(event) {
     alarms?.apply(event);
   }
   moveups?.apply(event);
+  stationWork?.apply(event);
   if (type.startsWith("booking.") || type.startsWith("manifest.")) refreshPlan();
   if (state.selected && data.incident_id === state.selected) refreshTimeline();
 }
@@ -933,6 +942,8 @@ async function startScreen() {
       onShow: (at) => map.fit([at], 16),
     });
   moveups = moveups || new MoveUpPanel($("#moveup-panel"), session, { vehicleName, map: () => map });
+  const stationName = (id) => state.stations.find((s) => s.id === id)?.name ?? `#${id}`;
+  stationWork = stationWork || new StationWork($("#offer-panel"), $("#board"), session, { vehicleName, stationName, select });
   const [complaints, stations] = await Promise.all([session.get("/complaints"), session.get("/stations")]);
   state.complaints = complaints;
   state.stations = stations;
@@ -947,7 +958,7 @@ async function startScreen() {
       showLogin();
     },
   });
-  expose("control", { state, feed, map, alarms, moveups });
+  expose("control", { state, feed, map, alarms, moveups, stationWork });
   feed.start();
   // Ages, stale flags and waiting times move with the clock, not only with messages.
   setInterval(() => {

@@ -1,4 +1,4 @@
-// The landing page: links to the three screens, in the chosen language.
+// The landing page: links to the screens, in the chosen language.
 
 import { $, bindLangSelect, initI18n, loadConfig } from "./common.js";
 
