@@ -294,6 +294,7 @@ async def test_the_board_flags_a_station_that_declines_while_showing_available(
     assert central["declined"] == {"busy": 1} and central["declined_while_available"] == 1
     assert central["flagged"] is True and north["flagged"] is False
     assert north["accepted"] == 1
+    assert (north["accept_p50_s"], central["accept_p50_s"]) == (0.0, None)
     n1 = next(u for u in north["units"] if u["call_sign"] == "N1")
     assert n1["incident_id"] is not None and n1["state"] == "dispatched"
     # Station staff see only their own station.

@@ -95,6 +95,9 @@ class StationBoardOut(Output):
         description="Declines 'busy' or 'no crew' of a unit that showed available"
     )
     flagged: bool
+    accept_p50_s: float | None = Field(
+        default=None, description="Median seconds from offer to acceptance in the window"
+    )
 
 
 class BoardOut(Output):

@@ -55,6 +55,8 @@ class StationBoard:
     #: Declines "busy"/"no crew" of a unit that showed available when offered.
     declined_while_available: int = 0
     flagged: bool = False
+    #: Median seconds from offer to acceptance, of the accepted offers in the window.
+    accept_p50_s: float | None = None
 
 
 @dataclass
@@ -157,13 +159,17 @@ async def board(
                 offer_id=pending.get(v.id),
             )
         )
+    accept: dict[int, list[float]] = {}
     for offer in await uow.session.scalars(
         select(Offer).where(Offer.station_id.in_(ids), Offer.offered_at >= since)
     ):
         assert offer.station_id is not None
         row = out[offer.station_id]
         row.offers += 1
-        row.accepted += offer.status == OfferStatus.ACCEPTED
+        if offer.status == OfferStatus.ACCEPTED and offer.answered_at is not None:
+            row.accepted += 1
+            waited = (offer.answered_at - offer.offered_at).total_seconds()
+            accept.setdefault(offer.station_id, []).append(waited)
         row.timed_out += offer.status == OfferStatus.TIMED_OUT
         if offer.status == OfferStatus.DECLINED and offer.decline_reason is not None:
             reason = offer.decline_reason.value
@@ -172,6 +178,7 @@ async def board(
                 row.declined_while_available += 1
     for row in out.values():
         row.flagged = row.declined_while_available > 0
+        row.accept_p50_s = IntervalStats.of(accept.get(row.station_id, [])).p50_s
     return list(out.values())
 
 

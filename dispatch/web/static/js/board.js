@@ -72,6 +72,7 @@ export class BoardPanel {
         "div",
         { class: "board-stats" },
         t("board.answers", { offers: s.offers, accepted: s.accepted, timed_out: s.timed_out, hours: HOURS }),
+        s.accept_p50_s === null ? "" : ` · ${t("board.accept_median", { time: fmtDuration(s.accept_p50_s) })}`,
         " · ",
         declines.length ? t("board.declines", { list: declines.join(", ") }) : t("board.no_declines"),
       ),
