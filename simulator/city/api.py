@@ -62,9 +62,14 @@ class Api:
         ok: tuple[int, ...] = (200, 201),
         body: Any = None,
         params: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> Reply:
+        """One request; ``key`` is sent as its ``Idempotency-Key`` (a write that may be
+        repeated: the server then answers the first reply again and does nothing)."""
         target = f"{path}?{urlencode(params)}" if params else path
         headers = b"Authorization: Bearer %s\r\n" % (token or self.token).encode()
+        if key is not None:
+            headers += b"Idempotency-Key: %s\r\n" % key.encode("ascii")
         raw: bytes | None = None
         if body is not None:
             raw = json.dumps(body, separators=(",", ":")).encode()

@@ -9,7 +9,11 @@ from pathlib import Path
 
 from simulator.city.scenario import Scenario
 
+#: The policies a run compares side by side by default.
 POLICIES = ("system", "baseline")
+#: Every policy: ``offers`` offers calls to stations (``simulator.city.offers``), on a
+#: server of its own with the simulated clock.
+ALL_POLICIES = (*POLICIES, "offers")
 
 
 @dataclass
@@ -45,11 +49,14 @@ class CityConfig:
             raise ValueError("--start-hour must be in [0, 24)")
         if self.hours <= 0 or (self.speed is not None and self.speed <= 0):
             raise ValueError("--hours and --speed must be positive")
-        if not self.policies or set(self.policies) - set(POLICIES):
-            raise ValueError(f"policies: some of {', '.join(POLICIES)}")
+        if not self.policies or set(self.policies) - set(ALL_POLICIES):
+            raise ValueError(f"policies: some of {', '.join(ALL_POLICIES)}")
+        if "offers" in self.policies and not self.server_clock:
+            raise ValueError("--policy offers needs --server-clock (offer timers are timed)")
         if self.follow_moveups and not self.server_clock:
             raise ValueError("--follow-moveups needs --server-clock (move-up limits are timed)")
-        if self.server_clock and (len(self.policies) != 1 or self.transports):
+        rides = self.transports and self.scenario.transports is not None
+        if self.server_clock and (len(self.policies) != 1 or rides):
             raise ValueError(
                 "--server-clock: one --policy per server, and --no-transports (one simulated "
                 "time per server)"

@@ -10,7 +10,9 @@ stamps map back to exactly those moments (``simulator.city.verify`` reads them b
 Two policies (``simulator.city.policies``) run side by side on the same seeded day, each
 with its own fleet (call signs ``<prefix>-S…`` and ``<prefix>-B…``), its own incidents and
 its own clock (they share nothing but the server, so the day takes as long as the slower
-of the two). Booked patient transports (``simulator.city.transports``) run beside the
+of the two). A third policy, *offers* (``simulator.city.offers``), offers each call to
+the stations, which answer by a seeded model, on a server of its own (``--server-clock``).
+Booked patient transports (``simulator.city.transports``) run beside the
 calls: each policy's transport units work the server's day plan of their own date; a red
 call may take one of the system's off its run (a preemption), the baseline never does.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +39,9 @@ from simulator.city.clock import Clock
 from simulator.city.config import CityConfig
 from simulator.city.demand import calls_from_csv, generate_calls, generate_rides
 from simulator.city.errors import CityError, TransportSetupError
+from simulator.city.offerreport import offer_figures, verify_offers
+from simulator.city.offers import NAME as OFFERS
+from simulator.city.offers import OfferPolicy
 from simulator.city.policies import Policy
 from simulator.city.preparation import calls_on_the_map, complaint_codes, setup_fleets
 from simulator.city.records import CaseRecord, TransportDay, Unit
@@ -100,9 +105,13 @@ async def _run(
     # and transport dates), so each runs at its own pace and the day takes the time of
     # the slower one, not of both one after the other.
     tell = None
+    #: called before the server's clock moves on (the offers policy's timers need it)
+    before_tell: list[Callable[[datetime], Awaitable[None]]] = []
     if cfg.server_clock:
 
         async def tell(when: datetime) -> None:
+            for hook in before_tell:
+                await hook(when)
             await api.send("PUT", "/simulation/clock", body={"now": when.isoformat()})
 
         await tell(day_start + timedelta(seconds=start_s))  # setup happens at the start
@@ -131,6 +140,12 @@ async def _run(
         except (CityError, TransportSetupError) as exc:
             raise SetupError(str(exc)) from exc
     setup["seconds"] = round(time.monotonic() - setup_started, 2)
+    missing = setup["station_setup"]["operators_missing"]
+    if missing:
+        say(
+            f"city: {len(missing)} station operators are not on the server and this login may "
+            "not create them (an administrator's): their stations are run by the centre"
+        )
     policies = [
         Policy(
             name,
@@ -140,8 +155,20 @@ async def _run(
             city.transports,
             send_backup=cfg.send_backup,
         )
+        if name != OFFERS
+        else OfferPolicy(
+            fleets[name],
+            city.crews,
+            clocks[name],
+            seed=cfg.seed,
+            model=s.offers,
+            run_id=run_id,
+        )
         for name in cfg.policies
     ]
+    offering = next((p for p in policies if isinstance(p, OfferPolicy)), None)
+    if offering is not None:
+        before_tell.append(offering.before_clock)
     pace = "as fast as the server answers" if cfg.speed is None else f"at most {cfg.speed:g}x"
     say(
         f"city: {len(calls)} calls over {cfg.hours:g} h from {cfg.start_hour:g}:00, {pace}, "
@@ -243,4 +270,12 @@ async def _run(
         "verify": verify,
     }
     report = build_report(meta, records, fleets, s, start_s, end_s, city.transports)
+    if offering is not None:
+        mine = [r for r in records if r.policy == OFFERS]
+        report["offers"] = offer_figures(mine, s.offers, offering.late_answers, offering.errors)
+        report["offers"]["stations"] = setup["station_setup"]
+        if cfg.verify:
+            report["offers"]["verify"] = await verify_offers(
+                api, offering.clock, mine, start_s, end_s
+            )
     return report, records, fleets, setup

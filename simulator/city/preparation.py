@@ -19,6 +19,7 @@ from simulator.city.demand import RELOCATE_ATTEMPTS, relocate
 from simulator.city.geometry import haversine_m
 from simulator.city.records import Unit
 from simulator.city.scenario import Call, Scenario
+from simulator.city.stations import ensure_stations
 
 
 async def complaint_codes(api: Api) -> dict[str, list[str]]:
@@ -46,14 +47,8 @@ async def setup_fleets(
             body = {"name": h.name[:200], "lat": h.lat, "lon": h.lon}
             hospitals.append((await api.send("POST", "/hospitals", body=body)).json())
             created_hospitals += 1
-    stations = {st["name"]: st for st in (await api.send("GET", "/stations")).json()}
-    station_ids: list[int] = []
-    for place in s.stations:
-        name = f"{cfg.prefix} {place.name}"
-        if name not in stations:
-            body = {"name": name, "lat": place.lat, "lon": place.lon}
-            stations[name] = (await api.send("POST", "/stations", body=body)).json()
-        station_ids.append(int(stations[name]["id"]))
+    stations = await ensure_stations(cfg, api)
+    station_ids = stations.ids
     posts = await _standby_posts(cfg, api)
     if cfg.follow_moveups:  # the server accepts its own move-ups; the crews follow them
         me = (await api.send("GET", "/auth/me")).json()
@@ -74,8 +69,9 @@ async def setup_fleets(
     async def one(policy: str, i: int, kind: str, transport: bool = False) -> Unit:
         letter = policy[0].upper()
         sign = f"{cfg.prefix}-{letter}T{i:02d}" if transport else f"{cfg.prefix}-{letter}{i:03d}"
-        place = s.stations[i % len(s.stations)]
-        station_id = station_ids[i % len(s.stations)]
+        # transport units go round the stations as they always did
+        home = i % len(s.stations) if transport else s.home_index(i)
+        place, station_id = s.stations[home], station_ids[home]
         async with gate:
             found = vehicles.get(sign)
             if found is None:
@@ -122,6 +118,7 @@ async def setup_fleets(
         "hospitals_known": len(hospitals),
         "hospitals_created": created_hospitals,
         "stations": len(station_ids),
+        "station_setup": stations.summary(),
         "standby_posts": posts,
         "map_source": roads.get("source"),
         "roads": roads.get("lines", []),

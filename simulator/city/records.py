@@ -57,6 +57,32 @@ class Unit:
 
 
 @dataclass
+class OfferStep:
+    """One offer of a call (``offers`` policy): to whom, when, and what came of it, in
+    virtual seconds. ``k`` numbers the call's offers over all its chains, from 1."""
+
+    k: int
+    offer_id: int
+    chain_id: int
+    step: int
+    station_id: int | None
+    vehicle_id: int
+    offered_v: float
+    expires_v: float
+    planned: str  # the station's drawn answer: accept, decline, no_answer
+    delay_s: float
+    status: str = "pending"  # the server's status once answered or timed out
+    answered_v: float | None = None
+    reason: str | None = None
+    late: bool = False  # the station answered after the timer: the server said 409
+
+    @property
+    def held_s(self) -> float | None:
+        """How long the offer stood before it was answered or timed out."""
+        return None if self.answered_v is None else self.answered_v - self.offered_v
+
+
+@dataclass
 class CaseRecord:
     """Everything the simulator saw of one call under one policy (virtual seconds)."""
 
@@ -92,6 +118,12 @@ class CaseRecord:
     #: Resolved when the backup is done, for a first unit waiting on it (at the same
     #: virtual moment whichever reply came first: a poll raced the backup's request).
     backup_finished: asyncio.Future[None] | None = None
+    # offers: the moment the call was ready to hand out (call taken), its offers in
+    # order, the moment a station accepted, and how often every station said no
+    ready_v: float | None = None
+    offers: list[OfferStep] = field(default_factory=list)
+    accepted_v: float | None = None
+    exhausted: int = 0
 
     @property
     def response_s(self) -> float | None:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from simulator.city.offerreport import format_offers
 from simulator.city.records import CaseRecord, RideRecord, TransportDay, Unit
 from simulator.city.scenario import TRIAGE_ORDER, Scenario
 from simulator.city.transports import Transports
@@ -354,5 +355,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"still {c['busy_s']} s for the server, {c['paced_s']} s for the speed cap "
             f"({c['speed_cap'] or 'none'})"
         )
+    if "offers" in report:
+        lines.extend(format_offers(report["offers"]))
     lines.append(f"failed requests: {report['request_failures'] or 0}")
     return "\n".join(lines)

@@ -19,6 +19,8 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+from simulator.city.answers import AnswerModel, model_from_doc
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_SCENARIO = PACKAGE_DIR / "scenarios" / "bangkok.json"
@@ -30,6 +32,21 @@ class Place:
     name: str
     lat: float
     lon: float
+
+
+@dataclass(frozen=True)
+class Station(Place):
+    """Where units wait. ``type`` and ``operator`` say who runs it (HCMC's satellite
+    types: a hospital, shared with the centre, or the centre itself; an operator is an
+    organisation the server knows by name); ``units``: how many of the fleet wait here.
+    All optional, so a scenario without them reads as before."""
+
+    type: str | None = None  # hospital | shared | centre
+    operator: str | None = None
+    units: int | None = None
+
+
+STATION_TYPES = ("hospital", "shared", "centre")
 
 
 @dataclass(frozen=True)
@@ -98,7 +115,7 @@ class Scenario:
     name: str
     timezone: str
     area: tuple[float, float, float, float]  # min_lat, min_lon, max_lat, max_lon
-    stations: list[Place]
+    stations: list[Station]
     fleet: dict[str, int]
     hospitals: list[Place]
     hospitals_source: str
@@ -111,10 +128,27 @@ class Scenario:
     map_path: str | None = None
     transports: Transports | None = None
     posts: tuple[Post, ...] = ()
+    #: How stations answer offers (the ``offers`` policy) and what the phone loop costs.
+    offers: AnswerModel = field(default_factory=AnswerModel)
 
     @property
     def units(self) -> int:
         return sum(self.fleet.values())
+
+    def home_index(self, i: int) -> int:
+        """The station unit ``i`` (1-based) waits at. Without per-station ``units`` the
+        units go round the stations (unit 1 at the second station, as always); with them
+        a first unit at every station that has one, then a second, and so on, so a
+        smaller fleet (``--units``) still covers every station first."""
+        if any(st.units is None for st in self.stations):
+            return i % len(self.stations)
+        slots = [
+            k
+            for round_ in range(max(st.units or 0 for st in self.stations))
+            for k, st in enumerate(self.stations)
+            if (st.units or 0) > round_
+        ]
+        return slots[(i - 1) % len(slots)]
 
     def with_overrides(
         self,
@@ -240,7 +274,7 @@ def load_scenario(path: Path | str = DEFAULT_SCENARIO) -> Scenario:
             float(area["max_lat"]),
             float(area["max_lon"]),
         )
-        stations = [Place(s["name"], float(s["lat"]), float(s["lon"])) for s in doc["stations"]]
+        stations = [_station(s) for s in doc["stations"]]
         fleet = {str(k): int(v) for k, v in doc["fleet"].items()}
         hosp = doc.get("hospitals", {})
         hospitals: list[Place] = []
@@ -289,6 +323,7 @@ def load_scenario(path: Path | str = DEFAULT_SCENARIO) -> Scenario:
                 for p in doc.get("posts", [])
             ),
             transports=transports,
+            offers=model_from_doc(doc.get("offers")),
         )
     except KeyError as exc:
         raise ValueError(f"{path}: missing field {exc.args[0]!r}") from None
@@ -301,6 +336,23 @@ def _clock_s(text: str, field_name: str) -> float:
         return parse_time(str(text))
     except ValueError:
         raise ValueError(f"{field_name}: a time of day HH:MM, not {text!r}") from None
+
+
+def _station(doc: dict[str, Any]) -> Station:
+    kind = doc.get("type")
+    if kind is not None and kind not in STATION_TYPES:
+        raise ValueError(f"stations.type: one of {', '.join(STATION_TYPES)}, not {kind!r}")
+    units = doc.get("units")
+    if units is not None and int(units) < 0:
+        raise ValueError("stations.units: not negative")
+    return Station(
+        str(doc["name"]),
+        float(doc["lat"]),
+        float(doc["lon"]),
+        type=None if kind is None else str(kind),
+        operator=None if doc.get("operator") is None else str(doc["operator"]),
+        units=None if units is None else int(units),
+    )
 
 
 def _zone(z: dict[str, Any]) -> Zone:
@@ -353,6 +405,11 @@ def check(s: Scenario) -> None:
         raise ValueError("demand.hour_profile: 24 non-negative weights, not all zero")
     if not s.stations:
         raise ValueError("stations: at least one")
+    per_station = [st.units for st in s.stations]
+    if any(u is not None for u in per_station) and (
+        None in per_station or sum(u or 0 for u in per_station) <= 0
+    ):
+        raise ValueError("stations.units: give it for every station, and at least one unit")
     if s.units <= 0:
         raise ValueError("fleet: at least one unit")
     if not s.hospitals:
