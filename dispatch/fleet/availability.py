@@ -16,17 +16,6 @@ from dispatch.models.enums import VehicleState
 from dispatch.organisations import hierarchy
 
 
-async def _may_change(uow: UnitOfWork, actor: Principal, vehicle: Vehicle) -> bool:
-    if actor.station_id is not None and actor.station_id == vehicle.station_id:
-        return True
-    if actor.vehicle_id is not None and actor.vehicle_id == vehicle.id:
-        return True
-    if actor.is_operational:
-        centres = await hierarchy.visible_centres(uow, actor)
-        return centres is None or vehicle.organisation_id in centres
-    return False
-
-
 async def set_service(
     uow: UnitOfWork, actor: Principal, vehicle_id: int, in_service: bool, reason: str | None
 ) -> Vehicle:
@@ -38,7 +27,13 @@ async def set_service(
             .execution_options(populate_existing=True)
         )
     )
-    if vehicle is None or not await _may_change(uow, actor, vehicle):
+    if vehicle is None or not await hierarchy.acts_for_unit(
+        uow,
+        actor,
+        station_id=vehicle.station_id,
+        vehicle_id=vehicle.id,
+        centre_id=vehicle.organisation_id,
+    ):
         raise NotFound(f"Vehicle {vehicle_id} does not exist.")
     before = {"state": vehicle.state.value, "out_of_service_reason": vehicle.out_of_service_reason}
     if in_service:

@@ -298,14 +298,13 @@ async def _locked(uow: UnitOfWork, offer_id: int) -> Offer:
 
 async def may_answer(uow: UnitOfWork, actor: Principal, offer: Offer) -> bool:
     """The offered station's staff, the offered unit's crew, or a dispatcher of the area."""
-    if actor.station_id is not None and actor.station_id == offer.station_id:
-        return True
-    if actor.vehicle_id is not None and actor.vehicle_id == offer.vehicle_id:
-        return True
-    if actor.is_operational:
-        centres = await hierarchy.visible_centres(uow, actor)
-        return centres is None or offer.organisation_id in centres
-    return False
+    return await hierarchy.acts_for_unit(
+        uow,
+        actor,
+        station_id=offer.station_id,
+        vehicle_id=offer.vehicle_id,
+        centre_id=offer.organisation_id,
+    )
 
 
 async def get(uow: UnitOfWork, actor: Principal, offer_id: int, *, lock: bool = False) -> Offer:

@@ -74,6 +74,26 @@ async def units_for_call(uow: UnitOfWork, owner: int, mutual_aid: bool) -> froze
     return below(tree, owner)
 
 
+async def acts_for_unit(
+    uow: UnitOfWork,
+    actor: Principal,
+    *,
+    station_id: int | None,
+    vehicle_id: int,
+    centre_id: int,
+) -> bool:
+    """Whether ``actor`` may act for a unit (answer its offers, take it out of service):
+    its station's staff, its own crew, or dispatchers of an area that includes it."""
+    if actor.station_id is not None and actor.station_id == station_id:
+        return True
+    if actor.vehicle_id is not None and actor.vehicle_id == vehicle_id:
+        return True
+    if actor.is_operational:
+        centres = await visible_centres(uow, actor)
+        return centres is None or centre_id in centres
+    return False
+
+
 def check_visible(centres: Collection[int] | None, organisation_id: int, what: str) -> None:
     """Another area's record answers 404, exactly like one that does not exist."""
     if centres is not None and organisation_id not in centres:
