@@ -72,6 +72,7 @@ class DomainEvent:
 class IncidentCreated(DomainEvent):
     NAME: ClassVar[str] = "incident.created"
     incident_id: int
+    organisation_id: int
     triage: str
     lat: float
     lon: float

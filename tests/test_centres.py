@@ -14,37 +14,16 @@ import httpx
 import pytest
 
 from dispatch.db.session import Database
-from dispatch.models import Station, Vehicle
-from dispatch.models.enums import VehicleKind, VehicleState
-from tests.helpers.stations import add_centre
+from tests.helpers.stations import DISTRICT_PLACES, add_districts
 from tests.helpers.world import World
 
 CALL = {"chief_complaint": "seizure"}
-D1_PLACE = {"lat": 13.70, "lon": 100.50}
-D2_PLACE = {"lat": 13.78, "lon": 100.60}
+D1_PLACE, D2_PLACE = DISTRICT_PLACES[1], DISTRICT_PLACES[2]
 
 
 @pytest.fixture
 async def districts(db: Database, world: World) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for n, place in ((1, D1_PLACE), (2, D2_PLACE)):
-        centre = await add_centre(db, world, f"District {n}", world.centre_id, f"disp{n}")
-        async with db.unit_of_work() as uow:
-            station = Station(organisation_id=centre, name=f"Station {n}", **place)
-            uow.session.add(station)
-            await uow.session.flush()
-            unit = Vehicle(
-                organisation_id=centre,
-                call_sign=f"X{n}",
-                kind=VehicleKind.BLS,
-                seats_stretcher=1,
-                station_id=station.id,
-                state=VehicleState.AVAILABLE,
-            )
-            uow.session.add(unit)
-            await uow.session.flush()
-            ids[f"d{n}"], ids[f"X{n}"] = centre, unit.id
-    return ids
+    return await add_districts(db, world)
 
 
 async def _json(client: httpx.AsyncClient, world: World, who: str, method: str, path: str,

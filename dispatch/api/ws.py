@@ -22,8 +22,10 @@ from dispatch.errors import DomainError
 from dispatch.incidents import assignments
 from dispatch.incidents.schemas import AssignmentOut, IncidentOut, MilestoneIn
 from dispatch.models import Incident
+from dispatch.organisations import hierarchy
 from dispatch.realtime import protocol, snapshot, wirejson
 from dispatch.realtime.gpsdoor import parse_fixes
+from dispatch.realtime.scope import Scope
 from dispatch.schemas import MAX_DB_INT
 from dispatch.state import AppState
 
@@ -129,8 +131,9 @@ async def control_feed(ws: WebSocket) -> None:
         await ws.close(code=protocol.CLOSE_UNAUTHORIZED, reason="dispatch staff only")
         return
     hub = state.hub
+    scope = await _scope(state, principal)
     # From now on events queue up for this client (and it closes when its session ends).
-    client = hub.attach_control(ws, principal.user_id)
+    client = hub.attach_control(ws, principal.user_id, scope)
     writer: asyncio.Task[None] | None = None
     if state.lifecycle.draining:  # began while this client said hello
         await hub.disconnect(client, protocol.CLOSE_SERVICE_RESTART, "server restarting")
@@ -144,18 +147,21 @@ async def control_feed(ws: WebSocket) -> None:
             seq, missed = resumed
             await ws.send_json(protocol.resumed_frame(state.broker.epoch, seq))
             for message in missed:
-                await ws.send_json(protocol.event_frame(message))
+                if scope is None or scope.sees_event(message):
+                    await ws.send_json(protocol.event_frame(message))
             client.skip_through = missed[-1]["seq"] if missed else seq
-            await ws.send_json(protocol.positions_frame(hub.position_list()))
+            await ws.send_json(protocol.positions_frame(hub.position_list(scope)))
         else:
             seq = await state.broker.last_seq()
             picture = await snapshot.build(state.db)
+            if scope is not None:
+                picture = scope.picture(picture)
             await ws.send_json(
                 protocol.snapshot_frame(
                     epoch=state.broker.epoch,
                     seq=seq,
                     stale_after_s=state.settings.stale_gps_s,
-                    positions=hub.position_list(),
+                    positions=hub.position_list(scope),
                     picture=picture,
                 )
             )
@@ -172,6 +178,17 @@ async def control_feed(ws: WebSocket) -> None:
             writer.cancel()
             with contextlib.suppress(BaseException):
                 await writer
+
+
+async def _scope(state: AppState, principal: Principal) -> Scope | None:
+    """The area this dispatcher's screen sees; None when it is every centre."""
+    async with state.db.unit_of_work(read_only=True) as uow:
+        tree = await hierarchy.parents(uow)
+        centres = await hierarchy.visible_centres(uow, principal)
+    if centres is None or set(tree) <= centres:
+        return None
+    await state.hub.centres.load(state.db)
+    return Scope(frozenset(centres), state.hub.centres)
 
 
 async def _resume(state: AppState, resume: Any) -> tuple[int, list[protocol.LogEntry]] | None:

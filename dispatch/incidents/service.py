@@ -143,6 +143,7 @@ async def create(
     uow.emit(
         IncidentCreated(
             incident_id=incident.id,
+            organisation_id=incident.organisation_id,
             triage=incident.triage.value,
             lat=incident.lat,
             lon=incident.lon,

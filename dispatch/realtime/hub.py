@@ -40,6 +40,7 @@ from dispatch.realtime.protocol import (
     event_frame,
     heartbeat_frame,
 )
+from dispatch.realtime.scope import CentreMap, Scope
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,12 @@ class ControlClient:
         positions_interval_s: float,
         clock: Clock = SYSTEM_CLOCK,
         user_id: int | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self.ws = ws
         self.user_id = user_id  # whose session this is (closed when it ends)
+        #: The area this screen sees (None: everything).
+        self.scope = scope
         self.max_events = max_events
         self.positions_interval_s = positions_interval_s
         self.clock = clock
@@ -79,6 +83,8 @@ class ControlClient:
         self.coalesced = 0
 
     def push_event(self, message: LogEntry) -> bool:
+        if self.scope is not None and not self.scope.sees_event(message):
+            return True  # another area's: not this screen's to see
         if len(self.events) >= self.max_events:
             self.overflowed = True
             return False
@@ -89,7 +95,10 @@ class ControlClient:
     def push_positions(self, positions: list[tuple[int, str]]) -> int:
         """Queue positions (latest wins); returns how many replaced an unsent one."""
         replaced = 0
+        scope = self.scope
         for vehicle_id, encoded in positions:
+            if scope is not None and not scope.sees_vehicle(vehicle_id):
+                continue
             if vehicle_id in self.positions:
                 replaced += 1
             self.positions[vehicle_id] = encoded
@@ -177,6 +186,8 @@ class Hub:
         self.stale: set[int] = set()
         self.control: set[ControlClient] = set()
         self.drivers: dict[int, set[DriverSession]] = {}
+        #: Each call's and unit's centre, for screens that see one area (``scope``).
+        self.centres = CentreMap()
         self.last_seq = 0
         self.resync_disconnects = 0
         self.sessions_ended_total = 0  # sockets closed because their credentials ended
@@ -246,6 +257,7 @@ class Hub:
         task.add_done_callback(self._background.discard)
 
     def deliver(self, message: LogEntry) -> None:
+        self.centres.learn(message)
         if message["type"] == VehicleUpdated.NAME:
             self._pairing_changed(message["data"].get("changes"))
         if message["type"] in _SESSION_EVENTS:
@@ -373,18 +385,25 @@ class Hub:
                 self.coalesced_total += client.push_positions(flagged)
         return newly
 
-    def position_list(self) -> list[dict[str, Any]]:
-        return [{**p.to_json(), "stale": vid in self.stale} for vid, p in self.positions.items()]
+    def position_list(self, scope: Scope | None = None) -> list[dict[str, Any]]:
+        return [
+            {**p.to_json(), "stale": vid in self.stale}
+            for vid, p in self.positions.items()
+            if scope is None or scope.sees_vehicle(vid)
+        ]
 
     # --- clients -------------------------------------------------------------------------
 
-    def attach_control(self, ws: WebSocket, user_id: int | None = None) -> ControlClient:
+    def attach_control(
+        self, ws: WebSocket, user_id: int | None = None, scope: Scope | None = None
+    ) -> ControlClient:
         client = ControlClient(
             ws,
             max_events=self.max_client_events,
             positions_interval_s=self.positions_interval_s,
             clock=self.clock,
             user_id=user_id,
+            scope=scope,
         )
         self.control.add(client)
         return client
