@@ -12,27 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+from simulator.argtypes import DEFAULT_URL
+from simulator.argtypes import count as _count
+from simulator.argtypes import positive_float as _positive_float
 
 
 def _urls(values: list[str] | None) -> list[str]:
     """``--url`` may be repeated or comma-separated; trailing slashes are dropped."""
     out = [u.strip().rstrip("/") for v in values or [] for u in v.split(",") if u.strip()]
     return out
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

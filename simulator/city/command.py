@@ -10,36 +10,18 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from simulator.argtypes import DEFAULT_URL
+from simulator.argtypes import not_negative as _not_negative
+from simulator.argtypes import positive_float as _positive_float
+from simulator.argtypes import share as _share
+
 if TYPE_CHECKING:
     from simulator.city.answers import AnswerModel
-
-DEFAULT_URL = "http://127.0.0.1:8000"
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
 
 
 def _speed(text: str) -> float | None:
     """A positive number, or ``max`` for no cap."""
     return None if text.strip().lower() == "max" else _positive_float(text)
-
-
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("a share in [0, 1]")
-    return value
-
-
-def _not_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
 
 
 def _add_offers(city: argparse.ArgumentParser) -> None:
