@@ -279,6 +279,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         argv = ["--instances", str(args.instances), "--time-limit", str(args.time_limit)]
         argv += ["--names", args.names] if args.names else []
         return bench_pdptw.main(argv)
+    if args.bench_command == "darp-generated":
+        from dispatch.routing.darp import bench_generated
+
+        argv = ["--sizes", args.sizes, "--seeds", args.seeds]
+        argv += ["--time-limit", str(args.time_limit)]
+        argv += ["--reference-limit", str(args.reference_limit)]
+        argv += ["--references", str(args.references)] if args.references else []
+        argv += ["--write", str(args.write)] if args.write else []
+        return bench_generated.main(argv)
     if args.bench_command == "transport-day":
         from dispatch.routing.darp import scale
 
@@ -289,6 +298,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 "--time-limit", str(args.time_limit), "--insert-limit", str(args.insert_limit),
                 "--seed", str(args.seed), "--travel", args.travel,
                 "--vehicle-cost-min", str(args.vehicle_cost_min),
+                "--hour-cost-min", str(args.hour_cost_min),
                 "--inserts", str(args.inserts), "--reference-limit", str(args.reference_limit),
                 *(["--replan"] if args.replan else []),
             ]
@@ -443,6 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
     pdptw.add_argument("--instances", type=lambda p: __import__("pathlib").Path(p), required=True)
     pdptw.add_argument("--time-limit", type=float, default=30.0, help="seconds per instance")
     pdptw.add_argument("--names", default=None, help="comma-separated, e.g. lc101,lr201")
+    gen = bench_sub.add_parser(
+        "darp-generated",
+        help="seeded Cordeau-style instances (100-200 requests) against a long run (JSON)",
+    )
+    gen.add_argument("--sizes", default="100,150,200", help="requests per instance")
+    gen.add_argument("--seeds", default="1", help="comma-separated generator seeds")
+    gen.add_argument("--time-limit", type=float, default=30.0, help="seconds per instance")
+    gen.add_argument("--reference-limit", type=float, default=600.0, help="the long run")
+    gen.add_argument("--references", default=None, help="JSON file keeping the long runs")
+    gen.add_argument("--write", default=None, help="folder to save the instances in")
     day = bench_sub.add_parser(
         "transport-day", help="plan a synthetic day of bookings on the road graph, then insert one"
     )
@@ -457,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="legs timed by time of day, or (the old way) the 08:00 matrix all day",
     )  # fmt: skip
     day.add_argument("--vehicle-cost-min", type=float, default=600.0)
+    day.add_argument("--hour-cost-min", type=float, default=0.0)
     day.add_argument("--replan", action="store_true")
     day.add_argument("--inserts", type=int, default=1)
     day.add_argument("--reference-limit", type=float, default=0.0)

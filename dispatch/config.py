@@ -165,6 +165,14 @@ class Settings(BaseSettings):
         "of driving (a plan serves the same rides with fewer vehicles unless that costs more "
         "driving than this); 0: vehicles are free",
     )
+    plan_hour_cost_minutes: float = Field(
+        default=0,
+        ge=0,
+        le=600,
+        description="What each hour a vehicle is out (leaving its depot to coming back) costs "
+        "a day plan, in minutes of driving: with it a plan weighs a long idle day against "
+        "another vehicle; 0: hours are free",
+    )
     insert_time_limit_s: float = Field(
         default=0.4, gt=0, le=60, description="Solve time to insert a change into a day's plan"
     )

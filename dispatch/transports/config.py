@@ -37,6 +37,8 @@ class TransportConfig:
     insert_time_limit_s: float = 0.4
     #: What using one more vehicle costs a plan, as driving time (fewer vehicles first).
     vehicle_cost: timedelta = timedelta(minutes=600)
+    #: What each hour a vehicle is out costs a plan, as driving time.
+    hour_cost: timedelta = timedelta(0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TransportConfig:
@@ -49,4 +51,5 @@ class TransportConfig:
             plan_time_limit_s=settings.plan_time_limit_s,
             insert_time_limit_s=settings.insert_time_limit_s,
             vehicle_cost=timedelta(minutes=settings.plan_vehicle_cost_minutes),
+            hour_cost=timedelta(minutes=settings.plan_hour_cost_minutes),
         )

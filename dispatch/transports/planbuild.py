@@ -269,6 +269,8 @@ async def build(
                 next_stop=next_stop if next_stop and next_stop.request_id in bookings else None,
                 # a vehicle already out today costs nothing more to keep using
                 fixed_cost=0.0 if vehicle.id in on_the_road else cfg.vehicle_cost.total_seconds(),
+                # driving seconds per second out
+                time_cost=cfg.hour_cost.total_seconds() / 3600.0,
             )
         )
     problem = darp.Problem(

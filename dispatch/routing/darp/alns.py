@@ -18,13 +18,17 @@ import time
 from collections.abc import Callable
 
 from dispatch.routing.darp.alns_destroy import emptiest, randomly, related, worst
-from dispatch.routing.darp.alns_repair import insert_all
+from dispatch.routing.darp.alns_repair import insert_all, insert_in_order
 from dispatch.routing.darp.alns_state import AlnsState
 from dispatch.routing.darp.engine import DarpModel, Routes
 from dispatch.routing.darp.model import StopRef
 
 #: Removal operators, each choosing up to ``count`` requests to take out.
 Remover = Callable[[AlnsState, int], list[int]]
+
+MAX_REMOVED = 30
+#: More requests than this to place at the start: place them in time order first.
+ORDERED_FIRST = 60
 
 
 def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 0) -> Routes:
@@ -40,6 +44,8 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     rng = search.rng
     penalty = model.penalty
     unassigned = [i for i, (_, p, _) in enumerate(search.requests) if p not in search.where]
+    if len(unassigned) > ORDERED_FIRST:
+        unassigned = insert_in_order(search, unassigned)
     unassigned = insert_all(search, unassigned, 2, 0.0)
 
     weight = search.weight
@@ -60,7 +66,9 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     n_req = len(search.requests)
     started = time.perf_counter()
     span = max(deadline - started, 1e-3)
-    t0 = 0.005 * max(current, 1) / math.log(2)
+    # a share of what the routes cost, not of the penalty for the rides left out: that
+    # would make a day with a few unserved rides a random walk on its cost
+    t0 = 0.005 * max(search.total(), 1) / math.log(2)
     while time.perf_counter() < deadline:
         frac = (time.perf_counter() - started) / span
         temperature = t0 * (0.01**frac)
@@ -70,7 +78,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
         saved_cache = list(search.cache)
         k_rem = rng.choices(range(len(removers)), weights=w_rem)[0]
         k_ins = rng.choices(range(len(inserters)), weights=w_ins)[0]
-        count = rng.randint(min(2, n_req), max(2, min(n_req, 4 + n_req // 6, 30)))
+        count = rng.randint(min(2, n_req), max(2, min(n_req, 4 + n_req // 6, MAX_REMOVED)))
         chosen = [ri for ri in removers[k_rem](search, count) if search.remove(ri)]
         regret, noise = inserters[k_ins]
         unassigned = insert_all(search, unassigned + chosen, regret, noise)

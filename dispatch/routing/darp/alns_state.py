@@ -77,7 +77,8 @@ class AlnsState:
                 self.ride_gap[p] = int(r.max_ride) + int(r.pickup_service)
             if r.id not in model.mandatory:
                 self.requests.append((r.id, p, d))
-        self.fixed = [int(v.fixed_cost) for v in problem.vehicles]
+        self.fixed = list(model.fixed)
+        self.rate = list(model.time_rate)
         self.max_span = [
             BIG if v.max_duration is None else int(v.max_duration) for v in problem.vehicles
         ]
@@ -278,10 +279,22 @@ class AlnsState:
         del self.where[p]
         return True
 
+    def time_out(self, v: int) -> int:
+        """Time from leaving the start to reaching the end on route ``v``'s least schedule,
+        leaving just in time for the first stop (0 for an empty or frozen route: a frozen
+        one is the same in every candidate)."""
+        nodes = self.routes[v]
+        if len(nodes) <= 2 or self.frozen[v]:
+            return 0
+        t = self.route_state(v).start
+        return t[-1] - max(t[0], t[1] - self.tr_l[nodes[0]][nodes[1]])
+
     def total(self) -> int:
-        """Travel cost of all routes, frozen ones included, and the fixed cost of every
-        vehicle that has stops."""
+        """Travel cost of all routes, frozen ones included, the fixed cost of every vehicle
+        that has stops, and each vehicle's time out at its rate."""
         return sum(
-            self.route_cost(r) + (self.fixed[v] if len(r) > 2 else 0)
+            self.route_cost(r)
+            + (self.fixed[v] if len(r) > 2 else 0)
+            + (self.rate[v] * self.time_out(v) if self.rate[v] else 0)
             for v, r in enumerate(self.routes)
         )

@@ -49,8 +49,17 @@ def run_instance(
     bks: float | None = None,
     options: SearchOptions = SearchOptions(),
 ) -> dict[str, Any]:
+    """Solve one instance file and verify it in its own units."""
+    return run_cordeau(read_cordeau(path), time_limit_s, bks, options)
+
+
+def run_cordeau(
+    inst: CordeauInstance,
+    time_limit_s: float,
+    bks: float | None = None,
+    options: SearchOptions = SearchOptions(),
+) -> dict[str, Any]:
     """Solve one instance and verify it in its own units."""
-    inst = read_cordeau(path)
     started = time.perf_counter()
     plan = solve(to_problem(inst, SCALE), time_limit_s, options=options)
     seconds = time.perf_counter() - started

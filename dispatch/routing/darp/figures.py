@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatch.routing.darp.model import Plan, Problem
+from dispatch.routing.darp.model import Plan, Problem, VehicleRoute
 
 _HOUR = 3600.0
 
@@ -47,6 +47,18 @@ class PlanFigures:
         }
 
 
+def time_out(problem: Problem, route: VehicleRoute) -> float:
+    """From leaving the start to reaching the end, the van leaving just in time for its
+    first stop rather than standing at that door (what a driver is paid for)."""
+    visits = route.visits
+    if len(visits) < 2:
+        return 0.0
+    before = sum(b.duration for b in route.breaks if b.after <= 0)
+    first, second = visits[0], visits[1]
+    leg = problem.leg(first.location, second.location, first.departure)
+    return visits[-1].arrival - max(first.departure, second.start - leg - before)
+
+
 def plan_figures(problem: Problem, plan: Plan) -> PlanFigures:
     """The plan's figures with every leg timed by ``problem`` at its planned departure."""
     used = driving = waiting = revenue = early = empty = 0.0
@@ -59,7 +71,6 @@ def plan_figures(problem: Problem, plan: Plan) -> PlanFigures:
         pauses: dict[int, float] = {}
         for b in route.breaks:
             pauses[b.after] = pauses.get(b.after, 0.0) + b.duration
-        leave = visits[0].departure
         picked = {v.request_id for v in visits if v.kind == "pickup"}
         aboard = sum(1 for v in visits if v.kind == "dropoff" and v.request_id not in picked)
         for i in range(len(visits) - 1):
@@ -68,8 +79,7 @@ def plan_figures(problem: Problem, plan: Plan) -> PlanFigures:
             leg = problem.leg(here.location, there.location, here.departure)
             driving += leg
             empty += leg if aboard == 0 else 0.0
-            if i == 0:  # the van can leave its start later rather than stand at the door
-                leave = max(leave, there.start - leg - pauses.get(0, 0.0) - pauses.get(-1, 0.0))
+            if i == 0:  # the van leaves its start when it must (time_out)
                 continue
             if there.request_id is None:
                 continue
@@ -81,7 +91,7 @@ def plan_figures(problem: Problem, plan: Plan) -> PlanFigures:
             if idle > 0:
                 waiting += idle
                 long_waits += idle > 600
-        revenue += visits[-1].arrival - leave
+        revenue += time_out(problem, route)
     served = len(plan.served)
     return PlanFigures(
         vehicles_used=int(used),

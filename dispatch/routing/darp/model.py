@@ -119,6 +119,10 @@ class Vehicle:
     #: What using this vehicle at all costs, in the units of the arc cost: a plan serves
     #: the same rides with fewer vehicles when the driving saved is worth less.
     fixed_cost: float = 0.0
+    #: What each unit of time out costs (seconds, for bookings), from leaving ``start`` to
+    #: reaching ``end``, in the units of the arc cost: drivers are paid by the hour, so a
+    #: plan weighs a long idle day against another vehicle.
+    time_cost: float = 0.0
 
     @property
     def earliest_departure(self) -> float:

@@ -184,6 +184,7 @@ def bench_scale(
     replan: bool = False,
     inserts: int = 1,
     reference_limit_s: float = 0.0,
+    hour_cost_min: float = 0.0,
 ) -> dict[str, Any]:
     """Plan the day, verify it, then insert each of ``inserts`` more bookings into it (one
     at a time, into the same plan: a care centre's late bookings, each timed)."""
@@ -193,6 +194,9 @@ def bench_scale(
     truth, _ = synthetic_day(provider, bookings + inserts, vehicles, seed)
     if vehicle_cost_min > 0:
         fleet = tuple(replace(v, fixed_cost=vehicle_cost_min * MIN) for v in truth.vehicles)
+        truth = replace(truth, vehicles=fleet)
+    if hour_cost_min > 0:  # driving seconds per second out
+        fleet = tuple(replace(v, time_cost=hour_cost_min * MIN / 3600) for v in truth.vehicles)
         truth = replace(truth, vehicles=fleet)
     full = truth if travel == "timed" else rush_all_day(truth)
     matrix_s = time.perf_counter() - started
@@ -234,6 +238,7 @@ def bench_scale(
         "vehicles": vehicles,
         "travel": travel,
         "vehicle_cost_min": vehicle_cost_min,
+        "hour_cost_min": hour_cost_min,
         "locations": int(full.travel.shape[0]),
         "matrix_s": round(matrix_s, 2),
         "solve": {
@@ -279,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         "--vehicle-cost-min", type=float, default=600.0,
         help="fixed cost of using a vehicle, in minutes of driving (0: vehicles are free)",
     )  # fmt: skip
+    parser.add_argument(
+        "--hour-cost-min", type=float, default=0.0,
+        help="cost of each hour a vehicle is out, in minutes of driving (0: hours are free)",
+    )  # fmt: skip
     parser.add_argument("--inserts", type=int, default=1, help="late bookings, each timed")
     parser.add_argument(
         "--reference-limit", type=float, default=0.0,
@@ -302,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         args.replan,
         args.inserts,
         args.reference_limit,
+        args.hour_cost_min,
     )
     print(json.dumps(report, indent=1))
     return 0 if not report["solve"]["violations"] and not report["insert"]["violations"] else 1

@@ -25,6 +25,7 @@ from dispatch.routing.darp.commitments import (
     validate_commitments,
 )
 from dispatch.routing.darp.engine import DarpModel, Routes, SearchOptions, route_cost
+from dispatch.routing.darp.figures import time_out
 from dispatch.routing.darp.model import (
     FAILED_CHECK,
     NO_ROOM,
@@ -176,9 +177,10 @@ def _improve(
     return planned
 
 
-def _total(model: DarpModel, routes: Routes) -> tuple[int, int]:
+def _total(model: DarpModel, routes: Routes) -> tuple[int, float]:
     """(minus the weight of the rides served, cost) of ``routes``: smaller is better (a kept
-    ride weighs more than all others together; a used vehicle adds its fixed cost)."""
+    ride weighs more than all others together; a used vehicle adds its fixed cost and its
+    time out at its rate)."""
     problem = model.problem
     by_id = {r.id: r for r in model.requests}
     weight = model.drop_weight
@@ -188,11 +190,14 @@ def _total(model: DarpModel, routes: Routes) -> tuple[int, int]:
         for s in stops
         if s.kind == "dropoff"
     )
-    cost = 0
+    cost = 0.0
     for vehicle in problem.vehicles:
-        stops = routes.get(vehicle.id, ([], None))[0]
+        stops, placement = routes.get(vehicle.id, ([], None))
         cost += route_cost(problem, vehicle.start, vehicle.end, stops, by_id)
-        cost += int(vehicle.fixed_cost) if stops else 0
+        cost += round(float(vehicle.fixed_cost)) if stops else 0
+        if stops and vehicle.time_cost:
+            timed = route_timetable(problem, vehicle, stops, by_id, placement)
+            cost += 0.0 if timed is None else vehicle.time_cost * time_out(problem, timed)
     return (-served, cost)
 
 
@@ -284,6 +289,8 @@ def _solve_once(
         reserve = 0.02 + 0.004 * len(effective.vehicles) + 0.0003 * len(requests)
         deadline -= min(0.2 * time_limit_s, reserve)
         remaining = max(0.05, deadline - time.perf_counter())
+        if len(requests) > options.ortools_up_to:
+            options = dataclasses.replace(options, first_phase=0.0, polish_slice=0.0)
         improving = options.improve and remaining > 1.0
         status = "solved"
         if options.first_phase > 0:
