@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from dispatch.routing.darp.alns_destroy import emptiest, randomly, related, worst
+from dispatch.routing.darp.alns_fleet import minimise_vehicles
 from dispatch.routing.darp.alns_repair import insert_all, insert_in_order
 from dispatch.routing.darp.alns_state import AlnsState
 from dispatch.routing.darp.engine import DarpModel, Routes
@@ -29,6 +30,9 @@ Remover = Callable[[AlnsState, int], list[int]]
 MAX_REMOVED = 30
 #: More requests than this to place at the start: place them in time order first.
 ORDERED_FIRST = 60
+#: Share of a round that may go to emptying vehicles (:mod:`.alns_fleet`) when vehicles
+#: have a fixed cost and every ride is placed.
+FLEET_SHARE = 0.3
 
 
 def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 0) -> Routes:
@@ -47,6 +51,10 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     if len(unassigned) > ORDERED_FIRST:
         unassigned = insert_in_order(search, unassigned)
     unassigned = insert_all(search, unassigned, 2, 0.0)
+    started = time.perf_counter()
+    span = max(deadline - started, 1e-3)
+    if any(search.fixed) and not unassigned:  # every ride placed: try a vehicle fewer
+        unassigned = minimise_vehicles(search, unassigned, started + FLEET_SHARE * span)
 
     weight = search.weight
 
@@ -64,8 +72,6 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     w_rem = [1.0] * len(removers)
     w_ins = [1.0] * len(inserters)
     n_req = len(search.requests)
-    started = time.perf_counter()
-    span = max(deadline - started, 1e-3)
     # a share of what the routes cost, not of the penalty for the rides left out: that
     # would make a day with a few unserved rides a random walk on its cost
     t0 = 0.005 * max(search.total(), 1) / math.log(2)
