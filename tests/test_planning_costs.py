@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from dispatch.config import Settings
 from dispatch.db.session import Database
 from dispatch.models import PlanStop
 from dispatch.models.enums import Mobility
@@ -16,6 +17,7 @@ from dispatch.routing.base import LatLon
 from dispatch.routing.straight import StraightLineProvider
 from dispatch.routing.timeofday import TimeOfDayProfile
 from dispatch.transports import planbuild, planning
+from dispatch.transports.config import TransportConfig
 from tests.helpers.rides import BANGKOK, CFG, DAY, book_ride, give_shifts, local
 from tests.helpers.world import World
 
@@ -90,3 +92,23 @@ async def test_rides_one_van_can_do_take_one_van_and_the_reply_says_what_it_cost
     assert cost > 0 and {v.fixed_cost for v in day.problem.vehicles} == {cost}
     fixed = {int(v.id): v.fixed_cost for v in out.problem.vehicles}
     assert fixed[stop.vehicle_id] == 0 and sorted(fixed.values()) == [0, cost]
+
+
+async def test_an_hour_cost_reaches_the_scheduler_as_a_rate_per_second(
+    db: Database, world: World
+) -> None:
+    """``DISPATCH_PLAN_HOUR_COST_MINUTES`` = 30: every van pays half a second of driving per
+    second out, and a plan still serves every ride."""
+    cfg = TransportConfig.from_settings(Settings(plan_hour_cost_minutes=30))
+    assert cfg.hour_cost == timedelta(minutes=30)
+    await give_shifts(db, world, units=("T1", "B1"))
+    rides = [await book_ride(db, world, Mobility.AMBULATORY, h, PICKUP_LAT) for h in (9, 15)]
+    async with db.unit_of_work(read_only=True) as uow:
+        built = await planbuild.build(
+            uow, DAY, BANGKOK, RUSH, cfg, now=local(6), started=False, positions={},
+            exclude_vehicle_ids=(),
+        )  # fmt: skip
+    assert {v.time_cost for v in built.problem.vehicles} == {0.5}
+    async with db.unit_of_work() as uow:
+        result = await planning.plan(uow, None, DAY, BANGKOK, RUSH, cfg)
+    assert sorted(result.served) == sorted(rides)
