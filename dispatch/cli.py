@@ -282,8 +282,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "darp-generated":
         from dispatch.routing.darp import bench_generated
 
-        argv = ["--sizes", args.sizes, "--seeds", args.seeds]
-        argv += ["--time-limit", str(args.time_limit)]
+        argv = ["--sizes", args.sizes, "--seeds", args.seeds, "--time-limit", str(args.time_limit)]
         argv += ["--reference-limit", str(args.reference_limit)]
         argv += ["--references", str(args.references)] if args.references else []
         argv += ["--write", str(args.write)] if args.write else []

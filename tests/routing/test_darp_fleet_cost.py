@@ -5,46 +5,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from dispatch.routing.darp import Problem, Request, TimeWindow, Vehicle, solve, verify
 from dispatch.routing.darp.figures import plan_figures
-
-H, M = 3600, 60
-# Depots 0 (west) and 1 (east); ride A from 2 to 3 in the west, ride B from 4 to 5 in the
-# east. West and east are 20 minutes apart; every place is 5 minutes from its neighbours.
-WEST, EAST = [0, 2, 3], [1, 4, 5]
-TRAVEL = np.full((6, 6), 20 * M, dtype=np.int64)
-for side in (WEST, EAST):
-    for a in side:
-        for b in side:
-            TRAVEL[a, b] = 5 * M
-np.fill_diagonal(TRAVEL, 0)
-RIDES = (
-    Request(
-        "A", 2, 3, {"seated": 1}, pickup_window=TimeWindow(8 * H, 8 * H + 15 * M), max_ride=15 * M
-    ),
-    Request(
-        "B", 4, 5, {"seated": 1}, pickup_window=TimeWindow(10 * H, 10 * H + 15 * M), max_ride=15 * M
-    ),
-)
-SHIFT = TimeWindow(7 * H, 16 * H)
-
-
-def _vans(cost_min: float) -> tuple[Vehicle, ...]:
-    return tuple(
-        Vehicle(name, {"seated": 2}, depot, depot, SHIFT, fixed_cost=cost_min * M)
-        for name, depot in (("west", 0), ("east", 1))
-    )
+from tests.helpers.darp_fleet import RIDES, SHIFT, TRAVEL, H, M, vans
 
 
 def test_one_van_does_both_rides_when_a_van_costs_more_than_the_drive() -> None:
-    free = Problem(RIDES, _vans(0), TRAVEL)
+    free = Problem(RIDES, vans(0), TRAVEL)
     both = solve(free, 2.0)
     assert sorted(both.served) == ["A", "B"]
     assert plan_figures(free, both).vehicles_used == 2  # each van serves its side
-    costly = Problem(RIDES, _vans(120), TRAVEL)
+    costly = Problem(RIDES, vans(120), TRAVEL)
     one = solve(costly, 2.0)
     assert sorted(one.served) == ["A", "B"] and verify(costly, one) == []
     figures = plan_figures(costly, one)
@@ -57,7 +30,7 @@ def test_one_van_does_both_rides_when_a_van_costs_more_than_the_drive() -> None:
 def test_a_van_is_never_saved_at_the_price_of_a_ride() -> None:
     """Rides at the same moment on both sides: both vans go, whatever a van costs."""
     same_time = (RIDES[0], replace(RIDES[1], pickup_window=RIDES[0].pickup_window))
-    problem = Problem(same_time, _vans(10_000), TRAVEL)
+    problem = Problem(same_time, vans(10_000), TRAVEL)
     plan = solve(problem, 2.0)
     assert sorted(plan.served) == ["A", "B"]
     assert plan_figures(problem, plan).vehicles_used == 2

@@ -10,8 +10,7 @@ from dispatch.routing.darp import Problem, StopRef
 from dispatch.routing.darp.alns_fleet import minimise_vehicles
 from dispatch.routing.darp.alns_state import AlnsState
 from dispatch.routing.darp.engine import DarpModel, Routes
-
-from .test_darp_fleet_cost import RIDES, TRAVEL, _vans
+from tests.helpers.darp_fleet import RIDES, TRAVEL, vans
 
 
 def _one_each() -> Routes:
@@ -26,7 +25,7 @@ def _state(problem: Problem) -> AlnsState:
 
 
 def test_a_vehicle_whose_rides_fit_elsewhere_is_emptied() -> None:
-    search = _state(Problem(RIDES, _vans(120), TRAVEL))
+    search = _state(Problem(RIDES, vans(120), TRAVEL))
     before = search.total()
     left = minimise_vehicles(search, [], time.perf_counter() + 5)
     assert left == []
@@ -38,7 +37,7 @@ def test_a_vehicle_whose_rides_fit_elsewhere_is_emptied() -> None:
 
 def test_routes_stay_as_they_were_when_the_rides_do_not_fit() -> None:
     same_time = (RIDES[0], replace(RIDES[1], pickup_window=RIDES[0].pickup_window))
-    search = _state(Problem(same_time, _vans(120), TRAVEL))
+    search = _state(Problem(same_time, vans(120), TRAVEL))
     routes = [list(r) for r in search.routes]
     assert minimise_vehicles(search, [], time.perf_counter() + 5) == []
     assert search.routes == routes and len(search.where) == 2
@@ -46,7 +45,7 @@ def test_routes_stay_as_they_were_when_the_rides_do_not_fit() -> None:
 
 def test_a_van_is_kept_when_the_longer_drive_costs_more_than_it() -> None:
     """At 10 minutes a van, one van driving 25 minutes more than two is dearer."""
-    search = _state(Problem(RIDES, _vans(10), TRAVEL))
+    search = _state(Problem(RIDES, vans(10), TRAVEL))
     routes = [list(r) for r in search.routes]
     assert minimise_vehicles(search, [], time.perf_counter() + 5) == []
     assert search.routes == routes
