@@ -78,10 +78,8 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     while time.perf_counter() < deadline:
         frac = (time.perf_counter() - started) / span
         temperature = t0 * (0.01**frac)
-        saved = [list(r) for r in search.routes]
-        saved_where = dict(search.where)
+        saved = search.snapshot()
         saved_unassigned = list(unassigned)
-        saved_cache = list(search.cache)
         k_rem = rng.choices(range(len(removers)), weights=w_rem)[0]
         k_ins = rng.choices(range(len(inserters)), weights=w_ins)[0]
         count = rng.randint(min(2, n_req), max(2, min(n_req, 4 + n_req // 6, MAX_REMOVED)))
@@ -102,9 +100,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
             current = candidate
             score = max(score, 0.5)
         else:
-            search.routes = saved
-            search.where = saved_where
-            search.cache = saved_cache
+            search.restore(saved)
             unassigned = saved_unassigned
         w_rem[k_rem] = 0.9 * w_rem[k_rem] + 0.1 * (0.2 + score)
         w_ins[k_ins] = 0.9 * w_ins[k_ins] + 0.1 * (0.2 + score)

@@ -15,23 +15,10 @@ import time
 
 from dispatch.routing.darp.alns_destroy import randomly, related, worst
 from dispatch.routing.darp.alns_repair import insert_all
-from dispatch.routing.darp.alns_state import AlnsState, RouteState
+from dispatch.routing.darp.alns_state import AlnsState
 
 #: Destroy-and-repair moves tried to place a closed vehicle's rides before giving up.
 TRIES = 300
-
-_Saved = tuple[list[list[int]], dict[int, int], list[RouteState | None]]
-
-
-def _save(search: AlnsState) -> _Saved:
-    return [list(r) for r in search.routes], dict(search.where), list(search.cache)
-
-
-def _restore(search: AlnsState, saved: _Saved) -> None:
-    routes, where, cache = saved
-    search.routes = [list(r) for r in routes]
-    search.where = dict(where)
-    search.cache = list(cache)
 
 
 def minimise_vehicles(search: AlnsState, unassigned: list[int], deadline: float) -> list[int]:
@@ -62,22 +49,20 @@ def minimise_vehicles(search: AlnsState, unassigned: list[int], deadline: float)
         if len(used) < 2:
             return unassigned
         v = min(used, key=lambda u: (len(search.routes[u]), rng.random()))
-        before, cost_before = _save(search), search.total()
+        before, cost_before = search.snapshot(), search.total()
         search.frozen[v] = True  # closed: no insertion goes there
-        pool = list(unassigned)
-        for x in search.routes[v]:
-            if x in search.req_index:
-                ri = search.req_index[x]
-                _, p, d = search.requests[ri]
-                search.routes[v] = [y for y in search.routes[v] if y != p and y != d]
-                del search.where[p]
-                pool.append(ri)
+        route = search.routes[v]
+        taken = [search.req_index[x] for x in route if x in search.req_index]
+        for x in route:
+            search.where.pop(x, None)
+        search.routes[v] = [route[0], route[-1]]  # only its own requests were aboard
         search.cache[v] = None
+        pool = [*unassigned, *taken]
         pool = insert_all(search, pool, 2, 0.0)
         tries = 0
         while heavy(pool) > target and tries < TRIES and time.perf_counter() < deadline:
             tries += 1
-            step = _save(search)
+            step = search.snapshot()
             remover = rng.choice((related, worst, randomly))
             count = rng.randint(2, max(2, min(n_req, 4 + n_req // 6, 20)))
             chosen = [ri for ri in remover(search, count) if search.remove(ri)]
@@ -85,11 +70,11 @@ def minimise_vehicles(search: AlnsState, unassigned: list[int], deadline: float)
             if heavy(trial) <= heavy(pool):  # sideways moves keep the search moving
                 pool = trial
             else:
-                _restore(search, step)
+                search.restore(step)
         search.frozen[v] = False
         # placed, but the longer drives may cost more than the vehicle saved
         if heavy(pool) > target or search.total() >= cost_before:
-            _restore(search, before)
+            search.restore(before)
             return unassigned
         unassigned = pool
     return unassigned

@@ -25,6 +25,9 @@ from dispatch.routing.darp.precheck import fitting_vehicles
 
 BIG = 2**50  # "no limit" for ride gaps, route spans and seats
 
+#: Routes, where each pickup is, and the cached route states: what a rejected move undoes.
+Snapshot = tuple[list[list[int]], dict[int, int], list["RouteState | None"]]
+
 
 @dataclass(slots=True)
 class RouteState:
@@ -278,6 +281,13 @@ class AlnsState:
         self.apply(v, new)
         del self.where[p]
         return True
+
+    def snapshot(self) -> Snapshot:
+        return [list(r) for r in self.routes], dict(self.where), list(self.cache)
+
+    def restore(self, saved: Snapshot) -> None:
+        """Go back to ``saved`` (taken by :meth:`snapshot`, used once)."""
+        self.routes, self.where, self.cache = saved
 
     def time_out(self, v: int) -> int:
         """Time from leaving the start to reaching the end on route ``v``'s least schedule,
