@@ -83,7 +83,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
         k_rem = rng.choices(range(len(removers)), weights=w_rem)[0]
         k_ins = rng.choices(range(len(inserters)), weights=w_ins)[0]
         count = rng.randint(min(2, n_req), max(2, min(n_req, 4 + n_req // 6, MAX_REMOVED)))
-        chosen = [ri for ri in removers[k_rem](search, count) if search.remove(ri)]
+        chosen = search.remove_all(removers[k_rem](search, count))
         regret, noise = inserters[k_ins]
         unassigned = insert_all(search, unassigned + chosen, regret, noise)
         candidate = value(search.total(), unassigned)

@@ -55,8 +55,7 @@ def minimise_vehicles(search: AlnsState, unassigned: list[int], deadline: float)
         taken = [search.req_index[x] for x in route if x in search.req_index]
         for x in route:
             search.where.pop(x, None)
-        search.routes[v] = [route[0], route[-1]]  # only its own requests were aboard
-        search.cache[v] = None
+        search.apply(v, [route[0], route[-1]])  # only its own requests were aboard
         pool = [*unassigned, *taken]
         pool = insert_all(search, pool, 2, 0.0)
         tries = 0
@@ -65,7 +64,7 @@ def minimise_vehicles(search: AlnsState, unassigned: list[int], deadline: float)
             step = search.snapshot()
             remover = rng.choice((related, worst, randomly))
             count = rng.randint(2, max(2, min(n_req, 4 + n_req // 6, 20)))
-            chosen = [ri for ri in remover(search, count) if search.remove(ri)]
+            chosen = search.remove_all(remover(search, count))
             trial = insert_all(search, pool + chosen, rng.choice((1, 2, 3)), 0.1)
             if heavy(trial) <= heavy(pool):  # sideways moves keep the search moving
                 pool = trial

@@ -8,6 +8,8 @@ cheapest survivors get the exact check (:meth:`.AlnsState.schedule`).
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from dispatch.routing.darp.alns_state import BIG, AlnsState
 
 EXACT_CHECKS = 8  # exact schedules tried per route and request, cheapest first
@@ -23,7 +25,7 @@ def screen(search: AlnsState, ri: int, v: int) -> list[tuple[int, int, int]]:
     if not search.fits[ri, v] or search.frozen[v]:
         return []
     _, p, d = search.requests[ri]
-    st = search.route_state(v)
+    st = search.cache[v] or search.route_state(v)
     nodes, start, latest, slack, along, legcost = (
         st.nodes,
         st.start,
@@ -41,7 +43,11 @@ def screen(search: AlnsState, ri: int, v: int) -> list[tuple[int, int, int]]:
     multi = len(seats) > 1
     m = len(nodes)
     found: list[tuple[int, int, int]] = []
-    for i in range(search.first_gap[v], m - 1):
+    # ``latest`` never decreases along a route; a gap whose next stop must start before the
+    # pickup window opens cannot take the pickup (nor the ride), so the loop starts after
+    # the last such gap
+    first = max(search.first_gap[v], bisect_left(latest, e_p) - 1)
+    for i in range(first, m - 1):
         ni = nodes[i]
         if start[i] > l_p:
             break
@@ -97,49 +103,55 @@ def insert_all(search: AlnsState, pending: list[int], regret: int, noise: float)
     (measured: the cheapest screened position is exactly feasible ~92 % of the time), and
     a failed one is dropped from the candidates before choosing again.
     """
-    found: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-    version = [0] * search.nv
-    seen: dict[tuple[int, int], int] = {}
+    vehicles = range(search.nv)
+    # screened insertions per pending request and vehicle; after an insertion only the
+    # changed vehicle's are screened again
+    found = {ri: [screen(search, ri, v) for v in vehicles] for ri in pending}
     pending = list(pending)
     rng = search.rng
+    changed = -1
     while pending:
         choice: tuple[float, int, int] | None = None
         for ri in pending:
-            options: list[tuple[float, int]] = []
-            for v in range(search.nv):
-                key = (ri, v)
-                if seen.get(key) != version[v]:
-                    found[key] = screen(search, ri, v)
-                    seen[key] = version[v]
-                cands = found[key]
-                if cands:
-                    jitter = 1.0 + noise * (2 * rng.random() - 1) if noise else 1.0
-                    options.append((cands[0][0] * jitter, v))
+            per_vehicle = found[ri]
+            if changed >= 0:
+                per_vehicle[changed] = screen(search, ri, changed)
+            if noise:
+                options = [
+                    (cands[0][0] * (1.0 + noise * (2 * rng.random() - 1)), v)
+                    for v, cands in enumerate(per_vehicle)
+                    if cands
+                ]
+            else:
+                options = [(cands[0][0], v) for v, cands in enumerate(per_vehicle) if cands]
             if not options:
                 continue
-            options.sort()
             if regret <= 1:
-                score = -options[0][0]
+                best = min(options)
+                score = -best[0]
             else:
+                options.sort()
                 top = options[:regret]
-                score = sum(o[0] - top[0][0] for o in top[1:])
+                best = top[0]
+                score = sum(o[0] - best[0] for o in top[1:])
                 score += (regret - len(top)) * 1e12  # few options left: insert it first
             if search.weight[ri] > 1:
                 score += 1e15  # a kept ride goes back in before any newcomer
             if choice is None or score > choice[0]:
-                choice = (score, ri, options[0][1])
+                choice = (score, ri, best[1])
         if choice is None:
             break
         _, ri, v = choice
-        cands = found[ri, v]
-        _, i, j = cands.pop(0)
+        _, i, j = found[ri][v].pop(0)
+        changed = -1
         _, p, d = search.requests[ri]
         nodes = search.routes[v]
         new = [*nodes[: i + 1], p, *nodes[i + 1 : j + 1], d, *nodes[j + 1 :]]
-        if search.schedule(v, new) is None:
+        start = search.schedule(v, new)
+        if start is None:
             continue
-        search.apply(v, new)
-        version[v] += 1
+        search.apply(v, new, start)
+        changed = v
         pending.remove(ri)
     return pending
 
@@ -162,8 +174,9 @@ def insert_in_order(search: AlnsState, pending: list[int]) -> list[int]:
         for _, v, i, j in options[:EXACT_CHECKS]:
             nodes = search.routes[v]
             new = [*nodes[: i + 1], p, *nodes[i + 1 : j + 1], d, *nodes[j + 1 :]]
-            if search.schedule(v, new) is not None:
-                search.apply(v, new)
+            start = search.schedule(v, new)
+            if start is not None:
+                search.apply(v, new, start)
                 break
         else:
             left.append(ri)

@@ -25,8 +25,9 @@ from dispatch.routing.darp.precheck import fitting_vehicles
 
 BIG = 2**50  # "no limit" for ride gaps, route spans and seats
 
-#: Routes, where each pickup is, and the cached route states: what a rejected move undoes.
-Snapshot = tuple[list[list[int]], dict[int, int], list["RouteState | None"]]
+#: Routes, where each pickup is, the cached route states and known schedules: what a
+#: rejected move undoes.
+Snapshot = tuple[list[list[int]], dict[int, int], list["RouteState | None"], list[list[int] | None]]
 
 
 @dataclass(slots=True)
@@ -111,6 +112,9 @@ class AlnsState:
             ]
             self.routes.append([v, *middle, nv + v])
         self.cache: list[RouteState | None] = [None] * nv
+        #: The least schedule of a route when the change that made it already computed it
+        #: (every kept change checks one), so the cache is rebuilt without computing it again.
+        self.known: list[list[int] | None] = [None] * nv
         self.frozen = [False] * nv
         self.where: dict[int, int] = {}  # pickup node -> vehicle
         for v, nodes in enumerate(self.routes):
@@ -230,7 +234,7 @@ class AlnsState:
         if cached is not None:
             return cached
         nodes = self.routes[v]
-        start = self.schedule(v, nodes)
+        start = self.known[v] or self.schedule(v, nodes)
         assert start is not None, "routes must stay feasible"
         tr, cost = self.tr_l, self.cost_l
         m = len(nodes)
@@ -259,10 +263,12 @@ class AlnsState:
 
     # --- changes --------------------------------------------------------------------------
 
-    def apply(self, v: int, nodes: list[int]) -> None:
-        """Make ``nodes`` route ``v`` (already checked feasible by the caller)."""
+    def apply(self, v: int, nodes: list[int], start: list[int] | None = None) -> None:
+        """Make ``nodes`` route ``v`` (already checked feasible by the caller, whose
+        :meth:`schedule` of it is ``start`` when given)."""
         self.routes[v] = nodes
         self.cache[v] = None
+        self.known[v] = start
         for x in nodes:
             if self.is_pickup[x]:
                 self.where[x] = v
@@ -276,18 +282,42 @@ class AlnsState:
         if v is None:
             return False
         new = [x for x in self.routes[v] if x != p and x != d]
-        if self.schedule(v, new) is None:
+        start = self.schedule(v, new)
+        if start is None:
             return False
-        self.apply(v, new)
+        self.apply(v, new, start)
         del self.where[p]
         return True
 
+    def remove_all(self, chosen: list[int]) -> list[int]:
+        """Take requests ``chosen`` out of their routes, one schedule per route changed; the
+        requests of a route that would get none are taken out one at a time
+        (:meth:`remove`). Returns those taken out, in the order given."""
+        by_route: dict[int, list[int]] = {}
+        for ri in chosen:
+            v = self.where.get(self.requests[ri][1])
+            if v is not None:
+                by_route.setdefault(v, []).append(ri)
+        taken: set[int] = set()
+        for v, ris in by_route.items():
+            gone = {x for ri in ris for x in self.requests[ri][1:]}
+            new = [x for x in self.routes[v] if x not in gone]
+            start = self.schedule(v, new)
+            if start is None:
+                taken.update(ri for ri in ris if self.remove(ri))
+                continue
+            self.apply(v, new, start)
+            for ri in ris:
+                del self.where[self.requests[ri][1]]
+            taken.update(ris)
+        return [ri for ri in chosen if ri in taken]
+
     def snapshot(self) -> Snapshot:
-        return [list(r) for r in self.routes], dict(self.where), list(self.cache)
+        return [list(r) for r in self.routes], dict(self.where), list(self.cache), list(self.known)
 
     def restore(self, saved: Snapshot) -> None:
         """Go back to ``saved`` (taken by :meth:`snapshot`, used once)."""
-        self.routes, self.where, self.cache = saved
+        self.routes, self.where, self.cache, self.known = saved
 
     def time_out(self, v: int) -> int:
         """Time from leaving the start to reaching the end on route ``v``'s least schedule,
