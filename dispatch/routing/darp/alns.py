@@ -30,6 +30,9 @@ Remover = Callable[[AlnsState, int], list[int]]
 MAX_REMOVED = 30
 #: More requests than this to place at the start: place them in time order first.
 ORDERED_FIRST = 60
+#: How much worse (a share of the routes' cost) a move may be and still be accepted half
+#: the time at the start of a round; the temperature falls to a hundredth of it by the end.
+WORSE_ACCEPTED = 0.005
 #: Share of a round that may go to emptying vehicles (:mod:`.alns_fleet`) when vehicles
 #: have a fixed cost and every ride is placed.
 FLEET_SHARE = 0.3
@@ -74,7 +77,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     n_req = len(search.requests)
     # a share of what the routes cost, not of the penalty for the rides left out: that
     # would make a day with a few unserved rides a random walk on its cost
-    t0 = 0.005 * max(search.total(), 1) / math.log(2)
+    t0 = WORSE_ACCEPTED * max(search.total(), 1) / math.log(2)
     while time.perf_counter() < deadline:
         frac = (time.perf_counter() - started) / span
         temperature = t0 * (0.01**frac)

@@ -79,8 +79,11 @@ def screen(search: AlnsState, ri: int, v: int) -> list[tuple[int, int, int]]:
             t_j = start[j] + (shift if shift > 0 else 0)
             if t_j > latest[j]:
                 break
+            ride = ride0 + along[j]
+            if ride > limit:  # the ride only grows with a later drop-off
+                break
             nj = nodes[j]
-            if ride0 + along[j] + tr[nj][d] > limit:
+            if ride + tr[nj][d] > limit:
                 continue
             t_d = t_j + tr[nj][d]
             if t_d < e_d:

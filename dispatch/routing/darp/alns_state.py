@@ -40,7 +40,9 @@ class RouteState:
     latest: list[int]  # latest start keeping later windows (rides ignored: optimistic)
     slack: list[int]  # cumulative waiting up to each position
     along: list[int]  # cumulative transit along the route
-    room: list[list[int]]  # [kind][position]: free seats after service at the position
+    #: [kind][position]: free seats after service at the position (empty for a kind no
+    #: request of the search needs: screening never reads it)
+    room: list[list[int]]
     legcost: list[int]  # cost of the arc leaving each position
 
 
@@ -100,10 +102,15 @@ class AlnsState:
         fits = fitting_vehicles(problem, [by_id[rid] for rid, _, _ in self.requests])
         self.fits = fits if len(self.requests) else np.zeros((0, nv), dtype=bool)
         self.req_index = {p: i for i, (_, p, _) in enumerate(self.requests)}
+        # per seat kind: demand of each node, and seats free on each vehicle at its start
+        self.demand_l: list[list[int]] = self.demand.T.tolist()
+        self.free_l: list[list[int]] = (self.cap - self.start_load).tolist()
         self.needs: list[list[tuple[int, int]]] = [
             [(k, int(q)) for k, q in enumerate(self.demand[p].tolist()) if q > 0]
             for _, p, _ in self.requests
         ]
+        #: Seat kinds some request of this search needs: the only ones screening reads.
+        self.kinds_needed = {k for need in self.needs for k, _ in need}
         self.routes: list[list[int]] = []
         for v, vehicle in enumerate(problem.vehicles):
             stops = routes.get(vehicle.id, ([], None))[0]
@@ -247,8 +254,14 @@ class AlnsState:
         for k in range(1, m):
             slack[k] = slack[k - 1] + start[k] - (start[k - 1] + legs[k - 1])
             along[k] = along[k - 1] + legs[k - 1]
-        load = self.start_load[v] + np.cumsum(self.demand[nodes], axis=0)
-        room = (self.cap[v][None, :] - load).T.tolist()
+        room: list[list[int]] = []
+        for k, free in enumerate(self.free_l[v]):
+            demand, left = self.demand_l[k], []
+            if k in self.kinds_needed:
+                for x in nodes:
+                    free -= demand[x]
+                    left.append(free)
+            room.append(left)
         state = RouteState(
             nodes=nodes,
             start=start,
