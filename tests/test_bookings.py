@@ -200,3 +200,35 @@ async def test_a_ride_outside_the_service_area_is_refused(
     assert refused.json()["detail"][0]["loc"] == ["body", field]
     assert "outside the service area" in refused.json()["detail"][0]["msg"]
     assert accepted.status_code == 201, accepted.text
+
+
+async def test_a_ride_moved_to_another_day_is_on_that_days_list(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    day = next_weekday(3)
+    created = await client.post(
+        "/bookings", json=body(world, appointment_at=at(day, 10)), headers=world.headers("care_a")
+    )
+    assert created.status_code == 201, created.text
+    ride = created.json()
+    later = day + timedelta(days=1)
+    moved = await client.patch(
+        f"/bookings/{ride['id']}",
+        json={"appointment_at": at(later, 10), "version": ride["version"]},
+        headers=world.headers("care_a"),
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["service_date"] == later.isoformat()
+    for listed_day, expected in ((day, []), (later, [ride["id"]])):
+        listed = await client.get(
+            f"/bookings?service_date={listed_day.isoformat()}", headers=world.headers("care_a")
+        )
+        assert [r["id"] for r in listed.json()] == expected
+    # early in the morning local time is that local day, though still the day before in UTC
+    early = await client.patch(
+        f"/bookings/{ride['id']}",
+        json={"appointment_at": at(later, 6, 30), "version": moved.json()["version"]},
+        headers=world.headers("care_a"),
+    )
+    assert early.status_code == 200, early.text
+    assert early.json()["service_date"] == later.isoformat()

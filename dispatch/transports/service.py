@@ -282,6 +282,9 @@ async def update_booking(
         setattr(booking, key, value)
     if booking.appointment_at is None and booking.pickup_window_start is None:
         raise InvalidInput("appointment_at", "Give appointment_at (arrive by) or a pickup window.")
+    if not booking.is_series:  # a ride moved to another day is planned on that day
+        tz = await centre_timezone(uow, booking.organisation_id)
+        booking.service_date = series.first_day(booking, tz)
     if booking.status == BookingStatus.PLANNED:
         booking.status = BookingStatus.REQUESTED  # must be planned again
         booking.planned_pickup_at = None
