@@ -133,6 +133,7 @@ def cmd_patient(args: argparse.Namespace) -> int:
                 "already_erased": not result.changed,
                 "booking_ids": result.booking_ids,
                 "plan_stops": result.plan_stops,
+                "stored_answers": result.stored_answers,
                 "fields": result.fields,
             },
             indent=2,

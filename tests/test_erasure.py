@@ -216,3 +216,65 @@ def test_erased_values_follow_the_declarations() -> None:
     name = Patient.__table__.columns["full_name"]
     assert erasure.erased_value(name, "Somchai") == erasure.ERASED
     assert audit.REDACTED != erasure.ERASED  # "not logged" and "erased" read differently
+
+
+async def test_answers_kept_for_a_resend_are_erased_too(
+    db: Database, world: World, client: httpx.AsyncClient
+) -> None:
+    """A resent write still creates nothing, and its answer no longer holds the patient."""
+    headers = {**world.headers("care_a"), "Idempotency-Key": "erase-me-patient"}
+    person = {
+        "full_name": "Malee Sukjai",
+        "phone": "+66812223333",
+        "date_of_birth": "1938-05-01",
+        "mobility": "ambulatory",
+        "home_lat": 13.812345,
+        "home_lon": 100.561234,
+        "home_address": "9 Soi Ari 4",
+        "notes": "hard of hearing",
+    }
+    created = await client.post("/patients", json=person, headers=headers)
+    assert created.status_code == 201, created.text
+    patient_id = created.json()["id"]
+    ride = {
+        "patient_id": patient_id,
+        "pickup_lat": 13.812345,
+        "pickup_lon": 100.561234,
+        "pickup_address": "9 Soi Ari 4",
+        "destination_lat": 13.7327,
+        "destination_lon": 100.5354,
+        "appointment_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+        "notes": "ring twice",
+    }
+    ride_headers = {**world.headers("care_a"), "Idempotency-Key": "erase-me-ride"}
+    booked = await client.post("/bookings", json=ride, headers=ride_headers)
+    assert booked.status_code == 201, booked.text
+    cancelled = await client.post(
+        f"/bookings/{booked.json()['id']}/cancel", headers=world.headers("care_a")
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    async with db.unit_of_work() as uow:
+        done = await erasure.erase_patient(uow, erasure.Operator("dpo"), patient_id)
+    assert done.stored_answers == 2 and done.fields["idempotency_keys"] == ["body"]
+
+    again = await client.post("/patients", json=person, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    shown = again.json()
+    assert shown["id"] == patient_id and shown["full_name"] == erasure.ERASED
+    assert (shown["phone"], shown["date_of_birth"], shown["home_address"]) == (None, None, None)
+    assert (shown["home_lat"], shown["notes"], shown["mobility"]) == (None, None, "ambulatory")
+    rebooked = await client.post("/bookings", json=ride, headers=ride_headers)
+    assert rebooked.status_code == 201 and rebooked.headers["Idempotent-Replayed"] == "true"
+    trip = rebooked.json()
+    assert trip["id"] == booked.json()["id"]
+    assert (trip["pickup_address"], trip["notes"]) == (None, None)
+    assert (trip["pickup_lat"], trip["pickup_lon"]) == (13.81, 100.56)
+    everything = json.dumps([shown, trip])
+    for value in ("Malee", "66812223333", "1938", "Ari", "hearing", "twice"):
+        assert value not in everything
+    async with db.unit_of_work(read_only=True) as uow:
+        mine = await uow.session.scalars(
+            select(TransportBooking.id).where(TransportBooking.patient_id == patient_id)
+        )
+        assert list(mine) == [booked.json()["id"]]  # nothing booked twice

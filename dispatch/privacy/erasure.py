@@ -7,7 +7,9 @@ become empty; what may not be empty is replaced: a name by ``[erased]``, a ride'
 and destination by coordinates coarsened to two decimals (about 1 km), so the rides still
 count in the statistics (distances, punctuality, who drove) without pointing at a home.
 Ids, times, statuses and mobility stay: the operational records and the audit trail
-(which never held the values) remain consistent.
+(which never held the values) remain consistent. Answers kept for a resent write
+(``Idempotency-Key``, 24 hours) are erased the same way, so a resend gets the patient as
+the API now shows them, and the write still is not done twice.
 
 The audit log records that an erasure happened, by whom, under which request reference,
 and which fields were cleared; never a value. Erasing twice changes nothing the second
@@ -16,6 +18,7 @@ time and logs nothing more.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -26,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase
 from dispatch.audit import service as audit
 from dispatch.db.session import UnitOfWork
 from dispatch.errors import Conflict, InvalidInput, NotFound
-from dispatch.models import Patient, PlanStop, TransportBooking
+from dispatch.models import IdempotencyRecord, Patient, PlanStop, TransportBooking
 from dispatch.models.enums import BookingStatus
 from dispatch.models.privacy import is_personal
 
@@ -64,6 +67,8 @@ class Erasure:
     patient_id: int
     booking_ids: list[int] = field(default_factory=list)
     plan_stops: int = 0
+    #: Answers kept for resent writes that held the patient's data.
+    stored_answers: int = 0
     #: Fields actually cleared, per table (empty: the patient had been erased already).
     fields: dict[str, list[str]] = field(default_factory=dict)
 
@@ -145,6 +150,9 @@ async def erase_patient(
             changed = anonymise(stop)
             result.plan_stops += bool(changed)
             fields.setdefault("plan_stops", set()).update(changed)
+    result.stored_answers = await _erase_stored_answers(uow, patient_id)
+    if result.stored_answers:
+        fields.setdefault("idempotency_keys", set()).add("body")
     result.fields = {table: sorted(names) for table, names in fields.items() if names}
     if result.changed:
         await uow.session.flush()
@@ -162,3 +170,54 @@ async def erase_patient(
             },
         )
     return result
+
+
+def _personal_keys(model: type[DeclarativeBase]) -> dict[str, Any]:
+    return {c.key: c for c in model.__table__.columns if is_personal(c)}
+
+
+def _erase_json(node: Any, patient_id: int, is_patient: bool) -> bool:
+    """Erase, in a JSON answer, the patient (when ``is_patient``: an answer about
+    ``/patients``) and every object with the patient's ``patient_id`` (their rides);
+    whether anything changed."""
+    changed = False
+    if isinstance(node, list):
+        for item in node:
+            changed |= _erase_json(item, patient_id, is_patient)
+        return changed
+    if not isinstance(node, dict):
+        return False
+    columns = None
+    if node.get("patient_id") == patient_id:
+        columns = _personal_keys(TransportBooking)
+    elif is_patient and node.get("id") == patient_id:
+        columns = _personal_keys(Patient)
+    for key, value in node.items():
+        if columns is not None and key in columns:
+            new = erased_value(columns[key], value)
+            if new != value:
+                node[key] = new
+                changed = True
+        elif isinstance(value, dict | list):
+            changed |= _erase_json(value, patient_id, is_patient)
+    return changed
+
+
+async def _erase_stored_answers(uow: UnitOfWork, patient_id: int) -> int:
+    """Erase the patient from every kept answer (they live 24 hours: the table is small);
+    how many changed."""
+    changed = 0
+    records = await uow.session.scalars(
+        select(IdempotencyRecord).where(IdempotencyRecord.body.is_not(None))
+    )
+    for record in records:
+        try:
+            answer = json.loads(record.body or b"")
+        except ValueError:
+            continue
+        about_patients = record.request_line.split(" ", 1)[-1].startswith("/patients")
+        if _erase_json(answer, patient_id, about_patients):
+            # as the API writes JSON, so a resend gets the same bytes as a fresh answer
+            record.body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
+            changed += 1
+    return changed
