@@ -176,6 +176,10 @@ def _personal_keys(model: type[DeclarativeBase]) -> dict[str, Any]:
     return {c.key: c for c in model.__table__.columns if is_personal(c)}
 
 
+_RIDE_KEYS: Final = _personal_keys(TransportBooking)
+_PATIENT_KEYS: Final = _personal_keys(Patient)
+
+
 def _erase_json(node: Any, patient_id: int, is_patient: bool) -> bool:
     """Erase, in a JSON answer, the patient (when ``is_patient``: an answer about
     ``/patients``) and every object with the patient's ``patient_id`` (their rides);
@@ -189,9 +193,9 @@ def _erase_json(node: Any, patient_id: int, is_patient: bool) -> bool:
         return False
     columns = None
     if node.get("patient_id") == patient_id:
-        columns = _personal_keys(TransportBooking)
+        columns = _RIDE_KEYS
     elif is_patient and node.get("id") == patient_id:
-        columns = _personal_keys(Patient)
+        columns = _PATIENT_KEYS
     for key, value in node.items():
         if columns is not None and key in columns:
             new = erased_value(columns[key], value)

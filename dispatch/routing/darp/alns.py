@@ -66,7 +66,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
 
     current = value(search.total(), unassigned)
     best = current
-    best_routes = [list(r) for r in search.routes]
+    best_routes = list(search.routes)  # routes are replaced, never changed in place
     best_unassigned = list(unassigned)
     removers: list[Remover] = [related, worst, randomly]
     if any(search.fixed):
@@ -93,7 +93,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
         score = 0.0
         if candidate < best:
             best = candidate
-            best_routes = [list(r) for r in search.routes]
+            best_routes = list(search.routes)
             best_unassigned = list(unassigned)
             score = 3.0
         if candidate < current:

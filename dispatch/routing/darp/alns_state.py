@@ -326,7 +326,8 @@ class AlnsState:
         return [ri for ri in chosen if ri in taken]
 
     def snapshot(self) -> Snapshot:
-        return [list(r) for r in self.routes], dict(self.where), list(self.cache), list(self.known)
+        # a route is never changed in place (:meth:`apply` replaces it): the lists are shared
+        return list(self.routes), dict(self.where), list(self.cache), list(self.known)
 
     def restore(self, saved: Snapshot) -> None:
         """Go back to ``saved`` (taken by :meth:`snapshot`, used once)."""
