@@ -92,10 +92,10 @@ def test_a_vehicle_is_emptied_by_moving_a_ride_that_is_in_the_way() -> None:
         "two": ([*both("R"), *both("U")], None),
         "three": (both("T"), None),
     }
-    search = AlnsState(DarpModel(problem, list(problem.requests)), routes)
+    model = DarpModel(problem, list(problem.requests))
+    search = AlnsState(model, routes)
     before = search.total()
     assert minimise_vehicles(search, [], time.perf_counter() + 5) == []
-    model = DarpModel(problem, list(problem.requests))
     on = [
         sorted(model.node_stop[x].request_id for x in nodes if search.is_pickup[x])
         for nodes in search.routes

@@ -58,7 +58,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     started = time.perf_counter()
     span = max(deadline - started, 1e-3)
     # the vehicles are emptied from the round's best routes, late in the round: measured on
-    # Li & Lim, emptying one first left routes the search could not repair (lr210: 30 %
+    # Li & Lim, emptying one first left routes the search could not repair (lr210: 22-31 %
     # longer at the same fleet), while a search with the spare vehicle found a good plan
     # without it
     fleet_at = started + (1.0 - FLEET_SHARE) * span if any(search.fixed) else deadline
@@ -70,9 +70,8 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
 
     current = value(search.total(), unassigned)
     best = current
-    best_routes = list(search.routes)  # routes are replaced, never changed in place
     best_unassigned = list(unassigned)
-    best_state = search.snapshot()
+    best_state = search.snapshot()  # routes are replaced, never changed in place
     removers: list[Remover] = [related, worst, randomly]
     if any(search.fixed):
         removers.append(emptiest)
@@ -90,8 +89,8 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
                 search.restore(best_state)
                 unassigned = minimise_vehicles(search, [], deadline)
                 current = value(search.total(), unassigned)
-                if current < best:
-                    best, best_routes, best_unassigned = current, list(search.routes), []
+                if current < best:  # else the routes are the best ones again
+                    best, best_unassigned = current, []
                 best_state = search.snapshot()  # a restored snapshot is used up
                 continue
         frac = (time.perf_counter() - started) / span
@@ -108,7 +107,6 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
         score = 0.0
         if candidate < best:
             best = candidate
-            best_routes = list(search.routes)
             best_unassigned = list(unassigned)
             best_state = search.snapshot()
             score = 3.0
@@ -124,6 +122,7 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
         w_rem[k_rem] = 0.9 * w_rem[k_rem] + 0.1 * (0.2 + score)
         w_ins[k_ins] = 0.9 * w_ins[k_ins] + 0.1 * (0.2 + score)
     del best_unassigned
+    best_routes = best_state[0]
     out: Routes = {}
     for v, vehicle in enumerate(problem.vehicles):
         stops = [model.node_stop[x] for x in best_routes[v][1:-1]]

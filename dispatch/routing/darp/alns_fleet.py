@@ -42,12 +42,7 @@ def minimise_vehicles(search: AlnsState, unassigned: list[int], deadline: float)
     one cannot be emptied or ``deadline``; returns the requests left unplaced (never
     heavier than ``unassigned``)."""
     rng = search.rng
-    weight = search.weight
-
-    def heavy(pool: list[int]) -> int:
-        return sum(weight[ri] for ri in pool)
-
-    target = heavy(unassigned)
+    target = _heavy(search, unassigned)
     while time.perf_counter() < deadline:
         used = [
             v
@@ -67,8 +62,11 @@ def minimise_vehicles(search: AlnsState, unassigned: list[int], deadline: float)
         before, cost_before = search.snapshot(), search.total()
         # closed, and so is every unused vehicle: a ride moved there would only swap
         # one vehicle for another
-        closed = [u for u in range(search.nv) if not search.frozen[u]]
-        closed = [u for u in closed if u == v or (search.fixed[u] and len(search.routes[u]) <= 2)]
+        closed = [
+            u
+            for u in range(search.nv)
+            if not search.frozen[u] and (u == v or (search.fixed[u] and len(search.routes[u]) <= 2))
+        ]
         for u in closed:
             search.frozen[u] = True
         route = search.routes[v]
@@ -81,7 +79,7 @@ def minimise_vehicles(search: AlnsState, unassigned: list[int], deadline: float)
         for u in closed:
             search.frozen[u] = False
         # placed, but the longer drives may cost more than the vehicle saved
-        if heavy(pool) > target or search.total() >= cost_before:
+        if _heavy(search, pool) > target or search.total() >= cost_before:
             search.restore(before)
             return unassigned
         unassigned = pool
@@ -94,25 +92,20 @@ def _eject_until_placed(
     """Guided ejection search: place the pool's rides (last in, first out) until it weighs
     no more than ``target``, the steps run out or ``deadline``; returns the pool."""
     rng = search.rng
-    weight = search.weight
     failed = [1] * len(search.requests)  # how often each ride found no room (Nagata's p)
     n_req = len(search.requests)
     pool = list(pool)
-
-    def heavy(rides: list[int]) -> int:
-        return sum(weight[ri] for ri in rides)
-
     steps = lightest_at = 0
-    lightest = heavy(pool)
+    lightest = _heavy(search, pool)
     while (
-        heavy(pool) > target
+        _heavy(search, pool) > target
         and steps < STEPS
         and steps - lightest_at < STALL
         and time.perf_counter() < deadline
     ):
         steps += 1
-        if heavy(pool) < lightest:
-            lightest, lightest_at = heavy(pool), steps
+        if _heavy(search, pool) < lightest:
+            lightest, lightest_at = _heavy(search, pool), steps
         ri = pool.pop()
         if not insert_all(search, [ri], 1, 0.0):
             continue
@@ -128,11 +121,16 @@ def _eject_until_placed(
             count = rng.randint(2, max(2, min(n_req, 4 + n_req // 10, 10)))
             chosen = search.remove_all(remover(search, count))
             trial = insert_all(search, pool + chosen, rng.choice((1, 2)), 0.1)
-            if heavy(trial) <= heavy(pool):
+            if _heavy(search, trial) <= _heavy(search, pool):
                 pool = trial
             else:
                 search.restore(step)
     return pool
+
+
+def _heavy(search: AlnsState, rides: list[int]) -> int:
+    """What leaving ``rides`` unplaced weighs (a kept ride outweighs the others)."""
+    return sum(search.weight[ri] for ri in rides)
 
 
 def _insert_ejecting(search: AlnsState, ri: int, failed: list[int]) -> list[int] | None:
