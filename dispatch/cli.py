@@ -257,9 +257,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "travel":
         from dispatch.routing.bench import bench_travel
 
-        settings = _settings()
         figures = bench_travel(
-            args.osm, settings.cache_dir, vehicles=args.vehicles, matrix_size=args.matrix
+            args.osm, _settings().cache_dir, vehicles=args.vehicles, matrix_size=args.matrix
         )
         if args.json:
             print(json.dumps(figures, indent=2))
@@ -271,7 +270,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         argv = ["--instances", str(args.instances), "--time-limit", str(args.time_limit)]
         argv += ["--names", args.names] if args.names else []
-        argv += ["--json"] if args.json else []
+        argv += ["--search-seeds", args.search_seeds, *(["--json"] if args.json else [])]
         return darp_bench.main(argv)
     if args.bench_command == "pdptw":
         from dispatch.routing.darp import bench_pdptw
@@ -445,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     darp.add_argument("--instances", type=lambda p: __import__("pathlib").Path(p), required=True)
     darp.add_argument("--time-limit", type=float, default=30.0, help="seconds per instance")
     darp.add_argument("--names", default=None, help="comma-separated, e.g. a2-16,a3-24")
+    darp.add_argument("--search-seeds", default="0", help="comma-separated, a run of each")
     darp.add_argument("--json", action="store_true")
     pdptw = bench_sub.add_parser(
         "pdptw", help="the scheduler on Li & Lim pickup-and-delivery instances (JSON)"

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from dispatch.cli import main as dispatch_main
+from dispatch.routing.darp import bench as bench_module
 from dispatch.routing.darp.bench import bench_darp, main, read_bks
 from dispatch.routing.darp.cordeau import read_cordeau, to_problem
+from dispatch.routing.darp.engine import SearchOptions
+from dispatch.routing.darp.model import Plan, Problem
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data" / "darp" / "cordeau-a"
 
@@ -87,3 +90,49 @@ def test_cli_rejects_a_folder_without_instances(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         dispatch_main(["bench", "darp", "--instances", str(tmp_path)])
     assert exc.value.code == 2
+
+
+@needs_data
+def test_each_search_seed_is_a_run_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to the search is judged over seeds: each seed must reach the solver, and
+    the summary must keep the runs of each seed apart."""
+    seen: list[int] = []
+    real_solve = bench_module.solve
+
+    def recording_solve(problem: Problem, time_limit_s: float, *, options: SearchOptions) -> Plan:
+        seen.append(options.seed)
+        return real_solve(problem, time_limit_s, options=options)
+
+    monkeypatch.setattr(bench_module, "solve", recording_solve)
+    report = bench_darp(DATA, time_limit_s=1.0, names=["a2-16", "a2-20"], search_seeds=[3, 7])
+    assert seen == [3, 3, 7, 7]
+    runs = report["instances"]
+    assert [(r["name"], r["seed"]) for r in runs] == [
+        ("a2-16", 3),
+        ("a2-20", 3),
+        ("a2-16", 7),
+        ("a2-20", 7),
+    ]
+    assert all(r["feasible"] and r["served"] == r["requests"] for r in runs)
+    summary = report["summary"]
+    assert (summary["instances"], summary["runs"]) == (2, 4)
+    for seed in (3, 7):
+        gaps = [r["gap_pct"] for r in runs if r["seed"] == seed]
+        assert summary["mean_gap_pct_by_seed"][str(seed)] == pytest.approx(sum(gaps) / 2, abs=0.006)
+    by_seed = summary["mean_gap_pct_by_seed"].values()
+    assert summary["seed_spread_pct"] == [min(by_seed), max(by_seed)]
+
+
+@needs_data
+def test_the_cli_passes_search_seeds_and_refuses_a_bad_list(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["bench", "darp", "--instances", str(DATA), "--names", "a2-16", "--time-limit", "1"]
+    assert dispatch_main([*argv, "--search-seeds", "1,2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["seed"] for r in report["instances"]] == [1, 2]
+    assert report["summary"]["search_seeds"] == [1, 2]
+    with pytest.raises(SystemExit) as exc:
+        dispatch_main([*argv, "--search-seeds", "one"])
+    assert exc.value.code == 2
+    assert "--search-seeds" in capsys.readouterr().err

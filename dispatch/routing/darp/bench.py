@@ -1,10 +1,11 @@
 """Cordeau dial-a-ride benchmark: the scheduler against the best known costs.
 
 ``python -m dispatch.routing.darp.bench --instances DIR [--time-limit S] [--names a2-16,...]
-[--json]``. Each instance is solved through the same :func:`~.solver.solve` as bookings (in
-integers, × 1000), then re-timed and verified by the independent checker in the instance's
-own double-precision units; the cost reported is the Euclidean length of the routes.
-Instances run one after another on one core.
+[--search-seeds 0,1,...] [--json]``. Each instance is solved through the same
+:func:`~.solver.solve` as bookings (in integers, × 1000), then re-timed and verified by
+the independent checker in the instance's own double-precision units; the cost reported is
+the Euclidean length of the routes. Instances run one after another on one core, once per
+search seed.
 """
 
 from __future__ import annotations
@@ -104,24 +105,45 @@ def _order(name: str) -> tuple[int, int]:
 
 
 def bench_darp(
-    instances_dir: Path, time_limit_s: float = 30.0, names: Sequence[str] | None = None
+    instances_dir: Path,
+    time_limit_s: float = 30.0,
+    names: Sequence[str] | None = None,
+    search_seeds: Sequence[int] = (0,),
 ) -> dict[str, Any]:
-    """Run the instances (all ``a*.txt`` when ``names`` is None) and summarise the gaps."""
+    """Run the instances (all ``a*.txt`` when ``names`` is None) once per search seed and
+    summarise the gaps.
+
+    Why several seeds: a search that stops at a time gives a different plan on each run,
+    and one instance moves by up to a point and a half between runs; a change to the
+    search is judged on the mean over seeds and its spread, not on one run.
+    """
     bks = read_bks(instances_dir)
     if names is None:
         names = sorted((p.stem for p in instances_dir.glob("a*-*.txt")), key=_order)
     if not names:
         raise FileNotFoundError(f"no Cordeau instances (aM-N.txt) in {instances_dir}")
     load_before = os.getloadavg()
-    results = [
-        run_instance(instances_dir / f"{name}.txt", time_limit_s, bks.get(name)) for name in names
-    ]
+    results = []
+    for seed in search_seeds:
+        for name in names:
+            path, options = instances_dir / f"{name}.txt", SearchOptions(seed=seed)
+            result = run_instance(path, time_limit_s, bks.get(name), options)
+            results.append({**result, "seed": seed})
     gaps = [r["gap_pct"] for r in results if r["gap_pct"] is not None]
+    by_seed = {
+        str(seed): _mean([r["gap_pct"] for r in results if r["seed"] == seed])
+        for seed in search_seeds
+    }
+    seed_means = [m for m in by_seed.values() if m is not None]
     summary = {
-        "instances": len(results),
+        "instances": len(names),
+        "runs": len(results),
         "time_limit_s": time_limit_s,
-        "mean_gap_pct": round(sum(gaps) / len(gaps), 2) if gaps else None,
+        "search_seeds": list(search_seeds),
+        "mean_gap_pct": _mean(gaps),
         "max_gap_pct": max(gaps) if gaps else None,
+        "mean_gap_pct_by_seed": by_seed,
+        "seed_spread_pct": [min(seed_means), max(seed_means)] if seed_means else None,
         "all_feasible": all(r["feasible"] for r in results),
         "all_served": all(r["served"] == r["requests"] for r in results),
         "seconds": round(sum(r["seconds"] for r in results), 1),
@@ -131,13 +153,18 @@ def bench_darp(
     return {"instances": results, "summary": summary}
 
 
+def _mean(gaps: Sequence[float | None]) -> float | None:
+    known = [g for g in gaps if g is not None]
+    return round(sum(known) / len(known), 2) if known else None
+
+
 def _table(report: dict[str, Any]) -> str:
-    head = ("instance", "served", "feasible", "cost", "bks", "gap%", "s")
-    lines = ["{:<8} {:>7} {:>8} {:>9} {:>9} {:>6} {:>6}".format(*head)]
+    head = ("instance", "seed", "served", "feasible", "cost", "bks", "gap%", "s")
+    lines = ["{:<8} {:>4} {:>7} {:>8} {:>9} {:>9} {:>6} {:>6}".format(*head)]
     for r in report["instances"]:
         served = f"{r['served']}/{r['requests']}"
         lines.append(
-            f"{r['name']:<8} {served:>7} {r['feasible']!s:>8} {r['cost']:>9.2f} "
+            f"{r['name']:<8} {r['seed']:>4} {served:>7} {r['feasible']!s:>8} {r['cost']:>9.2f} "
             f"{r['bks'] or 0:>9.2f} {r['gap_pct'] or 0:>6.2f} {r['seconds']:>6.1f}"
         )
     s = report["summary"]
@@ -145,6 +172,8 @@ def _table(report: dict[str, Any]) -> str:
         f"mean gap {s['mean_gap_pct']}%  max gap {s['max_gap_pct']}%  all feasible "
         f"{s['all_feasible']}  all served {s['all_served']}  ({s['seconds']} s)"
     )
+    if len(s["search_seeds"]) > 1:
+        lines.append(f"mean gap by search seed {s['mean_gap_pct_by_seed']}")
     return "\n".join(lines)
 
 
@@ -153,11 +182,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--instances", type=Path, required=True, help="folder with aM-N.txt")
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per instance")
     parser.add_argument("--names", default=None, help="comma-separated instance names")
+    parser.add_argument(
+        "--search-seeds", default="0", help="comma-separated search seeds, one run of each"
+    )
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     args = parser.parse_args(argv)
     names = args.names.split(",") if args.names else None
     try:
-        report = bench_darp(args.instances, args.time_limit, names)
+        seeds = [int(x) for x in args.search_seeds.split(",")]
+    except ValueError:
+        parser.error(f"--search-seeds: not a list of integers: {args.search_seeds!r}")
+    try:
+        report = bench_darp(args.instances, args.time_limit, names, seeds)
     except FileNotFoundError as exc:
         parser.error(str(exc))
     print(json.dumps(report, indent=1) if args.json else _table(report))
