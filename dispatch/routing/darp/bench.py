@@ -114,8 +114,8 @@ def bench_darp(
     summarise the gaps.
 
     Why several seeds: a search that stops at a time gives a different plan on each run,
-    and one instance moves by up to a point and a half between runs; a change to the
-    search is judged on the mean over seeds and its spread, not on one run.
+    and one instance moved by two and a half points between two runs (a7-56); a change to
+    the search is judged on the mean over seeds and its spread, not on one run.
     """
     bks = read_bks(instances_dir)
     if names is None:
