@@ -97,15 +97,13 @@ def _eject_until_placed(
     pool = list(pool)
     steps = lightest_at = 0
     lightest = _heavy(search, pool)
-    while (
-        _heavy(search, pool) > target
-        and steps < STEPS
-        and steps - lightest_at < STALL
-        and time.perf_counter() < deadline
-    ):
+    while steps < STEPS and steps - lightest_at < STALL and time.perf_counter() < deadline:
+        heavy = _heavy(search, pool)  # once per step: the pool changes only below
+        if heavy <= target:
+            break
         steps += 1
-        if _heavy(search, pool) < lightest:
-            lightest, lightest_at = _heavy(search, pool), steps
+        if heavy < lightest:
+            lightest, lightest_at = heavy, steps
         ri = pool.pop()
         if not insert_all(search, [ri], 1, 0.0):
             continue
