@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from dispatch.routing.darp.alns_destroy import emptiest, randomly, related, worst
 from dispatch.routing.darp.alns_fleet import minimise_vehicles
+from dispatch.routing.darp.alns_pool import RoutePool
 from dispatch.routing.darp.alns_repair import insert_all, insert_in_order
 from dispatch.routing.darp.alns_state import AlnsState
 from dispatch.routing.darp.engine import DarpModel, Routes
@@ -37,10 +38,27 @@ WORSE_ACCEPTED = 0.005
 #: vehicles (:mod:`.alns_fleet`) from the round's best routes if every ride is placed; the
 #: search goes on from what that leaves.
 FLEET_SHARE = 0.3
+#: Every this share of a round, the round's best routes are recombined with the pooled
+#: routes (:mod:`.alns_pool`), and the search goes on from the result if it is better.
+RECOMBINE_EVERY = 0.25
+#: The longest a recombination may take, as a share of the round and in seconds.
+RECOMBINE_SHARE = 0.2
+RECOMBINE_SECONDS = 2.0
+#: Shorter than this, a recombination is not tried (a short insertion run has no time).
+RECOMBINE_AT_LEAST = 0.1
 
 
-def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 0) -> Routes:
-    """Improve ``routes`` until ``deadline`` (``time.perf_counter()``); never serves fewer."""
+def improve_alns(
+    model: DarpModel,
+    routes: Routes,
+    deadline: float,
+    seed: int = 0,
+    pool: RoutePool | None = None,
+) -> Routes:
+    """Improve ``routes`` until ``deadline`` (``time.perf_counter()``); never serves fewer.
+
+    ``pool`` keeps the routes seen from one round to the next (a new one when not given).
+    """
     problem = model.problem
     search = AlnsState(model, routes, seed)
     if not search.requests:
@@ -57,6 +75,13 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     unassigned = insert_all(search, unassigned, 2, 0.0)
     started = time.perf_counter()
     span = max(deadline - started, 1e-3)
+    pool = pool if pool is not None else RoutePool()
+    pool.prepare(search)
+    recombine_for = min(RECOMBINE_SECONDS, RECOMBINE_SHARE * span)
+    recombine_at = started + RECOMBINE_EVERY * span
+    if recombine_for < RECOMBINE_AT_LEAST:
+        recombine_for, recombine_at = 0.0, deadline
+    search_until = deadline - recombine_for
     # the vehicles are emptied from the round's best routes, late in the round: measured on
     # Li & Lim, emptying one first left routes the search could not repair (lr210: 22-31 %
     # longer at the same fleet), while a search with the spare vehicle found a good plan
@@ -82,8 +107,25 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
     # a share of what the routes cost, not of the penalty for the rides left out: that
     # would make a day with a few unserved rides a random walk on its cost
     t0 = WORSE_ACCEPTED * max(search.total(), 1) / math.log(2)
-    while time.perf_counter() < deadline:
-        if time.perf_counter() >= fleet_at:
+    while True:
+        now = time.perf_counter()
+        if now >= search_until or now >= recombine_at:
+            recombine_at += RECOMBINE_EVERY * span
+            if not best_unassigned and recombine_for:
+                here, here_unassigned = search.snapshot(), unassigned
+                search.restore(best_state)
+                best_state = search.snapshot()
+                if pool.recombine(search, search.total(), recombine_for):
+                    best = current = value(search.total(), [])
+                    unassigned, best_unassigned = [], []
+                    best_state = search.snapshot()
+                else:
+                    search.restore(here)
+                    unassigned = here_unassigned
+            if now >= search_until:
+                break
+            continue
+        if now >= fleet_at:
             fleet_at = deadline
             if not best_unassigned:  # every ride placed: try a vehicle fewer
                 search.restore(best_state)
@@ -104,6 +146,9 @@ def improve_alns(model: DarpModel, routes: Routes, deadline: float, seed: int = 
         regret, noise = inserters[k_ins]
         unassigned = insert_all(search, unassigned + chosen, regret, noise)
         candidate = value(search.total(), unassigned)
+        for v, nodes in enumerate(saved[0]):
+            if search.routes[v] is not nodes:
+                pool.add(search, v)
         score = 0.0
         if candidate < best:
             best = candidate

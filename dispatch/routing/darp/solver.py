@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from dispatch.routing.darp.alns import improve_alns
+from dispatch.routing.darp.alns_pool import RoutePool
 from dispatch.routing.darp.check import Violation, verify
 from dispatch.routing.darp.commitments import (
     committed_stops,
@@ -155,14 +156,24 @@ def enforce(problem: Problem, routes: list[VehicleRoute], unserved: dict[str, Un
 
 
 def _improve(
-    model: DarpModel, planned: Routes, deadline: float, budget: float, options: SearchOptions
+    model: DarpModel,
+    planned: Routes,
+    deadline: float,
+    budget: float,
+    options: SearchOptions,
+    pool: RoutePool,
 ) -> Routes:
-    """Alternate ALNS rounds and OR-Tools polishes from the best routes until ``deadline``."""
+    """Alternate ALNS rounds and OR-Tools polishes from the best routes until ``deadline``;
+    ``pool`` keeps the routes of every round for the next ones to recombine."""
     round_ = 0
     while deadline - time.perf_counter() > 0.3:
         now = time.perf_counter()
         planned = improve_alns(
-            model, planned, min(deadline, now + budget * options.alns_slice), options.seed + round_
+            model,
+            planned,
+            min(deadline, now + budget * options.alns_slice),
+            options.seed + round_,
+            pool,
         )
         round_ += 1
         left = deadline - time.perf_counter()
@@ -284,6 +295,7 @@ def _solve_once(
     status = "nothing to plan"
     if requests and effective.vehicles:
         model = DarpModel(effective, requests)
+        pool = RoutePool()
         warm = stop_sequences(warm_start) if isinstance(warm_start, Plan) else warm_start
         # Re-timing and verifying the routes afterwards takes time too.
         reserve = 0.02 + 0.004 * len(effective.vehicles) + 0.0003 * len(requests)
@@ -301,11 +313,15 @@ def _solve_once(
             # from the warm routes (or the committed stops) instead of giving up.
             base = model.clean_warm(warm or {})
             planned = improve_alns(
-                model, {vid: (stops, None) for vid, stops in base.items()}, deadline, options.seed
+                model,
+                {vid: (stops, None) for vid, stops in base.items()},
+                deadline,
+                options.seed,
+                pool,
             )
             status = "solved by insertion search"
         if improving:
-            planned = _improve(model, planned, deadline, time_limit_s, options)
+            planned = _improve(model, planned, deadline, time_limit_s, options, pool)
     if planned is None:
         planned = {v.id: (committed_stops(effective, v), None) for v in effective.vehicles}
     served = {s.request_id for stops, _ in planned.values() for s in stops}
