@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dispatch.routing.darp import Problem, Request, TimeWindow, Vehicle
+from dispatch.routing.darp import Aboard, Problem, Request, StopRef, TimeWindow, Vehicle
 from dispatch.routing.darp.alns_pool import RoutePool
 from dispatch.routing.darp.alns_state import AlnsState
 from dispatch.routing.darp.engine import DarpModel
@@ -92,3 +92,35 @@ def test_no_cheaper_partition_leaves_the_routes_as_they_are() -> None:
     routes = list(search.routes)
     assert not pool.recombine(search, search.total(), 5.0)
     assert search.routes == routes
+
+
+def test_a_van_with_a_patient_aboard_keeps_the_drop_off_through_recombination() -> None:
+    # E rides in van b already (picked up at 07:00) and is dropped off in the south
+    aboard = Request(
+        "E", 0, RIDES[2].dropoff, {"seated": 1}, aboard=Aboard("b", picked_up_at=7 * 3600)
+    )
+    vans = (
+        Vehicle("a", {"seated": 2}, 0, 0, SHIFT),
+        Vehicle("b", {"seated": 2}, 0, 0, SHIFT),
+    )
+    problem = Problem((*RIDES, aboard), vans, TRAVEL)
+    model = DarpModel(problem, list(problem.requests))
+    drop_e = model.dropoff["E"]
+    search = AlnsState(model, {"b": ([StopRef("E", "dropoff")], None)})
+    pool = RoutePool()
+    pool.prepare(search)
+    a_b, c_d = _route(model, 0, 2, "A", "B"), _route(model, 0, 2, "C", "D")
+    # both clusters apart, and one after the other (the cheapest, leaving b with nothing
+    # but E), seen on van a
+    for nodes in (a_b, c_d, [0, *a_b[1:-1], *c_d[1:-1], 2]):
+        _put(search, 0, nodes)
+        pool.add(search, 0)
+    _put(search, 1, [1, drop_e, *c_d[1:-1], 3])  # and the south with E's drop-off, on b
+    pool.add(search, 1)
+    _put(search, 0, _route(model, 0, 2, "A", "C"))
+    _put(search, 1, [1, drop_e, *_route(model, 1, 2, "B", "D")[1:-1], 3])
+    before = search.total()
+    assert pool.recombine(search, before, 5.0)
+    assert search.total() < before
+    assert search.routes[0] == a_b
+    assert search.routes[1] == [1, drop_e, *c_d[1:-1], 3]

@@ -17,6 +17,8 @@ its own.
 
 from __future__ import annotations
 
+import time
+
 from ortools.linear_solver import pywraplp
 
 from dispatch.routing.darp.alns_state import AlnsState
@@ -85,6 +87,7 @@ class RoutePool:
         The current routes must be in the pool, so the program has a solution; it is given
         as the hint. Returns whether the routes changed.
         """
+        began = time.perf_counter()
         self.add_all(search)
         self._trim(search)
         solver = pywraplp.Solver.CreateSolver("SCIP")
@@ -122,7 +125,10 @@ class RoutePool:
             [var for var, _, _ in columns],
             [1.0 if (k, stops) in current else 0.0 for var, k, stops in columns],
         )
-        solver.SetTimeLimit(max(1, int(limit_s * 1000)))
+        left = limit_s - (time.perf_counter() - began)  # building the program counts
+        if left < 0.05:
+            return False
+        solver.SetTimeLimit(int(left * 1000))
         status = solver.Solve()
         if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
             return False
