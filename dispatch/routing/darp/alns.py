@@ -8,7 +8,8 @@ requests and re-inserting them (cheapest or regret insertion) makes large, feasi
 
 This module is the search loop: operator choice by adaptive weights and simulated-annealing
 acceptance. The routes and their exact schedules are :mod:`.alns_state`, the removal
-operators :mod:`.alns_destroy`, the insertion operators :mod:`.alns_repair`.
+operators :mod:`.alns_destroy`, the insertion operators :mod:`.alns_repair`, the
+recombination of the routes seen :mod:`.alns_pool`.
 """
 
 from __future__ import annotations

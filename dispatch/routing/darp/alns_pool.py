@@ -88,8 +88,8 @@ class RoutePool:
         as the hint. Returns whether the routes changed.
         """
         began = time.perf_counter()
-        self.add_all(search)
         self._trim(search)
+        self.add_all(search)  # after trimming: the current routes stay a solution
         solver = pywraplp.Solver.CreateSolver("SCIP")
         if solver is None:  # pragma: no cover - bundled with OR-Tools
             return False
@@ -177,7 +177,7 @@ def _riders(search: AlnsState) -> set[int]:
 def _classes(search: AlnsState) -> list[int]:
     """The class of each vehicle: equal when a route fits one exactly as the other."""
     nv, tr, cost = search.nv, search.tr_l, search.cost_l
-    riders = {x for _, p, d in search.requests for x in (p, d)}
+    riders = _riders(search)
     signature: dict[object, int] = {}
     out = []
     for v in range(nv):
@@ -203,6 +203,8 @@ def _classes(search: AlnsState) -> list[int]:
                 search.late_l[s],
                 search.early_l[e],
                 search.late_l[e],
+                search.service_l[s],
+                search.service_l[e],
                 search.fixed[v],
                 search.rate[v],
                 search.max_span[v],
