@@ -90,7 +90,6 @@ def improve_alns(
     recombine_at = started + RECOMBINE_EVERY * span
     if recombine_for < RECOMBINE_AT_LEAST:
         recombine_for, recombine_at = 0.0, deadline
-    search_until = deadline - recombine_for
     # the vehicles are emptied from the round's best routes, late in the round: measured on
     # Li & Lim, emptying one first left routes the search could not repair (lr210: 22-31 %
     # longer at the same fleet), while a search with the spare vehicle found a good plan
@@ -119,13 +118,15 @@ def improve_alns(
     t0 = WORSE_ACCEPTED * max(search.total(), 1) / math.log(2)
     while True:
         now = time.perf_counter()
+        # the last recombination needs its time only when it can run (every ride placed)
+        search_until = deadline - (0.0 if best_unassigned else recombine_for)
         if now >= search_until or now >= recombine_at:
             recombine_at += RECOMBINE_EVERY * span
             if not best_unassigned and recombine_for:
                 here, here_unassigned = search.snapshot(), unassigned
                 search.restore(best_state)
                 best_state = search.snapshot()
-                if pool.recombine(search, search.total(), recombine_for):
+                if pool.recombine(search, search.total(), min(recombine_for, deadline - now)):
                     best = current = value(search.total(), [])
                     unassigned, best_unassigned = [], []
                     best_state = search.snapshot()
