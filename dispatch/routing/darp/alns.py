@@ -126,7 +126,7 @@ def improve_alns(
                 here, here_unassigned = search.snapshot(), unassigned
                 search.restore(best_state)
                 best_state = search.snapshot()
-                if pool.recombine(search, search.total(), min(recombine_for, deadline - now)):
+                if pool.recombine(search, min(recombine_for, deadline - now)):
                     best = current = value(search.total(), [])
                     unassigned, best_unassigned = [], []
                     best_state = search.snapshot()
@@ -160,9 +160,10 @@ def improve_alns(
         regret, noise = inserters[k_ins]
         unassigned = insert_all(search, unassigned + chosen, regret, noise)
         candidate = value(search.total(), unassigned)
-        for v, nodes in enumerate(saved[0]):
-            if search.routes[v] is not nodes:
-                pool.add(search, v)
+        if recombine_for:  # else the pool is never read in this round
+            for v, nodes in enumerate(saved[0]):
+                if search.routes[v] is not nodes:
+                    pool.add(search, v)
         score = 0.0
         if candidate < best:
             best = candidate

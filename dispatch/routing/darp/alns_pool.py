@@ -45,10 +45,10 @@ class RoutePool:
         """Sort the vehicles into classes (once: the model is the same in every round) and
         pool the routes of ``search``."""
         if not self.klass:
-            self.klass = _classes(search)
-            riders = _riders(search)
+            riders = {x for _, p, d in search.requests for x in (p, d)}
             self.keep = [tuple(x for x in r[1:-1] if x not in riders) for r in search.routes]
             self.keep_set = [set(k) for k in self.keep]
+            self.klass = _classes(search, self.keep)
         self.members = [[] for _ in range(max(self.klass, default=-1) + 1)]
         for v, k in enumerate(self.klass):
             if not search.frozen[v]:
@@ -80,9 +80,9 @@ class RoutePool:
         )
         self.routes = dict(ranked[: MAX_ROUTES * 3 // 4])
 
-    def recombine(self, search: AlnsState, incumbent: int, limit_s: float) -> bool:
-        """Replace the routes of ``search`` (every ride placed, costing ``incumbent``) by
-        the cheapest partition of its rides into pooled routes, if one costs less.
+    def recombine(self, search: AlnsState, limit_s: float) -> bool:
+        """Replace the routes of ``search`` (every ride placed) by the cheapest partition of
+        its rides into pooled routes, if one costs less.
 
         The current routes must be in the pool, so the program has a solution; it is given
         as the hint. Returns whether the routes changed.
@@ -94,7 +94,7 @@ class RoutePool:
         if solver is None:  # pragma: no cover - bundled with OR-Tools
             return False
         free = [v for v in range(search.nv) if not search.frozen[v]]
-        riders = {search.requests[ri][1] for ri in range(len(search.requests))}
+        riders = search.req_index  # the pickup of each ride the search may move
         placed = {x for v in free for x in search.routes[v] if x in riders}
         by_ride: dict[int, list[pywraplp.Variable]] = {x: [] for x in placed}
         by_class: dict[int, list[pywraplp.Variable]] = {}
@@ -120,7 +120,11 @@ class RoutePool:
             for var in xs:
                 row.SetCoefficient(var, 1)
         objective.SetMinimization()
-        current = {(self.klass[v], tuple(search.routes[v][1:-1])) for v in free}
+        current = {
+            (self.klass[v], tuple(search.routes[v][1:-1]))
+            for v in free
+            if len(search.routes[v]) > 2
+        }
         solver.SetHint(
             [var for var, _, _ in columns],
             [1.0 if (k, stops) in current else 0.0 for var, k, stops in columns],
@@ -133,18 +137,9 @@ class RoutePool:
         if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
             return False
         chosen = [(k, stops) for var, k, stops in columns if var.solution_value() > 0.5]
-        if sum(self.routes[c] for c in chosen) >= incumbent - _fixed_frozen(search):
+        if sum(self.routes[c] for c in chosen) >= sum(self.routes[c] for c in current):
             return False
         return _install(search, self, chosen)
-
-
-def _fixed_frozen(search: AlnsState) -> int:
-    """What the frozen routes add to ``search.total()`` (the program leaves them out)."""
-    return sum(
-        search.route_cost(search.routes[v]) + (search.fixed[v] if len(search.routes[v]) > 2 else 0)
-        for v in range(search.nv)
-        if search.frozen[v]
-    )
 
 
 def _install(search: AlnsState, pool: RoutePool, chosen: list[tuple[int, tuple[int, ...]]]) -> bool:
@@ -170,23 +165,14 @@ def _install(search: AlnsState, pool: RoutePool, chosen: list[tuple[int, tuple[i
     return True
 
 
-def _riders(search: AlnsState) -> set[int]:
-    return {x for _, p, d in search.requests for x in (p, d)}
-
-
-def _classes(search: AlnsState) -> list[int]:
+def _classes(search: AlnsState, keep: list[tuple[int, ...]]) -> list[int]:
     """The class of each vehicle: equal when a route fits one exactly as the other."""
     nv, tr, cost = search.nv, search.tr_l, search.cost_l
-    riders = _riders(search)
     signature: dict[object, int] = {}
     out = []
     for v in range(nv):
         s, e = v, nv + v
-        alone = (
-            bool(search.first_gap[v])
-            or any(search.start_load[v].tolist())
-            or any(x not in riders for x in search.routes[v][1:-1])
-        )
+        alone = bool(search.first_gap[v]) or any(search.start_load[v].tolist()) or bool(keep[v])
         key: object = (
             ("alone", v)
             if alone
