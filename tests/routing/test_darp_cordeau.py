@@ -136,3 +136,29 @@ def test_the_cli_passes_search_seeds_and_refuses_a_bad_list(
         dispatch_main([*argv, "--search-seeds", "one"])
     assert exc.value.code == 2
     assert "--search-seeds" in capsys.readouterr().err
+
+
+def test_a_rebuilt_model_polishes_the_routes_of_the_first_search() -> None:
+    """The polish rebuilds an OR-Tools model that refuses routes after a search (seen on
+    150 requests, not reproducible on a small case); the rebuilt model must be the same
+    model: it reads the first search's routes and polishes them to no worse a plan."""
+    from dispatch.routing.darp.alns import stops_of
+    from dispatch.routing.darp.engine import DarpModel
+    from dispatch.routing.darp.generate import generate_cordeau
+    from dispatch.routing.darp.solver import _total
+
+    problem = to_problem(generate_cordeau(24, 3))
+    model = DarpModel(problem, problem.requests)
+    first = model.search(1.0, SearchOptions())
+    assert first is not None and model.searched
+    served, cost = _total(model, first)
+    assert -served == len(problem.requests)
+    transit = model.transit.copy()
+    model._renew()
+    assert not model.searched and (model.transit == transit).all()
+    polished = model.search(1.0, SearchOptions(), stops_of(first))
+    assert polished is not None and not model.restart_failed
+    assert _total(model, polished) <= (served, cost)
+    assert {s for stops, _ in polished.values() for s in stops} == {
+        s for stops, _ in first.values() for s in stops
+    }

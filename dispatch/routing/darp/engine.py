@@ -113,14 +113,20 @@ class DarpModel:
             self.travel = self._node_travel(fastest=False)
             self._tighten_windows()
         self.n = len(loc)
+        self.restart_failed = False
+        self._lists: tuple[list[list[int]], list[list[int]]] | None = None
+        self._renew()
+
+    def _renew(self) -> None:
+        """Build the OR-Tools model (again: see :meth:`search`)."""
+        nv = len(self.problem.vehicles)
         self.manager = pywrapcp.RoutingIndexManager(
             self.n, nv, list(range(nv)), list(range(nv, 2 * nv))
         )
         self.routing = pywrapcp.RoutingModel(self.manager)
         self.break_vars: dict[int, list[pywrapcp.IntervalVar]] = {}
         self.closed = False
-        self.restart_failed = False
-        self._lists: tuple[list[list[int]], list[list[int]]] | None = None
+        self.searched = False  # a search ran on this OR-Tools model
         self._build()
 
     def _node_travel(self, *, fastest: bool) -> np.ndarray:
@@ -401,28 +407,46 @@ class DarpModel:
         fails (ROUTING_FAIL within 0.2 s) on a 400-booking day with break intervals, even
         from its own solution, while small problems with breaks restart fine.
         """
-        routing = self.routing
         params = self.parameters(time_limit_s, options)
-        if not self.closed:
-            routing.CloseModelWithParameters(params)
-            self.closed = True
         if warm is not None:
             cleaned = self.clean_warm(warm)
-            indices = [[self.stop_index(s) for s in cleaned[v.id]] for v in self.problem.vehicles]
             solution = None
             if not self.restart_failed:
-                initial = routing.ReadAssignmentFromRoutes(indices, True)
+                initial = self._read(cleaned, params)
+                if initial is None and self.searched:
+                    # Measured with OR-Tools 9.15 on a generated 150-request instance:
+                    # after some searches (4 s, 7.5 s; not 3, 5 or 6 s) the model refuses
+                    # routes it reads on a model built afresh, and every polish of the
+                    # solve was lost (3 seeds of 6). Building it again takes 0.03 s there.
+                    self._renew()
+                    initial = self._read(cleaned, params)
                 if initial is not None:
-                    solution = routing.SolveFromAssignmentWithParameters(initial, params)
+                    solution = self.routing.SolveFromAssignmentWithParameters(initial, params)
             if solution is None:
                 self.restart_failed = True  # it will fail again: do not pay for it twice
                 return {vid: (stops, None) for vid, stops in cleaned.items()}
         else:
-            solution = routing.SolveWithParameters(params)
+            self._close(params)
+            solution = self.routing.SolveWithParameters(params)
+        self.searched = True
+        routing = self.routing
         invalid = routing_enums_pb2.RoutingSearchStatus.ROUTING_INVALID
         if solution is None and routing.status() == invalid:
             raise ValueError("invalid search parameters")
         return None if solution is None else self.routes(solution)
+
+    def _close(self, params: object) -> None:
+        if not self.closed:
+            self.routing.CloseModelWithParameters(params)
+            self.closed = True
+
+    def _read(
+        self, cleaned: Mapping[str, Sequence[StopRef]], params: object
+    ) -> pywrapcp.Assignment | None:
+        """The assignment of ``cleaned`` routes, or None when the model refuses them."""
+        self._close(params)
+        indices = [[self.stop_index(s) for s in cleaned[v.id]] for v in self.problem.vehicles]
+        return self.routing.ReadAssignmentFromRoutes(indices, True)
 
     def routes(self, solution: pywrapcp.Assignment) -> Routes:
         """Per vehicle: its stops and where its breaks fall according to the solver."""
