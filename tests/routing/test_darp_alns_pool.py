@@ -124,3 +124,20 @@ def test_a_van_with_a_patient_aboard_keeps_the_drop_off_through_recombination() 
     assert search.total() < before
     assert search.routes[0] == a_b
     assert search.routes[1] == [1, drop_e, *c_d[1:-1], 3]
+
+
+def test_a_ride_left_out_stays_out_while_the_others_are_recombined() -> None:
+    search, model = _search(second_depot=0)
+    pool = RoutePool()
+    pool.prepare(search)
+    for rides in (("A", "B"), ("C",)):
+        _put(search, 0, _route(model, 0, 2, *rides))
+        pool.add(search, 0)
+    _put(search, 0, _route(model, 0, 2, "A", "C"))
+    _put(search, 1, _route(model, 1, 2, "B"))
+    before = search.total()
+    assert pool.recombine(search, 5.0)  # D is served by no route: it is not asked for
+    assert search.total() < before
+    served = sorted(x for nodes in search.routes for x in nodes[1:-1] if search.is_pickup[x])
+    assert served == sorted(model.pickup[r] for r in "ABC")
+    assert model.pickup["D"] not in search.where

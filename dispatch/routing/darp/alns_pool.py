@@ -81,8 +81,8 @@ class RoutePool:
         self.routes = dict(ranked[: MAX_ROUTES * 3 // 4])
 
     def recombine(self, search: AlnsState, limit_s: float) -> bool:
-        """Replace the routes of ``search`` (every ride placed) by the cheapest partition of
-        its rides into pooled routes, if one costs less.
+        """Replace the routes of ``search`` by the cheapest partition of the rides they
+        serve into pooled routes, if one costs less (rides left out stay out).
 
         The current routes must be in the pool, so the program has a solution; it is given
         as the hint. Returns whether the routes changed.
