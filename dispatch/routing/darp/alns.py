@@ -52,7 +52,7 @@ FLEET_SHARE = 0.3
 RECOMBINE_EVERY = 0.25
 #: The longest a recombination may take, as a share of the round and in seconds.
 RECOMBINE_SHARE = 0.2
-RECOMBINE_SECONDS = 2.0
+RECOMBINE_SECONDS = 0.6
 #: Shorter than this, a recombination is not tried (a short insertion run has no time).
 RECOMBINE_AT_LEAST = 0.3
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dispatch.routing.darp.alns_kernels import Packed, least_schedule, route_arrays
 from dispatch.routing.darp.engine import DarpModel, Routes
 from dispatch.routing.darp.precheck import fitting_vehicles
 
@@ -32,18 +33,18 @@ Snapshot = tuple[list[list[int]], dict[int, int], list["RouteState | None"], lis
 
 @dataclass(slots=True)
 class RouteState:
-    """A route's nodes and what screening insertions into it needs (plain lists: routes are
-    short and the screening prunes hard, where numpy's per-call cost would dominate)."""
+    """A route's nodes, its least schedule and what screening insertions into it reads
+    (:func:`.alns_kernels.route_arrays`), cached until the route changes."""
 
     nodes: list[int]
     start: list[int]  # least feasible start of service per position
-    latest: list[int]  # latest start keeping later windows (rides ignored: optimistic)
-    slack: list[int]  # cumulative waiting up to each position
-    along: list[int]  # cumulative transit along the route
-    #: [kind][position]: free seats after service at the position (empty for a kind no
-    #: request of the search needs: screening never reads it)
-    room: list[list[int]]
-    legcost: list[int]  # cost of the arc leaving each position
+    packed: Packed  # the same and more, as arrays for the compiled screening
+
+    @property
+    def room(self) -> list[list[int]]:
+        """Seats free after service at each position, per kind (empty for a kind no
+        request of the search needs: screening never reads it)."""
+        return [row if row[0] < BIG else [] for row in self.packed[5].tolist()]
 
 
 class AlnsState:
@@ -101,9 +102,24 @@ class AlnsState:
         self.weight = [model.drop_weight[rid] for rid, _, _ in self.requests]
         fits = fitting_vehicles(problem, [by_id[rid] for rid, _, _ in self.requests])
         self.fits = fits if len(self.requests) else np.zeros((0, nv), dtype=bool)
+        self.fits_t = np.ascontiguousarray(self.fits.T)
         self.req_index = {p: i for i, (_, p, _) in enumerate(self.requests)}
+        # the same, as arrays for the compiled screening (:mod:`.alns_kernels`)
+        self.tr_a = np.ascontiguousarray(model.transit, dtype=np.int64)
+        self.cost_a = np.ascontiguousarray(model.arc_cost, dtype=np.int64)
+        self.early_a = np.ascontiguousarray(model.early, dtype=np.int64)
+        self.late_a = np.ascontiguousarray(model.late, dtype=np.int64)
+        self.req_p = np.asarray([p for _, p, _ in self.requests], dtype=np.int64)
+        self.req_d = np.asarray([d for _, _, d in self.requests], dtype=np.int64)
+        self.req_limit = np.asarray([self.ride_gap[p] for _, p, _ in self.requests], np.int64)
+        self.req_needs = np.maximum(
+            self.demand[self.req_p] if len(self.requests) else np.zeros((0, len(kinds))), 0
+        ).astype(np.int64)
+        self.service_a = np.ascontiguousarray(model.service, dtype=np.int64)
+        self.is_pickup_a = np.asarray(self.is_pickup, dtype=np.bool_)
+        self.partner_a = np.asarray(self.partner, dtype=np.int64)
+        self.ride_gap_a = np.asarray(self.ride_gap, dtype=np.int64)
         # per seat kind: demand of each node, and seats free on each vehicle at its start
-        self.demand_l: list[list[int]] = self.demand.T.tolist()
         self.free_l: list[list[int]] = (self.cap - self.start_load).tolist()
         self.needs: list[list[tuple[int, int]]] = [
             [(k, int(q)) for k, q in enumerate(self.demand[p].tolist()) if q > 0]
@@ -111,6 +127,9 @@ class AlnsState:
         ]
         #: Seat kinds some request of this search needs: the only ones screening reads.
         self.kinds_needed = {k for need in self.needs for k, _ in need}
+        self.demand_a = np.ascontiguousarray(self.demand.T, dtype=np.int64)
+        self.free_a = np.ascontiguousarray(self.cap - self.start_load, dtype=np.int64)
+        self.needed_a = np.asarray([k in self.kinds_needed for k in range(len(kinds))], np.bool_)
         self.routes: list[list[int]] = []
         for v, vehicle in enumerate(problem.vehicles):
             stops = routes.get(vehicle.id, ([], None))[0]
@@ -173,63 +192,20 @@ class AlnsState:
         self, v: int, nodes: list[int], placed: Sequence[tuple[int, int, int, int]]
     ) -> list[int] | None:
         """Least start times with breaks ``(gap, duration, opens, closes)`` in given gaps."""
-        tr, early, late = self.tr_l, self.early_l, self.late_l
-        m = len(nodes)
-        low = [early[x] for x in nodes]
-        up = [late[x] for x in nodes]
-        pause = [0] * m
-        for g, duration, opens, closes in placed:
-            if g < 0:  # before leaving the start
-                low[0] = max(low[0], opens + duration)
-            elif g >= m - 1:  # after arriving at the end
-                up[m - 1] = min(up[m - 1], closes)
-            else:
-                pause[g] += duration
-                low[g + 1] = max(low[g + 1], opens + duration)
-                up[g] = min(up[g], closes - self.service_l[nodes[g]])
-        t = [0] * m
-        t[0] = low[0]
-        if t[0] > up[0]:
-            return None
-        for k in range(1, m):
-            x = t[k - 1] + tr[nodes[k - 1]][nodes[k]] + pause[k - 1]
-            e = low[k]
-            t[k] = x if x > e else e
-            if t[k] > up[k]:
-                return None
-        rides: list[tuple[int, int, int]] = []
-        pos: dict[int, int] = {}
-        for k, x in enumerate(nodes):
-            if self.is_pickup[x]:
-                pos[x] = k
-            elif self.partner[x] in pos:
-                p = self.partner[x]
-                gap = self.ride_gap[p]
-                if gap < BIG:
-                    rides.append((pos[p], k, gap))
-        span = self.max_span[v]
-        for _ in range(2 * m + 2):
-            lowest = m
-            for i, j, gap in rides:
-                if t[j] - t[i] > gap:
-                    t[i] = t[j] - gap
-                    if t[i] > up[i]:
-                        return None
-                    lowest = min(lowest, i)
-            if t[m - 1] - t[0] > span:
-                t[0] = t[m - 1] - span
-                if t[0] > up[0]:
-                    return None
-                lowest = 0
-            if lowest == m:
-                return t
-            for k in range(lowest + 1, m):
-                x = t[k - 1] + tr[nodes[k - 1]][nodes[k]] + pause[k - 1]
-                if x > t[k]:
-                    if x > up[k]:
-                        return None
-                    t[k] = x
-        return None
+        found = least_schedule(
+            np.asarray(nodes, dtype=np.int64),
+            self.tr_a,
+            self.early_a,
+            self.late_a,
+            self.service_a,
+            self.is_pickup_a,
+            self.partner_a,
+            self.ride_gap_a,
+            self.max_span[v],
+            np.asarray(placed, dtype=np.int64).reshape(len(placed), 4),
+            BIG,
+        )
+        return found.tolist() if len(found) else None
 
     def route_cost(self, nodes: list[int]) -> int:
         c = self.cost_l
@@ -243,34 +219,20 @@ class AlnsState:
         nodes = self.routes[v]
         start = self.known[v] or self.schedule(v, nodes)
         assert start is not None, "routes must stay feasible"
-        tr, cost = self.tr_l, self.cost_l
-        m = len(nodes)
-        legs = [tr[a][b] for a, b in itertools.pairwise(nodes)]
-        latest = [self.late_l[x] for x in nodes]
-        for k in range(m - 2, -1, -1):
-            latest[k] = min(latest[k], latest[k + 1] - legs[k])
-        slack = [0] * m
-        along = [0] * m
-        for k in range(1, m):
-            slack[k] = slack[k - 1] + start[k] - (start[k - 1] + legs[k - 1])
-            along[k] = along[k - 1] + legs[k - 1]
-        room: list[list[int]] = []
-        for k, free in enumerate(self.free_l[v]):
-            demand, left = self.demand_l[k], []
-            if k in self.kinds_needed:
-                for x in nodes:
-                    free -= demand[x]
-                    left.append(free)
-            room.append(left)
-        state = RouteState(
-            nodes=nodes,
-            start=start,
-            latest=latest,
-            slack=slack,
-            along=along,
-            room=room,
-            legcost=[*(cost[a][b] for a, b in itertools.pairwise(nodes)), 0],
+        nodes_a = np.asarray(nodes, dtype=np.int64)
+        start_a = np.asarray(start, dtype=np.int64)
+        arrays = route_arrays(
+            nodes_a,
+            start_a,
+            self.tr_a,
+            self.cost_a,
+            self.late_a,
+            self.demand_a,
+            self.free_a[v],
+            self.needed_a,
+            BIG,
         )
+        state = RouteState(nodes=nodes, start=start, packed=(nodes_a, start_a, *arrays))
         self.cache[v] = state
         return state
 
