@@ -1,10 +1,11 @@
 """The dial-a-ride solver runs in a separate process.
 
 Why: the search is mostly Python (OR-Tools calls back into Python for every arc it
-prices, the insertion search is pure Python), so in a thread it holds the GIL nearly all
-the time. Measured in tests/test_planning.py: while a 2-second plan solved in a thread,
-taking one emergency call went from ~15 ms to ~1.5 s, in the same worker. In a child
-process the serving event loop keeps its own interpreter to itself.
+prices, the insertion search is Python around a few compiled loops), so in a thread it
+holds the GIL nearly all the time. Measured in tests/test_planning.py: while a 2-second
+plan solved in a thread, taking one emergency call went from ~15 ms to ~1.5 s, in the
+same worker. In a child process the serving event loop keeps its own interpreter to
+itself.
 
 One child per serving process (plans of one worker queue up behind each other), started
 with ``spawn`` on first use (never ``fork`` a process that runs threads and an event

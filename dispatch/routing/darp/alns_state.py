@@ -3,8 +3,9 @@
 Every change the search keeps must leave each route with a schedule, so the exact check is
 here beside the routes: the least schedule of a sequence, found by raising start times until
 windows, ride limits and route duration all hold (the simple temporal problem of
-:mod:`.timetable`, specialised to a chain). The destroy (:mod:`.alns_destroy`) and repair
-(:mod:`.alns_repair`) operators read and change this state; :mod:`.alns` runs the search.
+:mod:`.timetable`, specialised to a chain; compiled in :mod:`.alns_kernels`). The destroy
+(:mod:`.alns_destroy`) and repair (:mod:`.alns_repair`) operators read and change this
+state; :mod:`.alns` runs the search.
 
 A break is placed in one gap of the route (or before or after it), trying the gaps around
 where its window opens; placement is sound but not exhaustive, which costs at worst a missed
@@ -119,7 +120,7 @@ class AlnsState:
         self.is_pickup_a = np.asarray(self.is_pickup, dtype=np.bool_)
         self.partner_a = np.asarray(self.partner, dtype=np.int64)
         self.ride_gap_a = np.asarray(self.ride_gap, dtype=np.int64)
-        # per seat kind: demand of each node, and seats free on each vehicle at its start
+        # seats free on each vehicle at its start, per kind, and the kinds rides need
         self.free_l: list[list[int]] = (self.cap - self.start_load).tolist()
         self.needs: list[list[tuple[int, int]]] = [
             [(k, int(q)) for k, q in enumerate(self.demand[p].tolist()) if q > 0]
