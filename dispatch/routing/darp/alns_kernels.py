@@ -61,6 +61,17 @@ def _keep(out: IntArray, count: int, cost: int, i: int, j: int) -> int:
 _keep_c = compiled(_keep)
 
 
+def _seated(needs: IntArray, room: IntArray, position: int) -> bool:
+    """Seats of every kind ``needs`` asks for are free after ``position``."""
+    for k in range(needs.shape[0]):  # noqa: SIM110 (numba compiles loops, not generators)
+        if needs[k] > 0 and needs[k] > room[k, position]:
+            return False
+    return True
+
+
+_seated_c = compiled(_seated)
+
+
 def _screen(
     rows: IntArray,
     ris: IntArray,
@@ -95,7 +106,6 @@ def _screen(
     kind]`` the seats a request takes. The exact check is the caller's.
     """
     m = nodes.shape[0]
-    kinds = req_needs.shape[1]
     for r in range(ris.shape[0]):
         ri, row = ris[r], rows[r]
         p, d, limit = req_p[ri], req_d[ri], req_limit[ri]
@@ -118,11 +128,7 @@ def _screen(
             t_p = max(start[i] + tr[ni, p], e_p)
             if t_p > l_p:
                 continue
-            seated = True
-            for k in range(kinds):
-                if req_needs[ri, k] > 0 and req_needs[ri, k] > room[k, i]:
-                    seated = False
-            if not seated:
+            if not _seated_c(req_needs[ri], room, i):
                 continue
             ni1 = nodes[i + 1]
             leave_cost = c[ni, p] - legcost[i]
@@ -139,11 +145,7 @@ def _screen(
             for j in range(i + 1, m - 1):
                 if start[j] > l_d:
                     break
-                seated = True
-                for k in range(kinds):
-                    if req_needs[ri, k] > 0 and req_needs[ri, k] > room[k, j]:
-                        seated = False
-                if not seated:
+                if not _seated_c(req_needs[ri], room, j):
                     break
                 t_j = start[j] + max(push - (slack[j] - base_slack), 0)
                 if t_j > latest[j]:
