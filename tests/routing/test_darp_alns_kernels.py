@@ -52,8 +52,10 @@ def _screen_all(search: AlnsState, ri: int, v: int) -> dict[tuple[int, int], int
     counts = np.zeros(1, dtype=np.int64)
     cheapest = np.full((1, search.nv), np.inf)
     screen_route(
-        np.zeros(1, dtype=np.int64),
         np.asarray([ri], dtype=np.int64),
+        np.ones(1, dtype=np.bool_),
+        search.fits_t[v],
+        np.zeros(1, dtype=np.int64),
         search.req_p,
         search.req_d,
         search.req_limit,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dispatch.routing.darp import Problem, StopRef, Vehicle
+from dispatch.routing.darp import Break, Problem, StopRef, TimeWindow, Vehicle
 from dispatch.routing.darp.alns_state import AlnsState
 from dispatch.routing.darp.engine import DarpModel, Routes
-from tests.helpers.darp_fleet import RIDES, SHIFT, TRAVEL
+from tests.helpers.darp_fleet import RIDES, SHIFT, TRAVEL, H, M
 
 
 def _both_on_west(problem: Problem) -> AlnsState:
@@ -70,3 +70,46 @@ def test_seats_free_are_counted_per_kind_along_the_route() -> None:
     assert chair == [1, 1, 1, 0, 1, 1]
     assert stretcher == []  # no ride needs one: not counted
     assert stretcher == []  # no ride needs one: not counted
+
+
+def _west_with_breaks(*breaks: Break) -> AlnsState:
+    west = replace(_vans({"seated": 2})[0], breaks=breaks)
+    return _both_on_west(Problem(RIDES, (west,), TRAVEL))
+
+
+def test_a_break_goes_in_the_gap_its_window_opens_in_and_moves_no_stop() -> None:
+    # west: A picked up at 08:00, dropped at 08:05, B picked up at 10:00, dropped at 10:05
+    search = _west_with_breaks(
+        Break(TimeWindow(9 * H, 9 * H + 30 * M), 30 * M),
+        Break(TimeWindow(10 * H + 10 * M, 11 * H), 20 * M),
+    )
+    nodes = search.routes[0]
+    plain = search._least(0, nodes, ())
+    found = search.place_breaks(0, nodes)
+    assert plain is not None and found is not None
+    times, gaps = found
+    assert gaps == [2, 4]  # after A's drop-off; after B's drop-off
+    assert times[1:5] == plain[1:5]
+    assert times[5] == 10 * H + 45 * M  # a 20-minute break, then 20 minutes home
+    assert search.schedule(0, nodes) == times
+
+
+def test_a_break_no_gap_can_hold_leaves_the_route_without_a_schedule() -> None:
+    # 30 minutes from before 08:02: A could not be picked up in its window, or would ride
+    # 35 minutes, and A's drop-off is after 08:02
+    search = _west_with_breaks(Break(TimeWindow(8 * H, 8 * H + 2 * M), 30 * M))
+    assert search.place_breaks(0, search.routes[0]) is None
+    assert search.schedule(0, search.routes[0]) is None
+
+
+def test_the_cost_kept_with_each_route_is_its_travel_cost_after_every_change() -> None:
+    search = _both_on_west(Problem(RIDES, _vans({"seated": 2}), TRAVEL))
+    full = search.total()
+    assert full == search.route_cost(search.routes[0]) + search.route_cost(search.routes[1])
+    saved = search.snapshot()
+    search.remove_all([1])
+    search.route_state(0)  # the cost now comes from the cached screening arrays
+    assert search.total() == search.route_cost(search.routes[0]) + search.route_cost([1, 3])
+    assert search.total() < full
+    search.restore(saved)
+    assert search.total() == full

@@ -73,8 +73,10 @@ _seated_c = compiled(_seated)
 
 
 def _screen(
-    rows: IntArray,
     ris: IntArray,
+    alive: npt.NDArray[np.bool_],
+    fits: npt.NDArray[np.bool_],
+    used: IntArray,
     req_p: IntArray,
     req_d: IntArray,
     req_limit: IntArray,
@@ -97,17 +99,22 @@ def _screen(
     cheapest: FloatArray,
     v: int,
 ) -> None:
-    """Screen requests ``ris`` against route ``v``: ``out[row, :counts[row]]`` (``row`` =
-    ``rows[r]`` for ``ris[r]``) are the cheapest (cost delta, pickup after ``i``, drop-off
-    after ``j``) that pass the necessary conditions, cheapest first, and
-    ``cheapest[row, v]`` the first cost (infinite when none).
+    """Screen requests ``ris`` against route ``v``: for each ``row`` still ``alive`` whose
+    request ``fits`` the vehicle, ``out[row, :counts[row]]`` are the cheapest (cost delta,
+    pickup after ``i``, drop-off after ``j``) that pass the necessary conditions, cheapest
+    first, none of them ``used`` yet; ``cheapest[row, v]`` is the first cost (infinite
+    when none, and for every other row).
 
     ``room[kind, position]`` is the seats free after each position; ``req_needs[request,
     kind]`` the seats a request takes. The exact check is the caller's.
     """
     m = nodes.shape[0]
-    for r in range(ris.shape[0]):
-        ri, row = ris[r], rows[r]
+    for row in range(ris.shape[0]):
+        ri = ris[row]
+        cheapest[row, v] = np.inf
+        if not alive[row] or not fits[ri]:
+            continue
+        used[row] = 0
         p, d, limit = req_p[ri], req_d[ri], req_limit[ri]
         e_p, l_p, e_d, l_d = early[p], late[p], early[d], late[d]
         count = 0
@@ -261,6 +268,96 @@ def _least(
 least_schedule = compiled(_least)
 
 
+def _place_breaks(
+    nodes: IntArray,
+    tr: IntArray,
+    early: IntArray,
+    late: IntArray,
+    service: IntArray,
+    is_pickup: npt.NDArray[np.bool_],
+    partner: IntArray,
+    ride_gap: IntArray,
+    span: int,
+    breaks: IntArray,
+    order: IntArray,
+    big: int,
+    gaps: IntArray,
+) -> IntArray:
+    """Least start times of ``nodes`` with each break (rows: duration, opens, closes) in a
+    gap of its own, written to ``gaps`` (-1: before the start); empty when none is found.
+
+    Breaks are placed in ``order`` (by when their windows open), each trying the four
+    gaps from where its window opens on and the two before it, keeping the first that
+    leaves the route a schedule: sound (what it returns is feasible), not exhaustive.
+    """
+    none = np.empty(0, dtype=np.int64)
+    placed = np.empty((breaks.shape[0], 4), dtype=np.int64)
+    base = least_schedule(
+        nodes, tr, early, late, service, is_pickup, partner, ride_gap, span, placed[:0], big
+    )
+    if base.shape[0] == 0:
+        return none
+    m = nodes.shape[0]
+    times = base
+    count = 0
+    tries = np.empty(6, dtype=np.int64)
+    trial = np.empty((breaks.shape[0], 4), dtype=np.int64)
+    for index in order:
+        duration, opens, closes = breaks[index, 0], breaks[index, 1], breaks[index, 2]
+        first = m
+        for k in range(m):
+            if base[k] >= opens:
+                first = k
+                break
+        first -= 1
+        n = 0
+        for g in range(max(first, -1), m):  # from where the window opens, while open
+            if n < 4 and (g < 0 or base[g] <= closes):
+                tries[n] = g
+                n += 1
+        for g in range(min(first, m - 1) - 1, -2, -1):  # then the two gaps before
+            if n < 6:
+                tries[n] = g
+                n += 1
+        found = False
+        for t in range(n):
+            g = tries[t]
+            used = False
+            for b in range(count):
+                used = used or placed[b, 0] == g
+            if used:
+                continue
+            # the placed breaks with this one, in gap order
+            k = 0
+            for b in range(count):
+                if placed[b, 0] < g:
+                    trial[k] = placed[b]
+                    k += 1
+            trial[k, 0], trial[k, 1], trial[k, 2], trial[k, 3] = g, duration, opens, closes
+            k += 1
+            for b in range(count):
+                if placed[b, 0] > g:
+                    trial[k] = placed[b]
+                    k += 1
+            got = least_schedule(
+                nodes, tr, early, late, service, is_pickup, partner, ride_gap, span,
+                trial[: count + 1], big,
+            )  # fmt: skip
+            if got.shape[0]:
+                placed[: count + 1] = trial[: count + 1]
+                count += 1
+                times = got
+                gaps[index] = g
+                found = True
+                break
+        if not found:
+            return none
+    return times
+
+
+place_breaks = compiled(_place_breaks)
+
+
 def _route_arrays(
     nodes: IntArray,
     start: IntArray,
@@ -377,11 +474,16 @@ def warm_up() -> None:
     nodes = np.array([0, 1], dtype=np.int64)
     out = np.zeros((1, 1, 3), dtype=np.int64)
     screen_route(
-        ints[:1], ints[:1], ints, ints, ints, square, ints, ints, square, square,
+        ints[:1], flags[:1], flags, ints[:1].copy(), ints, ints, ints, square, ints, ints,
+        square, square,
         nodes, ints, ints, ints, ints, square, ints, 0, 0, out, ints[:1],
         np.zeros((1, 2)), 0,
     )  # fmt: skip
     least_schedule(nodes, square, ints, ints, ints, flags, ints, ints, 0, square[:0], 1)
+    place_breaks(
+        nodes, square, ints, ints, ints, flags, ints, ints, 0, np.zeros((1, 3), np.int64),
+        ints[:1], 1, ints[:1],
+    )  # fmt: skip
     route_arrays(nodes, ints, square, square, ints, square, ints, flags, 1)
     choose_insertion(np.zeros((1, 2)), flags[:1], flags[:1], 1, 0.0, np.zeros((0, 0)))
 

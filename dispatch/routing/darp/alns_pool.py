@@ -62,7 +62,7 @@ class RoutePool:
             return
         key = (self.klass[v], tuple(nodes[1:-1]))
         if key not in self.routes:
-            value = search.route_cost(nodes) + search.fixed[v]
+            value = search.cost_of(v) + search.fixed[v]
             if search.rate[v]:
                 value += search.rate[v] * search.time_out(v)
             self.routes[key] = value

@@ -44,15 +44,15 @@ class Screened:
     def screen(self, v: int) -> None:
         """Screen the live requests into vehicle ``v`` (again)."""
         search = self.search
-        rows = np.flatnonzero(self.alive & search.fits_t[v][self.ris])
-        self.cheapest[:, v] = np.inf
-        if search.frozen[v] or not len(rows):
+        if search.frozen[v]:
+            self.cheapest[:, v] = np.inf
             return
         st = search.cache[v] or search.route_state(v)
-        self.used[v, rows] = 0
         screen_route(
-            rows,
-            self.ris[rows],
+            self.ris,
+            self.alive,
+            search.fits_t[v],
+            self.used[v],
             search.req_p,
             search.req_d,
             search.req_limit,

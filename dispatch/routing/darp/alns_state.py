@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.routing.darp.alns_kernels import Packed, least_schedule, route_arrays
+from dispatch.routing.darp.alns_kernels import Packed, least_schedule, place_breaks, route_arrays
 from dispatch.routing.darp.engine import DarpModel, Routes
 from dispatch.routing.darp.precheck import fitting_vehicles
 
@@ -40,6 +40,7 @@ class RouteState:
     nodes: list[int]
     start: list[int]  # least feasible start of service per position
     packed: Packed  # the same and more, as arrays for the compiled screening
+    cost: int  # travel cost of the route
 
     @property
     def room(self) -> list[list[int]]:
@@ -99,6 +100,8 @@ class AlnsState:
         self.break_order: list[list[int]] = [
             sorted(range(len(bs)), key=[b[1] for b in bs].__getitem__) for bs in self.breaks
         ]
+        self.breaks_a = [np.asarray(bs, dtype=np.int64).reshape(len(bs), 3) for bs in self.breaks]
+        self.break_order_a = [np.asarray(o, dtype=np.int64) for o in self.break_order]
         #: Times the drop penalty a request costs unserved (kept rides outweigh the rest).
         self.weight = [model.drop_weight[rid] for rid, _, _ in self.requests]
         fits = fitting_vehicles(problem, [by_id[rid] for rid, _, _ in self.requests])
@@ -142,6 +145,8 @@ class AlnsState:
         #: The least schedule of a route when the change that made it already computed it
         #: (every kept change checks one), so the cache is rebuilt without computing it again.
         self.known: list[list[int] | None] = [None] * nv
+        #: Each route's travel cost with the route it is of (:meth:`cost_of`).
+        self.costs: list[tuple[list[int], int] | None] = [None] * nv
         self.frozen = [False] * nv
         self.where: dict[int, int] = {}  # pickup node -> vehicle
         for v, nodes in enumerate(self.routes):
@@ -159,35 +164,26 @@ class AlnsState:
         return None if found is None else found[0]
 
     def place_breaks(self, v: int, nodes: list[int]) -> tuple[list[int], list[int]] | None:
-        """Least times with each break in its own gap, and the gaps (-1: before the start).
-
-        Breaks are placed in window order, each trying the gaps around where its window
-        opens; sound (what it returns is feasible) though not exhaustive.
-        """
-        base = self._least(v, nodes, ())
-        if base is None:
-            return None
-        m = len(nodes)
-        placed: list[tuple[int, int, int, int]] = []
-        times = base
-        gaps = [0] * len(self.breaks[v])
-        for index in self.break_order[v]:
-            duration, opens, closes = self.breaks[v][index]
-            first = next((k for k in range(m) if base[k] >= opens), m) - 1
-            later = [g for g in range(max(first, -1), m) if g < 0 or base[g] <= closes]
-            earlier = list(range(min(first, m - 1) - 1, -2, -1))
-            used = {g for g, _, _, _ in placed}
-            for g in [*later[:4], *earlier[:2]]:
-                if g in used:
-                    continue
-                trial = sorted([*placed, (g, duration, opens, closes)])
-                got = self._least(v, nodes, trial)
-                if got is not None:
-                    placed, times, gaps[index] = trial, got, g
-                    break
-            else:
-                return None
-        return times, gaps
+        """Least times with each break in its own gap, and the gaps (-1: before the start);
+        sound (what it returns is feasible) though not exhaustive
+        (:func:`.alns_kernels.place_breaks`)."""
+        gaps = np.zeros(len(self.breaks[v]), dtype=np.int64)
+        found = place_breaks(
+            np.asarray(nodes, dtype=np.int64),
+            self.tr_a,
+            self.early_a,
+            self.late_a,
+            self.service_a,
+            self.is_pickup_a,
+            self.partner_a,
+            self.ride_gap_a,
+            self.max_span[v],
+            self.breaks_a[v],
+            self.break_order_a[v],
+            BIG,
+            gaps,
+        )
+        return (found.tolist(), gaps.tolist()) if len(found) else None
 
     def _least(
         self, v: int, nodes: list[int], placed: Sequence[tuple[int, int, int, int]]
@@ -233,7 +229,8 @@ class AlnsState:
             self.needed_a,
             BIG,
         )
-        state = RouteState(nodes=nodes, start=start, packed=(nodes_a, start_a, *arrays))
+        cost = int(arrays[-1].sum())  # the cost of the arc leaving each position
+        state = RouteState(nodes, start, (nodes_a, start_a, *arrays), cost)
         self.cache[v] = state
         return state
 
@@ -306,12 +303,24 @@ class AlnsState:
         t = self.route_state(v).start
         return t[-1] - max(t[0], t[1] - self.tr_l[nodes[0]][nodes[1]])
 
+    def cost_of(self, v: int) -> int:
+        """Travel cost of route ``v`` (kept with the route, which is replaced, never changed
+        in place, so the same list has the same cost)."""
+        nodes = self.routes[v]
+        state = self.cache[v]
+        if state is not None:
+            return state.cost
+        known = self.costs[v]
+        if known is None or known[0] is not nodes:
+            known = self.costs[v] = (nodes, self.route_cost(nodes))
+        return known[1]
+
     def total(self) -> int:
         """Travel cost of all routes, frozen ones included, the fixed cost of every vehicle
         that has stops, and each vehicle's time out at its rate."""
-        return sum(
-            self.route_cost(r)
-            + (self.fixed[v] if len(r) > 2 else 0)
-            + (self.rate[v] * self.time_out(v) if self.rate[v] else 0)
-            for v, r in enumerate(self.routes)
-        )
+        out = 0
+        for v, nodes in enumerate(self.routes):
+            out += self.cost_of(v)
+            if len(nodes) > 2:
+                out += self.fixed[v] + (self.rate[v] * self.time_out(v) if self.rate[v] else 0)
+        return out
