@@ -15,7 +15,7 @@ RUN /opt/venv/bin/pip install --no-deps --no-build-isolation .
 # The scheduler's compiled loops (numba), compiled once here into a cache the runtime user
 # owns, instead of in every new container on its first plan (about 5 s).
 ENV NUMBA_CACHE_DIR=/opt/numba-cache
-RUN /opt/venv/bin/python -c "import dispatch.routing.darp.alns_kernels"
+RUN /opt/venv/bin/python -c "import dispatch.routing.darp.alns_kernels, dispatch.routing.darp.alns_timing"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \

@@ -13,7 +13,7 @@ import pytest
 
 from dispatch.routing.darp import Problem
 from dispatch.routing.darp.alns_kernels import choose_insertion, screen_route
-from dispatch.routing.darp.alns_repair import insert_all
+from dispatch.routing.darp.alns_repair import Screened, insert_all
 from dispatch.routing.darp.alns_state import AlnsState
 from dispatch.routing.darp.cordeau import to_problem
 from dispatch.routing.darp.engine import DarpModel
@@ -109,6 +109,31 @@ def test_screening_keeps_every_feasible_insertion_at_its_true_cost(seed: int, mi
                 assert screened[i, j] == search.route_cost(new) - search.route_cost(nodes)
         insert_all(search, [ri], 1, 0.0)  # back in, for the next ride's routes
     assert checked > 50  # the instances leave room: the property was exercised
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_screening_every_route_in_one_call_finds_what_screening_each_finds(mixed: bool) -> None:
+    search = _planned(7, mixed)
+    out = search.remove_all(list(range(0, len(search.requests), 3)))
+    search.frozen[1] = True  # a frozen route is screened by neither
+    search.remove(out[-1] + 1)  # a ride screened again after an insertion: used rows reset
+    pending = [*out, out[-1] + 1]
+    at_once, one_by_one = Screened(search, pending), Screened(search, pending)
+    at_once.alive[2] = one_by_one.alive[2] = False
+    at_once.used[:] = one_by_one.used[:] = 1
+    at_once.screen_all()
+    for v in range(search.nv):
+        one_by_one.screen(v)
+    assert np.isfinite(at_once.cheapest).sum() > len(pending)
+    assert np.isinf(at_once.cheapest[:, 1]).all() and np.isinf(at_once.cheapest[2]).all()
+    assert np.array_equal(at_once.cheapest, one_by_one.cheapest)
+    assert np.array_equal(at_once.used, one_by_one.used)
+    assert np.array_equal(at_once.counts, one_by_one.counts)
+    for v in range(search.nv):
+        for row in range(len(pending)):
+            if row != 2:
+                count = at_once.counts[v, row]
+                assert (at_once.out[v, row, :count] == one_by_one.out[v, row, :count]).all()
 
 
 @pytest.mark.parametrize("mixed", [False, True])

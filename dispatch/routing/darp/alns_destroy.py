@@ -6,71 +6,71 @@ returns request indices, and the search loop (:mod:`.alns`) removes those it can
 
 from __future__ import annotations
 
+import numpy as np
+
+from dispatch.routing.darp.alns_kernels import IntArray
 from dispatch.routing.darp.alns_state import AlnsState
+
+
+def _layout(search: AlnsState) -> tuple[IntArray, IntArray]:
+    """Every node on a route this search may change, route after route, and its least start
+    time: one array of each, from the routes' cached screening arrays."""
+    states = [search.route_state(v) for v in range(search.nv) if not search.frozen[v]]
+    if not states:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return (
+        np.concatenate([st.packed[0] for st in states]),
+        np.concatenate([st.packed[1] for st in states]),
+    )
+
+
+def _on_routes(search: AlnsState, nodes: IntArray) -> IntArray:
+    """The requests whose pickup is among ``nodes``, in index order."""
+    on = np.zeros(len(search.is_pickup), dtype=np.bool_)
+    on[nodes] = True
+    return np.flatnonzero(on[search.req_p])
 
 
 def removable(search: AlnsState) -> list[int]:
     """Requests on routes this search may change."""
-    return [
-        i
-        for i, (_, p, _) in enumerate(search.requests)
-        if p in search.where and not search.frozen[search.where[p]]
-    ]
-
-
-def _times(search: AlnsState) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for v in range(search.nv):
-        if not search.frozen[v]:
-            st = search.route_state(v)
-            out.update(zip(st.nodes, st.start, strict=True))
-    return out
+    found: list[int] = _on_routes(search, _layout(search)[0]).tolist()
+    return found
 
 
 def related(search: AlnsState, count: int) -> list[int]:
     """Shaw removal: a random request and those closest to it in place and time."""
-    assigned = removable(search)
-    if not assigned:
+    nodes, start = _layout(search)
+    assigned = _on_routes(search, nodes)
+    if not len(assigned):
         return []
-    seed = search.rng.choice(assigned)
-    times = _times(search)
-    _, sp, sd = search.requests[seed]
-    scored = []
-    for ri in assigned:
-        _, p, d = search.requests[ri]
-        score = (
-            search.tr_l[sp][p]
-            + search.tr_l[sd][d]
-            + abs(times[sp] - times[p])
-            + abs(times[sd] - times[d])
-        )
-        scored.append((score, ri))
-    scored.sort()
-    return _pick(search, [ri for _, ri in scored], count)
+    seed = search.rng.choice(assigned.tolist())
+    times = np.zeros(len(search.is_pickup), dtype=np.int64)
+    times[nodes] = start
+    sp, sd = search.req_p[seed], search.req_d[seed]
+    p, d = search.req_p[assigned], search.req_d[assigned]
+    tr = search.tr_a
+    score = tr[sp, p] + tr[sd, d] + np.abs(times[sp] - times[p]) + np.abs(times[sd] - times[d])
+    # ties in request order, as they are listed
+    return _pick(search, assigned[np.argsort(score, kind="stable")].tolist(), count)
 
 
 def worst(search: AlnsState, count: int) -> list[int]:
     """Requests whose removal saves the most travel cost."""
-    c = search.cost_l
-    scored = []
-    for v, nodes in enumerate(search.routes):
-        if search.frozen[v]:
-            continue
-        pos = {x: k for k, x in enumerate(nodes)}
-        for i, x in enumerate(nodes):
-            if not (search.is_pickup[x] and x in search.req_index):
-                continue
-            j = pos[search.partner[x]]
-            a, d = nodes[i - 1], nodes[j]
-            if j == i + 1:
-                b = nodes[j + 1]
-                saving = c[a][x] + c[x][d] + c[d][b] - c[a][b]
-            else:
-                nx, pd, nd = nodes[i + 1], nodes[j - 1], nodes[j + 1]
-                saving = c[a][x] + c[x][nx] - c[a][nx] + c[pd][d] + c[d][nd] - c[pd][nd]
-            scored.append((-saving, search.req_index[x]))
-    scored.sort()
-    return _pick(search, [ri for _, ri in scored], count)
+    nodes, _ = _layout(search)
+    assigned = _on_routes(search, nodes)
+    if not len(assigned):
+        return []
+    where = np.zeros(len(search.is_pickup), dtype=np.int64)
+    where[nodes] = np.arange(len(nodes))
+    i, j = where[search.req_p[assigned]], where[search.req_d[assigned]]
+    x, d = nodes[i], nodes[j]
+    a, nx, pd, nd = nodes[i - 1], nodes[i + 1], nodes[j - 1], nodes[j + 1]
+    c = search.cost_a
+    # a pickup and drop-off in a row leave one arc; else each leaves its own
+    apart = c[a, x] + c[x, nx] - c[a, nx] + c[pd, d] + c[d, nd] - c[pd, nd]
+    together = c[a, x] + c[x, d] + c[d, nd] - c[a, nd]
+    saving = np.where(j == i + 1, together, apart)
+    return _pick(search, assigned[np.argsort(-saving, kind="stable")].tolist(), count)
 
 
 def emptiest(search: AlnsState, count: int) -> list[int]:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.routing.darp.alns_kernels import Packed, least_schedule, place_breaks, route_arrays
+from dispatch.routing.darp.alns_kernels import Packed, route_arrays
+from dispatch.routing.darp.alns_timing import least_schedule, place_breaks
 from dispatch.routing.darp.engine import DarpModel, Routes
 from dispatch.routing.darp.precheck import fitting_vehicles
 
@@ -92,6 +93,8 @@ class AlnsState:
             BIG if v.max_duration is None else int(v.max_duration) for v in problem.vehicles
         ]
         self.first_gap = [1 if v.next_stop is not None else 0 for v in problem.vehicles]
+        self.first_gap_a = np.asarray(self.first_gap, dtype=np.int64)
+        self.fixed_a = np.asarray(self.fixed, dtype=np.int64)
         self.service_l: list[int] = model.service.tolist()
         self.breaks: list[list[tuple[int, int, int]]] = [
             [(int(b.duration), int(b.window.earliest), int(b.window.latest)) for b in v.breaks]
@@ -236,15 +239,28 @@ class AlnsState:
 
     # --- changes --------------------------------------------------------------------------
 
-    def apply(self, v: int, nodes: list[int], start: list[int] | None = None) -> None:
+    def apply(
+        self,
+        v: int,
+        nodes: list[int],
+        start: list[int] | None = None,
+        added: Sequence[int] | None = None,
+    ) -> None:
         """Make ``nodes`` route ``v`` (already checked feasible by the caller, whose
-        :meth:`schedule` of it is ``start`` when given)."""
+        :meth:`schedule` of it is ``start`` when given); ``added``, when given, are the only
+        pickups that were not on it (else every pickup is looked at)."""
         self.routes[v] = nodes
         self.cache[v] = None
         self.known[v] = start
+        where = self.where
+        if added is not None:
+            for x in added:
+                where[x] = v
+            return
+        is_pickup = self.is_pickup
         for x in nodes:
-            if self.is_pickup[x]:
-                self.where[x] = v
+            if is_pickup[x]:
+                where[x] = v
 
     def remove(self, ri: int) -> bool:
         """Take request ``ri`` out of its route; False when it is on none, or when the
@@ -258,7 +274,7 @@ class AlnsState:
         start = self.schedule(v, new)
         if start is None:
             return False
-        self.apply(v, new, start)
+        self.apply(v, new, start, ())
         del self.where[p]
         return True
 
@@ -279,7 +295,7 @@ class AlnsState:
             if start is None:
                 taken.update(ri for ri in ris if self.remove(ri))
                 continue
-            self.apply(v, new, start)
+            self.apply(v, new, start, ())
             for ri in ris:
                 del self.where[self.requests[ri][1]]
             taken.update(ris)
