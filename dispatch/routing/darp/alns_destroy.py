@@ -1,7 +1,9 @@
 """Destroy operators of the ALNS: which requests to take out of their routes.
 
 Related (Shaw), worst (most saving) and random removal, as in Ropke & Pisinger (2006); each
-returns request indices, and the search loop (:mod:`.alns`) removes those it can.
+returns request indices, and the search loop (:mod:`.alns`) removes those it can. Requests
+are ranked with numpy over the routes' cached arrays (:meth:`.AlnsState.route_state`), laid
+end to end: measured on a 400-booking day, ranking them in Python took a fifth of a solve.
 """
 
 from __future__ import annotations
