@@ -114,10 +114,19 @@ def test_screening_keeps_every_feasible_insertion_at_its_true_cost(seed: int, mi
 @pytest.mark.parametrize("mixed", [False, True])
 def test_screening_every_route_in_one_call_finds_what_screening_each_finds(mixed: bool) -> None:
     search = _planned(7, mixed)
+    on_last = [ri for ri, (_, p, _) in enumerate(search.requests) if search.where.get(p) == 3]
     out = search.remove_all(list(range(0, len(search.requests), 3)))
+    out += search.remove_all([ri for ri in on_last if ri not in out])  # vehicle 3 empty
+    assert len(search.routes[3]) == 2
     search.frozen[1] = True  # a frozen route is screened by neither
-    search.remove(out[-1] + 1)  # a ride screened again after an insertion: used rows reset
-    pending = [*out, out[-1] + 1]
+    # the values one call reads per vehicle: a fixed cost (on the empty vehicle too) and
+    # a committed next stop
+    search.fixed[3] = search.fixed_a[3] = 5000
+    search.fixed[0] = search.fixed_a[0] = 700
+    search.first_gap[2] = search.first_gap_a[2] = 1
+    again = next(ri for ri in range(len(search.requests)) if ri not in out)
+    assert search.remove(again)
+    pending = [*out, again]
     at_once, one_by_one = Screened(search, pending), Screened(search, pending)
     at_once.alive[2] = one_by_one.alive[2] = False
     at_once.used[:] = one_by_one.used[:] = 1
@@ -125,6 +134,8 @@ def test_screening_every_route_in_one_call_finds_what_screening_each_finds(mixed
     for v in range(search.nv):
         one_by_one.screen(v)
     assert np.isfinite(at_once.cheapest).sum() > len(pending)
+    assert np.isfinite(at_once.cheapest[:, 3]).any()  # the empty vehicle can take rides
+    assert (at_once.cheapest[:, 3][np.isfinite(at_once.cheapest[:, 3])] >= 5000).all()
     assert np.isinf(at_once.cheapest[:, 1]).all() and np.isinf(at_once.cheapest[2]).all()
     assert np.array_equal(at_once.cheapest, one_by_one.cheapest)
     assert np.array_equal(at_once.used, one_by_one.used)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from dispatch.routing.darp import Break, Problem, StopRef, TimeWindow, Vehicle
 from dispatch.routing.darp.alns_state import AlnsState
+from dispatch.routing.darp.alns_timing import least_schedule, place_breaks
 from dispatch.routing.darp.engine import DarpModel, Routes
 from tests.helpers.darp_fleet import RIDES, SHIFT, TRAVEL, H, M
 
@@ -113,3 +116,34 @@ def test_the_cost_kept_with_each_route_is_its_travel_cost_after_every_change() -
     assert search.total() < full
     search.restore(saved)
     assert search.total() == full
+
+
+def test_a_break_is_tried_in_at_most_two_gaps_before_where_its_window_opens() -> None:
+    # start, three pickups, their three drop-offs, end; 10 s apart; every ride at most 30 s,
+    # so only the gap before the first pickup can hold a pause
+    nodes = np.arange(8, dtype=np.int64)
+    tr = np.abs(nodes[:, None] - nodes[None, :]) * 10
+    partner = np.asarray([-1, 4, 5, 6, 1, 2, 3, -1], dtype=np.int64)
+    is_pickup = np.asarray([False, True, True, True, False, False, False, False])
+    ride_gap = np.where(is_pickup, 30, 10**9).astype(np.int64)
+    zeros, late = np.zeros(8, dtype=np.int64), np.full(8, 10_000, dtype=np.int64)
+
+    def place(opens: int) -> tuple[list[int], int]:
+        gaps = np.zeros(1, dtype=np.int64)
+        times = place_breaks(
+            nodes, tr, zeros, late, zeros, is_pickup, partner, ride_gap, 10**9,
+            np.asarray([[5, opens, opens + 1]], dtype=np.int64), np.zeros(1, dtype=np.int64),
+            10**9, gaps,
+        )  # fmt: skip
+        return times.tolist(), int(gaps[0])
+
+    assert place(5) == ([0, 15, 25, 35, 45, 55, 65, 75], 0)  # opens in the first gap
+    in_first_gap = np.asarray([[0, 5, 35, 36]], dtype=np.int64)
+    fits = least_schedule(
+        nodes, tr, zeros, late, zeros, is_pickup, partner, ride_gap, 10**9, in_first_gap, 10**9
+    )
+    assert fits.tolist() == [0, 40, 50, 60, 70, 80, 90, 100]
+    # opening at 35 (between the third pickup and the first drop-off), the break is tried
+    # there and in the two gaps before, all inside rides; the first gap, three before, is
+    # not tried: placement is sound, not exhaustive
+    assert place(35) == ([], 0)

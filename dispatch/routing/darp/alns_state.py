@@ -3,7 +3,7 @@
 Every change the search keeps must leave each route with a schedule, so the exact check is
 here beside the routes: the least schedule of a sequence, found by raising start times until
 windows, ride limits and route duration all hold (the simple temporal problem of
-:mod:`.timetable`, specialised to a chain; compiled in :mod:`.alns_kernels`). The destroy
+:mod:`.timetable`, specialised to a chain; compiled in :mod:`.alns_timing`). The destroy
 (:mod:`.alns_destroy`) and repair (:mod:`.alns_repair`) operators read and change this
 state; :mod:`.alns` runs the search.
 
@@ -169,7 +169,7 @@ class AlnsState:
     def place_breaks(self, v: int, nodes: list[int]) -> tuple[list[int], list[int]] | None:
         """Least times with each break in its own gap, and the gaps (-1: before the start);
         sound (what it returns is feasible) though not exhaustive
-        (:func:`.alns_kernels.place_breaks`)."""
+        (:func:`.alns_timing.place_breaks`)."""
         gaps = np.zeros(len(self.breaks[v]), dtype=np.int64)
         found = place_breaks(
             np.asarray(nodes, dtype=np.int64),

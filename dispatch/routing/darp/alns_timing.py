@@ -150,10 +150,12 @@ def _place_breaks(
             if n < 4 and (g < 0 or base[g] <= closes):
                 tries[n] = g
                 n += 1
+        before = 0
         for g in range(min(first, m - 1) - 1, -2, -1):  # then the two gaps before
-            if n < 6:
+            if before < 2:
                 tries[n] = g
                 n += 1
+                before += 1
         found = False
         for t in range(n):
             g = tries[t]
